@@ -1,0 +1,3 @@
+"""Nameplate verification appliance: camera → transport → reader → rules → store → panel."""
+
+__version__ = "0.1.0"

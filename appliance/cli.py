@@ -1,0 +1,222 @@
+"""The ``nameplate`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from appliance.settings import ConfigError, Settings, default_config_path, load_settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        settings: Settings = load_settings(ctx.obj["config"])
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error\n{exc}") from None
+    return settings
+
+
+@click.group()
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="NAMEPLATE_CONFIG", help="Configuration file (default: $NAMEPLATE_CONFIG, "
+              "/etc/nameplate/appliance.toml, or the repository's config/appliance.toml).")
+@click.version_option(package_name="nameplate-appliance")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """Nameplate verification appliance: read rating plates and verify them against the ERP."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@main.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def config_check(ctx: click.Context, file: Path | None) -> None:
+    """Validate FILE (or the configuration in use) and print the effective configuration."""
+    path = file or ctx.obj["config"] or default_config_path()
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(settings.model_dump_json(indent=2))
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--backend", default=None, help="Reader backend (default: configuration).")
+@click.option("--schema", "schema_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Plate family schema TOML (default: configuration).")
+@click.pass_context
+def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: str | None,
+         backend: str | None, schema_file: Path | None) -> None:
+    """Read IMAGES without any service running."""
+    from appliance.reader import ImageError, load_image, load_reader
+    from appliance.schema import SchemaError, load_schema
+
+    settings = _settings(ctx)
+    try:
+        schema = load_schema(schema_file or settings.schema_file)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        reader = load_reader(backend or settings.reader.backend, schema=schema,
+                             device=device or settings.reader.device,
+                             max_new_tokens=settings.reader.max_new_tokens)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    failures = 0
+    for path in images:
+        started = time.perf_counter()
+        try:
+            image = load_image(path)
+        except ImageError as exc:
+            failures += 1
+            click.echo(json.dumps({"image": str(path), "error": str(exc)}) if as_json
+                       else f"{path}: error: {exc}", err=not as_json)
+            continue
+        reading = reader.read([image])[0]
+        latency = (time.perf_counter() - started) * 1000
+        out = {
+            "image": str(path),
+            "fields": {k: {"value": v.value, "confidence": round(v.confidence, 4),
+                           "box": list(v.box) if v.box else None}
+                       for k, v in reading.fields.items()},
+            "backend": reader.name, "device": reader.device, "latency_ms": round(latency, 2),
+        }
+        if reading.error:
+            out["error"] = reading.error
+        if as_json:
+            click.echo(json.dumps(out))
+        else:
+            click.echo(f"{path}  ({reader.name} on {reader.device}, {latency:.0f} ms)")
+            for name, field in out["fields"].items():  # type: ignore[attr-defined]
+                click.echo(f"  {name:<13} {field['value'] or '—':<24} {field['confidence']:.2f}")
+    if failures:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--reading", "reading_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A reading: the JSON `nameplate read --json` prints.")
+@click.option("--expected", "expected_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The ERP record: JSON object of field → value (or {\"fields\": {...}}).")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Rules file (default: configuration).")
+@click.option("--family", default=None, help="Plate family (default: the schema's name).")
+@click.option("--attempt", default=0, show_default=True, help="Reshoots already made.")
+@click.pass_context
+def check(ctx: click.Context, reading_file: Path, expected_file: Path | None,
+          rules_file: Path | None, family: str | None, attempt: int) -> None:
+    """Check a reading against an expected record and print the verdict as JSON."""
+    from appliance.schema import load_schema
+    from rules import RulesError, evaluate, load_rules
+
+    settings = _settings(ctx)
+    try:
+        rules = load_rules(rules_file or settings.rules_file)
+    except RulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    reading = _load_json(reading_file)
+    fields = reading.get("fields", reading)
+    expected = None
+    if expected_file is not None:
+        data = _load_json(expected_file)
+        expected = data.get("fields", data)
+    family = family or load_schema(settings.schema_file).name
+    try:
+        decision = evaluate(fields, expected, rules, family=family, attempt=attempt,
+                            read_error=reading.get("error"))
+    except KeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(decision.model_dump_json(indent=2))
+
+
+def _load_json(path: Path) -> dict:  # type: ignore[type-arg]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{path}: not a JSON file: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{path}: expected a JSON object")
+    return data
+
+
+def _serve(ctx: click.Context, name: str) -> tuple[Settings, object]:
+    from appliance.runtime import StopFlag, setup_logging
+
+    settings = _settings(ctx)
+    setup_logging(settings.log_level, name)
+    return settings, StopFlag().install()
+
+
+@main.command()
+@click.option("--station", required=True, help="Station id from the configuration.")
+@click.pass_context
+def camera(ctx: click.Context, station: str) -> None:
+    """Run the capture daemon of one station."""
+    from camera import run_camera
+
+    settings, stop = _serve(ctx, f"camera-{station}")
+    try:
+        settings.station(station)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    run_camera(settings, station, stop)  # type: ignore[arg-type]
+
+
+@main.command()
+@click.pass_context
+def infer(ctx: click.Context) -> None:
+    """Run the resident inference process."""
+    from appliance.infer import run_inference
+
+    settings, stop = _serve(ctx, "infer")
+    run_inference(settings, stop)  # type: ignore[arg-type]
+
+
+@main.command()
+@click.pass_context
+def record(ctx: click.Context) -> None:
+    """Run the recorder: rules, storage and reshoot orders."""
+    from appliance.record import run_recorder
+
+    settings, stop = _serve(ctx, "record")
+    run_recorder(settings, stop)  # type: ignore[arg-type]
+
+
+@main.command()
+@click.pass_context
+def panel(ctx: click.Context) -> None:
+    """Run the operator panel (HTTP)."""
+    from appliance.panel import run_panel
+
+    settings, _ = _serve(ctx, "panel")
+    run_panel(settings)
+
+
+@main.command()
+@click.pass_context
+def up(ctx: click.Context) -> None:
+    """Run the whole appliance: every service as a supervised child process."""
+    from appliance.supervisor import Supervisor, service_specs
+
+    settings, stop = _serve(ctx, "up")
+    click.echo(f"panel: http://{settings.panel.host}:{settings.panel.port}", err=True)
+    Supervisor(service_specs(settings, settings.config_file)).run(stop)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The operator panel: latest inspections, fields read vs expected, verdicts, evidence images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi.responses import HTMLResponse
+
+from appliance import __version__
+from appliance.runtime import read_status
+from appliance.settings import Settings
+from appliance.store import Store
+from appliance.transport import ReshootCommand, Sender
+
+TEMPLATE = Path(__file__).parent / "templates" / "index.html"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the panel application for ``settings`` (reads the recorder's database)."""
+    app = FastAPI(title="Nameplate appliance", version=__version__)
+    db_path = settings.data_dir / "appliance.db"
+    images_dir = (settings.data_dir / "images").resolve()
+
+    def store() -> Store:
+        return Store(db_path, readonly=True)
+
+    def with_store(fn: Any) -> Any:
+        if not db_path.exists():
+            return None
+        s = store()
+        try:
+            return fn(s)
+        finally:
+            s.close()
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        html = TEMPLATE.read_text(encoding="utf-8")
+        return html.replace("{{REFRESH_MS}}", str(int(settings.panel.refresh_s * 1000)))
+
+    @app.get("/api/v1/inspections")
+    def inspections(limit: int = Query(50, ge=1, le=1000), verdict: str | None = None,
+                    station: str | None = None) -> dict[str, Any]:
+        rows = with_store(lambda s: s.inspections(limit=limit, verdict=verdict,
+                                                  station=station)) or []
+        return {"inspections": [_public(r) for r in rows]}
+
+    @app.get("/api/v1/inspections/{inspection_id}")
+    def inspection(inspection_id: str) -> dict[str, Any]:
+        row = with_store(lambda s: s.inspection(inspection_id))
+        if row is None:
+            raise HTTPException(404, f"no inspection {inspection_id!r}")
+        return _public(row)
+
+    @app.get("/api/v1/summary")
+    def summary() -> dict[str, Any]:
+        run_dir = settings.run_dir
+        assert run_dir is not None
+        services = {name: read_status(run_dir, name) for name in
+                    ["infer", "record", *[f"camera-{s.id}" for s in settings.stations]]}
+        return {"counts": with_store(lambda s: s.counts()) or {}, "services": services,
+                "version": __version__}
+
+    @app.post("/api/v1/inspections/{inspection_id}/reshoot")
+    def reshoot(inspection_id: str) -> dict[str, Any]:
+        row = with_store(lambda s: s.inspection(inspection_id))
+        if row is None:
+            raise HTTPException(404, f"no inspection {inspection_id!r}")
+        sender = Sender(settings.endpoint("control", row["station"]))
+        try:
+            ok = sender.send(ReshootCommand(station=row["station"], inspection_id=row["id"],
+                                            unit_id=row["unit_id"], attempt=row["attempt"] + 1,
+                                            reason="operator asked for a reshoot"),
+                             timeout_ms=1000)
+        finally:
+            sender.close()
+        if not ok:
+            raise HTTPException(503, f"camera {row['station']} is not taking commands")
+        return {"ordered": True, "attempt": row["attempt"] + 1}
+
+    @app.get("/images/{inspection_id}")
+    def image(inspection_id: str, thumb: bool = False) -> Response:
+        row = with_store(lambda s: s.inspection(inspection_id))
+        if row is None or not row.get("image_path"):
+            raise HTTPException(404, "no image")
+        path = Path(row["image_path"]).resolve()
+        if images_dir not in path.parents or not path.is_file():
+            raise HTTPException(404, "no image")
+        if not thumb:
+            return Response(path.read_bytes(), media_type="image/jpeg")
+        bgr = cv2.imread(str(path))
+        if bgr is None:
+            raise HTTPException(404, "image unreadable")
+        scale = 320 / bgr.shape[1]
+        small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return Response(buf.tobytes(), media_type="image/jpeg")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out.pop("image_path", None)
+    out["image_url"] = f"/images/{row['id']}" if row.get("image_path") else None
+    out["thumbnail_url"] = f"/images/{row['id']}?thumb=1" if row.get("image_path") else None
+    return out
+
+
+def run_panel(settings: Settings) -> None:
+    """Entry point of ``nameplate panel``: serve on the configured host and port."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=settings.panel.host, port=settings.panel.port,
+                log_level=settings.log_level.lower())

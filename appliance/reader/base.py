@@ -1,0 +1,72 @@
+"""The reader interface every backend implements, and the registry that loads one by name."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from appliance.schema import PlateSchema
+from appliance.transport.messages import FieldValue
+
+
+@dataclass
+class PlateReading:
+    """What a reader made of one image: a value (or None) per schema field."""
+
+    fields: dict[str, FieldValue]
+    error: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, schema: PlateSchema, error: str | None = None) -> PlateReading:
+        """A reading with every field not read."""
+        return cls({n: FieldValue(value=None, confidence=0.0) for n in schema.fields}, error)
+
+
+class Reader(Protocol):
+    """A loaded reader. ``read`` takes a batch of RGB uint8 images."""
+
+    name: str
+    device: str
+
+    def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
+        """Read each image of the batch; one reading per image, in order."""
+        ...
+
+
+ReaderFactory = Callable[..., Reader]
+_BACKENDS: dict[str, str] = {
+    "tesseract": "appliance.reader.tesseract:TesseractReader",
+}
+
+
+def available_backends() -> list[str]:
+    """Names accepted by :func:`load_reader`."""
+    return sorted(_BACKENDS)
+
+
+def resolve_device(device: str) -> str:
+    """Turn ``auto`` into ``cuda`` when a GPU is usable, else ``cpu``."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_reader(backend: str, *, schema: PlateSchema, device: str = "auto",
+                **options: object) -> Reader:
+    """Load the reader ``backend`` once (weights, engines) for ``schema`` on ``device``."""
+    if backend not in _BACKENDS:
+        raise ValueError(f"unknown reader backend {backend!r} "
+                         f"(available: {', '.join(available_backends())})")
+    module_name, class_name = _BACKENDS[backend].split(":")
+    factory = getattr(importlib.import_module(module_name), class_name)
+    reader: Reader = factory(schema=schema, device=resolve_device(device), **options)
+    return reader

@@ -1,0 +1,133 @@
+"""Attach recognised text to schema fields using label words and value regexes.
+
+Input is a list of text lines, each made of words with boxes and confidences (from any text
+recogniser). A field is found as ``<label> [:] <value>`` on a line, or, where the schema
+allows, as a value of the right format anywhere (``230/400 V`` needs no label).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from appliance.schema import FieldSpec, PlateSchema
+from appliance.transport.messages import FieldValue
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class Word:
+    """A recognised word with its box and confidence in 0..1."""
+
+    text: str
+    box: Box
+    confidence: float
+
+
+@dataclass
+class Line:
+    """A line of words, in reading order."""
+
+    words: list[Word]
+
+    def text_and_spans(self) -> tuple[str, list[tuple[int, int]]]:
+        """The line's text (words joined by one space) and each word's character span."""
+        spans, pos, parts = [], 0, []
+        for word in self.words:
+            spans.append((pos, pos + len(word.text)))
+            parts.append(word.text)
+            pos += len(word.text) + 1
+        return " ".join(parts), spans
+
+
+def group_lines(words: list[Word]) -> list[Line]:
+    """Group words into lines by vertical overlap (engines split columns into blocks)."""
+    lines: list[list[Word]] = []
+    for word in sorted(words, key=lambda w: (w.box[1] + w.box[3]) / 2):
+        centre = (word.box[1] + word.box[3]) / 2
+        height = max(1, word.box[3] - word.box[1])
+        for line in lines:
+            top = min(w.box[1] for w in line)
+            bottom = max(w.box[3] for w in line)
+            line_centre, line_height = (top + bottom) / 2, bottom - top
+            if abs(centre - line_centre) < 0.5 * max(height, line_height):
+                line.append(word)
+                break
+        else:
+            lines.append([word])
+    ordered = [Line(sorted(line, key=lambda w: w.box[0])) for line in lines]
+    ordered.sort(key=lambda ln: min(w.box[1] for w in ln.words))
+    return ordered
+
+
+def _label_regex(spec: FieldSpec) -> re.Pattern[str] | None:
+    if not spec.labels:
+        return None
+    labels = sorted(spec.labels, key=len, reverse=True)
+    alternatives = "|".join(re.escape(label) for label in labels)
+    return re.compile(rf"(?<![\w/])(?:{alternatives})(?![\w])\s*[:：.]?\s*", re.IGNORECASE)
+
+
+def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) -> tuple[float, Box]:
+    hit = [w for w, (a, b) in zip(line.words, spans, strict=True) if a < end and b > start]
+    if not hit:
+        return 0.0, line.words[0].box
+    confidence = min(w.confidence for w in hit)
+    x0 = min(w.box[0] for w in hit)
+    y0 = min(w.box[1] for w in hit)
+    x1 = max(w.box[2] for w in hit)
+    y1 = max(w.box[3] for w in hit)
+    return confidence, (x0, y0, x1, y1)
+
+
+def _labelled(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
+    label = _label_regex(spec)
+    if label is None:
+        return None
+    value_re = spec.value_regex()
+    for line in lines:
+        text, spans = line.text_and_spans()
+        for found in label.finditer(text):
+            match = value_re.match(text, found.end())
+            if match and (match.end() == len(text) or not text[match.end()].isalnum()):
+                conf, box = _evidence(line, spans, match.start(), match.end())
+                return FieldValue(value=match.group(0), confidence=conf, box=box)
+    return None
+
+
+def _anywhere(spec: FieldSpec, lines: list[Line], taken: set[str]) -> FieldValue | None:
+    value_re = re.compile(rf"(?<![\w.,/-])(?:{spec.value})(?![\w/])")
+    for line in lines:
+        text, spans = line.text_and_spans()
+        for match in value_re.finditer(text):
+            if match.group(0) in taken:
+                continue
+            conf, box = _evidence(line, spans, match.start(), match.end())
+            return FieldValue(value=match.group(0), confidence=conf, box=box)
+    return None
+
+
+def _first_line(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
+    for line in lines[:2]:
+        text, spans = line.text_and_spans()
+        if spec.matches(text):
+            conf, box = _evidence(line, spans, 0, len(text))
+            return FieldValue(value=text, confidence=conf, box=box)
+    return None
+
+
+def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValue]:
+    """Return a value (or not-read) for every schema field, found in ``lines``."""
+    result: dict[str, FieldValue] = {}
+    taken: set[str] = set()
+    for name, spec in schema.fields.items():
+        found = _labelled(spec, lines)
+        if found is None and spec.unlabelled == "anywhere":
+            found = _anywhere(spec, lines, taken)
+        if found is None and spec.unlabelled == "first_line":
+            found = _first_line(spec, lines)
+        if found is not None and found.value:
+            taken.add(found.value)
+        result[name] = found or FieldValue(value=None, confidence=0.0)
+    return result

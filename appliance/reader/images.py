@@ -1,0 +1,56 @@
+"""Decoding images for the readers, with errors that say what is wrong with which input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image."""
+
+
+def decode_image(data: bytes, *, source: str = "image") -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, …) to an RGB uint8 array."""
+    if not data:
+        raise ImageError(f"{source}: empty image data")
+    array = np.frombuffer(data, dtype=np.uint8)
+    bgr = cv2.imdecode(array, cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        raise ImageError(f"{source}: not a decodable image ({len(data)} bytes)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def load_image(path: Path | str) -> np.ndarray:
+    """Read an image file to an RGB uint8 array; :class:`ImageError` names the file on failure."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read: {exc.strerror}") from None
+    return decode_image(data, source=str(path))
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """Encode an RGB uint8 array as JPEG bytes."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ImageError("could not encode JPEG")
+    return buf.tobytes()
+
+
+def raw_to_array(data: bytes, width: int, height: int, channels: int) -> np.ndarray:
+    """View raw uint8 pixel bytes as an RGB array, checking the size matches the shape."""
+    expected = width * height * channels
+    if len(data) != expected:
+        raise ImageError(f"raw image: {len(data)} bytes, expected {expected} for "
+                         f"{width}x{height}x{channels}")
+    array = np.frombuffer(data, dtype=np.uint8).reshape(height, width, channels)
+    if channels == 1:
+        return np.repeat(array, 3, axis=2)
+    return array[:, :, :3].copy()

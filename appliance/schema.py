@@ -1,0 +1,83 @@
+"""Nameplate schemas: a plate family as a TOML file of fields, label words and value regexes."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_FIELDS = (
+    "manufacturer", "model", "serial", "voltage", "current",
+    "power", "frequency", "speed", "manufactured", "ip_rating",
+)
+
+
+class SchemaError(Exception):
+    """A schema file that cannot be used; the message names the file, field and key."""
+
+
+class FieldSpec(BaseModel):
+    """One field of a plate family."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    labels: list[str] = Field(default_factory=list)
+    value: str
+    unlabelled: Literal["never", "anywhere", "first_line"] = "never"
+    description: str = ""
+
+    @field_validator("value")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regex: {exc}") from None
+        return pattern
+
+    def value_regex(self) -> re.Pattern[str]:
+        """The compiled value regex (case-sensitive, as the format requires)."""
+        return re.compile(self.value)
+
+    def matches(self, text: str) -> bool:
+        """True when ``text`` as a whole has this field's format."""
+        return self.value_regex().fullmatch(text) is not None
+
+
+class PlateSchema(BaseModel):
+    """A plate family: its fields in reading order."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: int = 1
+    description: str = ""
+    fields: dict[str, FieldSpec]
+
+    def field_names(self) -> list[str]:
+        """Field names in schema order."""
+        return list(self.fields)
+
+
+def load_schema(path: Path | str) -> PlateSchema:
+    """Load and validate a schema file; :class:`SchemaError` names the file and key on failure."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SchemaError(f"{path}: schema file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SchemaError(f"{path}: cannot read schema: {exc}") from None
+    try:
+        schema = PlateSchema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SchemaError(f"{path}: {where}: {first['msg']}") from None
+    if not schema.fields:
+        raise SchemaError(f"{path}: fields: a schema needs at least one field")
+    for name, spec in schema.fields.items():
+        spec.name = name
+    return schema

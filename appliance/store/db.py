@@ -1,0 +1,122 @@
+"""The appliance's SQLite database (WAL mode): inspections, readings, ERP records, events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from appliance.store.migrations import migrate
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Store:
+    """One connection to the appliance database; one writer process (the recorder)."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(self.path)
+        self.db.conn.execute("PRAGMA busy_timeout = 5000")
+        if not readonly:
+            self.db.enable_wal()
+            self.db.conn.execute("PRAGMA synchronous = NORMAL")
+            self.db.conn.execute("PRAGMA foreign_keys = ON")
+            self.version = migrate(self.db)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.conn.close()
+
+    # -- configuration-derived tables -------------------------------------------------------
+    def upsert_station(self, station_id: str, *, name: str, source: str) -> None:
+        """Record a configured station."""
+        self.db["stations"].upsert(
+            {"id": station_id, "name": name, "source": source, "updated_at": _now()}, pk="id")
+
+    def replace_expected(self, records: Iterable[tuple[str, str | None, dict[str, str]]], *,
+                         source: str) -> int:
+        """Replace all ERP records by ``records`` (unit, order, fields) in one transaction."""
+        rows = [{"unit_id": u, "order_id": o, "fields": json.dumps(f), "source": source,
+                 "loaded_at": _now()} for u, o, f in records]
+        with self.db.conn:
+            self.db.execute("DELETE FROM expected_records")
+            self.db["expected_records"].insert_all(rows, pk="unit_id")
+        return len(rows)
+
+    def expected(self, unit_id: str | None) -> dict[str, Any] | None:
+        """The ERP record of ``unit_id`` as {"unit_id", "order_id", "fields"}, or None."""
+        if not unit_id:
+            return None
+        rows = list(self.db["expected_records"].rows_where("unit_id = ?", [unit_id]))
+        if not rows:
+            return None
+        row = rows[0]
+        return {"unit_id": row["unit_id"], "order_id": row["order_id"],
+                "fields": json.loads(row["fields"])}
+
+    # -- results ----------------------------------------------------------------------------
+    def record_inspection(self, inspection: dict[str, Any], readings: list[dict[str, Any]]) -> None:
+        """Write one inspection attempt and its per-field readings atomically."""
+        with self.db.conn:
+            self.db["inspections"].upsert(dict(inspection, stored_at=_now()), pk="id")
+            for reading in readings:
+                row = dict(reading)
+                row["box"] = json.dumps(row.get("box")) if row.get("box") else None
+                self.db["readings"].upsert(row, pk=("inspection_id", "attempt", "field"))
+
+    def log_event(self, kind: str, source: str, message: str, data: dict[str, Any] | None = None,
+                  ) -> None:
+        """Append an event to the audit log."""
+        with self.db.conn:
+            self.db["events"].insert({"ts": _now(), "kind": kind, "source": source,
+                                      "message": message, "data": json.dumps(data or {})})
+
+    # -- queries for the panel --------------------------------------------------------------
+    def inspections(self, *, limit: int = 50, verdict: str | None = None,
+                    station: str | None = None) -> list[dict[str, Any]]:
+        """Latest inspections first, each with its latest attempt's readings."""
+        where, args = [], []
+        if verdict:
+            where.append("verdict = ?")
+            args.append(verdict)
+        if station:
+            where.append("station = ?")
+            args.append(station)
+        rows = list(self.db["inspections"].rows_where(
+            " AND ".join(where) or None, args, order_by="stored_at DESC", limit=limit))
+        return [self._with_readings(row) for row in rows]
+
+    def inspection(self, inspection_id: str) -> dict[str, Any] | None:
+        """One inspection with its readings, or None."""
+        rows = list(self.db["inspections"].rows_where("id = ?", [inspection_id]))
+        return self._with_readings(rows[0]) if rows else None
+
+    def counts(self) -> dict[str, int]:
+        """Number of inspections per verdict."""
+        sql = "SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict"
+        return {row[0]: row[1] for row in self.db.execute(sql).fetchall()}
+
+    def events(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Latest audit events first."""
+        rows = self.db["events"].rows_where(order_by="id DESC", limit=limit)
+        return [dict(r, data=json.loads(r["data"] or "{}")) for r in rows]
+
+    def _with_readings(self, row: dict[str, Any]) -> dict[str, Any]:
+        readings = self.db["readings"].rows_where(
+            "inspection_id = ? AND attempt = ?", [row["id"], row["attempt"]])
+        fields = {}
+        for r in readings:
+            fields[r["field"]] = {
+                "value": r["value"], "confidence": r["confidence"],
+                "box": json.loads(r["box"]) if r["box"] else None, "expected": r["expected"],
+                "status": r["status"], "explanation": r["explanation"],
+            }
+        return dict(row, fields=fields)

@@ -1,0 +1,132 @@
+"""The rule engine: compare a reading with the ERP record and decide a verdict.
+
+``evaluate`` is a pure function of (reading, expected record, rules, attempt); the inference
+pipeline's recorder and ``nameplate check`` call the same function.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from rules.models import Decision, FieldCheck, FieldRule, FieldStatus, Policy, RuleSet, Verdict
+from rules.normalise import (
+    close,
+    fold_lookalikes,
+    lookalike_map,
+    lookalike_variants,
+    normalise,
+    numbers,
+    unit_of,
+)
+
+ReadField = Mapping[str, object]  # {"value": str | None, "confidence": float, ...}
+
+
+def _format_ok(rule: FieldRule, value: str) -> bool:
+    return rule.format is None or re.fullmatch(rule.format, value) is not None
+
+
+def _repair_by_format(rule: FieldRule, value: str) -> str | None:
+    """The single look-alike variant of ``value`` that fits the format, if exactly one does."""
+    if rule.format is None:
+        return None
+    fits = {v for v in lookalike_variants(value, rule.lookalikes) if _format_ok(rule, v)}
+    return fits.pop() if len(fits) == 1 else None
+
+
+def _values_equal(rule: FieldRule, read: str, expected: str) -> bool:
+    if rule.compare == "numeric":
+        a, b = numbers(read), numbers(expected)
+        return (len(a) == len(b) > 0 and unit_of(read) == unit_of(expected)
+                and all(close(x, y, rule.tolerance) for x, y in zip(a, b, strict=True)))
+    if rule.compare == "contains":
+        a, b = numbers(read), numbers(expected)
+        if not b or unit_of(read) != unit_of(expected):
+            return normalise(read, rule.normalise) == normalise(expected, rule.normalise)
+        return all(any(close(x, y, rule.tolerance) for x in a) for y in b)
+    return normalise(read, rule.normalise) == normalise(expected, rule.normalise)
+
+
+def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: str | None,
+                policy: Policy) -> FieldCheck:
+    """Check one field; returns its status with a one-line explanation."""
+    value = None if read is None else read.get("value")
+    confidence = 0.0 if read is None else float(read.get("confidence") or 0.0)  # type: ignore[arg-type]
+    threshold = rule.min_confidence if rule.min_confidence is not None else policy.min_confidence
+
+    def result(status: FieldStatus, why: str, shown: str | None = None) -> FieldCheck:
+        return FieldCheck(field=name, status=status, expected=expected,
+                          read=shown if shown is not None else (str(value) if value else None),
+                          confidence=confidence, required=rule.required, explanation=why)
+
+    if not value:
+        return result(FieldStatus.NOT_READ, "nothing was read for this field")
+    text = str(value).strip()
+    repaired = ""
+    if not _format_ok(rule, text):
+        fixed = _repair_by_format(rule, text)
+        if fixed is None:
+            return result(FieldStatus.FORMAT_ERROR, f"{text!r} does not match the format "
+                          f"{rule.format}")
+        repaired, text = f" (read {value!r}, fixed by the format)", fixed
+    if rule.compare == "format":
+        return result(FieldStatus.OK, f"format ok{repaired}", text)
+    if rule.compare == "one_of":
+        allowed = {normalise(a, rule.normalise): a for a in rule.allowed}
+        if normalise(text, rule.normalise) in allowed:
+            return result(FieldStatus.OK, f"allowed value{repaired}", text)
+        return result(FieldStatus.MISMATCH if confidence >= threshold else FieldStatus.CONFUSED,
+                      f"{text!r} is not one of {', '.join(rule.allowed)}", text)
+    if expected is None:
+        return result(FieldStatus.OK, "no expected value: format checked only", text)
+    if _values_equal(rule, text, expected):
+        return result(FieldStatus.OK, f"matches the expected value{repaired}", text)
+    mapping = lookalike_map(rule.lookalikes)
+    a = fold_lookalikes(normalise(text, rule.normalise), mapping)
+    b = fold_lookalikes(normalise(expected, rule.normalise), mapping)
+    if a == b:
+        return result(FieldStatus.CONFUSED, f"read {text!r}, expected {expected!r}: differs only "
+                      "in look-alike characters", text)
+    if confidence < threshold:
+        return result(FieldStatus.CONFUSED, f"read {text!r} with low confidence "
+                      f"{confidence:.2f} < {threshold:.2f}, expected {expected!r}", text)
+    return result(FieldStatus.MISMATCH, f"read {text!r}, expected {expected!r}", text)
+
+
+def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | None,
+             rules: RuleSet, *, family: str, attempt: int = 0,
+             read_error: str | None = None) -> Decision:
+    """Decide the verdict of one inspection.
+
+    ``reading`` maps field → {"value", "confidence"}; ``expected`` is the ERP record's fields
+    (None when the unit has no record); ``attempt`` counts reshoots already made.
+    """
+    if family not in rules.families:
+        raise KeyError(f"no rules for plate family {family!r}")
+    policy = rules.policy
+    checks = {
+        name: check_field(name, rule, reading.get(name),
+                          None if expected is None else (expected.get(name) or None), policy)
+        for name, rule in rules.families[family].fields.items()
+    }
+    required = [c for c in checks.values() if c.required]
+    mismatched = [c.field for c in required if c.status is FieldStatus.MISMATCH]
+    unsure = [c.field for c in required if c.status not in (FieldStatus.OK, FieldStatus.MISMATCH)]
+
+    def decide(verdict: Verdict, reason: str, causes: list[str]) -> Decision:
+        return Decision(verdict=verdict, reason=reason, causes=causes, fields=checks,
+                        attempt=attempt)
+
+    if mismatched:
+        details = "; ".join(checks[f].explanation for f in mismatched)
+        return decide(Verdict.MISMATCH, f"wrong plate: {details}", mismatched)
+    if read_error or unsure:
+        what = read_error or "not sure of " + ", ".join(
+            f"{f} ({checks[f].status.value})" for f in unsure)
+        if attempt < policy.max_reshoots:
+            return decide(Verdict.RESHOOT, what, unsure)
+        return decide(Verdict.REVIEW, f"{what}; still unsure after {attempt} reshoot(s)", unsure)
+    if expected is None and policy.review_without_record:
+        return decide(Verdict.REVIEW, "no ERP record for this unit", [])
+    return decide(Verdict.PASS, "every required field matches", [])

@@ -1,0 +1,111 @@
+"""Data of the rule engine: the rules file's shape and the engine's results."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NORMALISERS = ("case", "space", "units", "decimal_comma", "leading_zeros")
+
+
+class FieldStatus(StrEnum):
+    """Outcome for one field."""
+
+    OK = "ok"
+    MISMATCH = "mismatch"
+    CONFUSED = "confused"
+    NOT_READ = "not_read"
+    FORMAT_ERROR = "format_error"
+
+
+class Verdict(StrEnum):
+    """Outcome for one inspection."""
+
+    PASS = "PASS"
+    MISMATCH = "MISMATCH"
+    RESHOOT = "RESHOOT"
+    REVIEW = "REVIEW"
+
+
+class FieldRule(BaseModel):
+    """How one field is checked."""
+
+    model_config = ConfigDict(extra="forbid")
+    required: bool = True
+    format: str | None = None
+    normalise: list[Literal["case", "space", "units", "decimal_comma", "leading_zeros"]] = Field(
+        default_factory=lambda: ["case", "space", "units", "decimal_comma"]
+    )
+    compare: Literal["exact", "format", "numeric", "one_of", "contains"] = "exact"
+    tolerance: float = Field(default=0.0, ge=0.0)
+    allowed: list[str] = Field(default_factory=list)
+    lookalikes: list[str] = Field(default_factory=lambda: ["0O", "1Il", "8B", "5S", "2Z", "6G"])
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("format")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regex: {exc}") from None
+        return pattern
+
+    @field_validator("lookalikes")
+    @classmethod
+    def _groups(cls, groups: list[str]) -> list[str]:
+        for group in groups:
+            if len(group) < 2:
+                raise ValueError(f"look-alike group {group!r} needs at least two characters")
+        return groups
+
+
+class Policy(BaseModel):
+    """When to ask the camera again and when to ask a person."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_reshoots: int = Field(default=2, ge=0, le=10)
+    min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
+    review_without_record: bool = True
+
+
+class FamilyRules(BaseModel):
+    """The rules for one plate family (one schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, FieldRule]
+
+
+class RuleSet(BaseModel):
+    """A whole rules file."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    policy: Policy = Policy()
+    families: dict[str, FamilyRules]
+
+
+class FieldCheck(BaseModel):
+    """The engine's finding for one field."""
+
+    field: str
+    status: FieldStatus
+    expected: str | None
+    read: str | None
+    confidence: float
+    required: bool
+    explanation: str
+
+
+class Decision(BaseModel):
+    """The engine's verdict for one inspection, with the fields that caused it."""
+
+    verdict: Verdict
+    reason: str
+    causes: list[str]
+    fields: dict[str, FieldCheck]
+    attempt: int = 0
