@@ -15,7 +15,7 @@ class RulesError(Exception):
 
 
 def load_rules(path: Path | str, *, known_fields: dict[str, list[str]] | None = None) -> RuleSet:
-    """Load and validate ``path``; ``known_fields`` (family → field names) rejects unknown fields."""
+    """Load and validate ``path``; ``known_fields`` (family → fields) rejects unknown fields."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-NORMALISERS = ("case", "space", "units", "decimal_comma", "leading_zeros")
+Normaliser = Literal["case", "space", "units", "decimal_comma", "leading_zeros"]
+NORMALISERS: tuple[Normaliser, ...] = ("case", "space", "units", "decimal_comma", "leading_zeros")
+DEFAULT_NORMALISE: tuple[Normaliser, ...] = ("case", "space", "units", "decimal_comma")
 
 
 class FieldStatus(StrEnum):
@@ -36,8 +38,8 @@ class FieldRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     required: bool = True
     format: str | None = None
-    normalise: list[Literal["case", "space", "units", "decimal_comma", "leading_zeros"]] = Field(
-        default_factory=lambda: ["case", "space", "units", "decimal_comma"]
+    normalise: list[Normaliser] = Field(
+        default_factory=lambda: list(DEFAULT_NORMALISE)
     )
     compare: Literal["exact", "format", "numeric", "one_of", "contains"] = "exact"
     tolerance: float = Field(default=0.0, ge=0.0)

@@ -96,7 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, "image unreadable")
         scale = 320 / bgr.shape[1]
         small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        _, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
         return Response(buf.tobytes(), media_type="image/jpeg")
 
     @app.get("/healthz")

@@ -38,7 +38,7 @@ class Store:
     # -- configuration-derived tables -------------------------------------------------------
     def upsert_station(self, station_id: str, *, name: str, source: str) -> None:
         """Record a configured station."""
-        self.db["stations"].upsert(
+        self.db.table("stations").upsert(
             {"id": station_id, "name": name, "source": source, "updated_at": _now()}, pk="id")
 
     def replace_expected(self, records: Iterable[tuple[str, str | None, dict[str, str]]], *,
@@ -48,14 +48,14 @@ class Store:
                  "loaded_at": _now()} for u, o, f in records]
         with self.db.conn:
             self.db.execute("DELETE FROM expected_records")
-            self.db["expected_records"].insert_all(rows, pk="unit_id")
+            self.db.table("expected_records").insert_all(rows, pk="unit_id")
         return len(rows)
 
     def expected(self, unit_id: str | None) -> dict[str, Any] | None:
         """The ERP record of ``unit_id`` as {"unit_id", "order_id", "fields"}, or None."""
         if not unit_id:
             return None
-        rows = list(self.db["expected_records"].rows_where("unit_id = ?", [unit_id]))
+        rows = list(self.db.table("expected_records").rows_where("unit_id = ?", [unit_id]))
         if not rows:
             return None
         row = rows[0]
@@ -66,17 +66,17 @@ class Store:
     def record_inspection(self, inspection: dict[str, Any], readings: list[dict[str, Any]]) -> None:
         """Write one inspection attempt and its per-field readings atomically."""
         with self.db.conn:
-            self.db["inspections"].upsert(dict(inspection, stored_at=_now()), pk="id")
+            self.db.table("inspections").upsert(dict(inspection, stored_at=_now()), pk="id")
             for reading in readings:
                 row = dict(reading)
                 row["box"] = json.dumps(row.get("box")) if row.get("box") else None
-                self.db["readings"].upsert(row, pk=("inspection_id", "attempt", "field"))
+                self.db.table("readings").upsert(row, pk=("inspection_id", "attempt", "field"))
 
     def log_event(self, kind: str, source: str, message: str, data: dict[str, Any] | None = None,
                   ) -> None:
         """Append an event to the audit log."""
         with self.db.conn:
-            self.db["events"].insert({"ts": _now(), "kind": kind, "source": source,
+            self.db.table("events").insert({"ts": _now(), "kind": kind, "source": source,
                                       "message": message, "data": json.dumps(data or {})})
 
     # -- queries for the panel --------------------------------------------------------------
@@ -90,13 +90,13 @@ class Store:
         if station:
             where.append("station = ?")
             args.append(station)
-        rows = list(self.db["inspections"].rows_where(
+        rows = list(self.db.table("inspections").rows_where(
             " AND ".join(where) or None, args, order_by="stored_at DESC", limit=limit))
         return [self._with_readings(row) for row in rows]
 
     def inspection(self, inspection_id: str) -> dict[str, Any] | None:
         """One inspection with its readings, or None."""
-        rows = list(self.db["inspections"].rows_where("id = ?", [inspection_id]))
+        rows = list(self.db.table("inspections").rows_where("id = ?", [inspection_id]))
         return self._with_readings(rows[0]) if rows else None
 
     def counts(self) -> dict[str, int]:
@@ -106,11 +106,11 @@ class Store:
 
     def events(self, *, limit: int = 50) -> list[dict[str, Any]]:
         """Latest audit events first."""
-        rows = self.db["events"].rows_where(order_by="id DESC", limit=limit)
+        rows = self.db.table("events").rows_where(order_by="id DESC", limit=limit)
         return [dict(r, data=json.loads(r["data"] or "{}")) for r in rows]
 
     def _with_readings(self, row: dict[str, Any]) -> dict[str, Any]:
-        readings = self.db["readings"].rows_where(
+        readings = self.db.table("readings").rows_where(
             "inspection_id = ? AND attempt = ?", [row["id"], row["attempt"]])
         fields = {}
         for r in readings:

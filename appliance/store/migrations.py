@@ -11,8 +11,8 @@ Migration = Callable[[sqlite_utils.Database], None]
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["stations"].create({"id": str, "name": str, "source": str, "updated_at": str}, pk="id")
-    db["inspections"].create(
+    db.table("stations").create({"id": str, "name": str, "source": str, "updated_at": str}, pk="id")
+    db.table("inspections").create(
         {
             "id": str, "station": str, "unit_id": str, "order_id": str, "frame_id": str,
             "attempt": int, "captured_at": str, "read_at": str, "stored_at": str,
@@ -21,10 +21,10 @@ def _v1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["inspections"].create_index(["stored_at"])
-    db["inspections"].create_index(["verdict", "stored_at"])
-    db["inspections"].create_index(["unit_id"])
-    db["readings"].create(
+    db.table("inspections").create_index(["stored_at"])
+    db.table("inspections").create_index(["verdict", "stored_at"])
+    db.table("inspections").create_index(["unit_id"])
+    db.table("readings").create(
         {
             "inspection_id": str, "attempt": int, "field": str, "value": str,
             "confidence": float, "box": str, "expected": str, "status": str,
@@ -33,15 +33,15 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk=("inspection_id", "attempt", "field"),
         foreign_keys=[("inspection_id", "inspections", "id")],
     )
-    db["expected_records"].create(
+    db.table("expected_records").create(
         {"unit_id": str, "order_id": str, "fields": str, "source": str, "loaded_at": str},
         pk="unit_id",
     )
-    db["events"].create(
+    db.table("events").create(
         {"id": int, "ts": str, "kind": str, "source": str, "message": str, "data": str},
         pk="id",
     )
-    db["events"].create_index(["ts"])
+    db.table("events").create_index(["ts"])
 
 
 MIGRATIONS: list[Migration] = [_v1]
@@ -50,14 +50,14 @@ MIGRATIONS: list[Migration] = [_v1]
 def migrate(db: sqlite_utils.Database) -> int:
     """Apply every migration newer than the database's version; returns the version now."""
     if "schema_migrations" not in db.table_names():
-        db["schema_migrations"].create({"version": int, "applied_at": str}, pk="version")
-    current = max((r["version"] for r in db["schema_migrations"].rows), default=0)
+        db.table("schema_migrations").create({"version": int, "applied_at": str}, pk="version")
+    current = max((r["version"] for r in db.table("schema_migrations").rows), default=0)
     for version, step in enumerate(MIGRATIONS, start=1):
         if version <= current:
             continue
         with db.conn:
             step(db)
-            db["schema_migrations"].insert(
+            db.table("schema_migrations").insert(
                 {"version": version, "applied_at": datetime.now(UTC).isoformat()}
             )
         current = version

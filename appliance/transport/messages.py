@@ -28,7 +28,7 @@ def utc_now() -> datetime:
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    version: Literal[1] = PROTOCOL_VERSION
+    version: Literal[1] = 1
 
 
 class FrameQuality(BaseModel):
