@@ -62,3 +62,18 @@ def test_broken_erp_files_are_named(tmp_path: Path, content: str, message: str) 
     with pytest.raises(ErpFileError) as err:
         load_erp_csv(path, field_names=list(FIELDS))
     assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_readings_keep_schema_order_and_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    names = ["serial", "model", "voltage"]
+    readings = [{"inspection_id": "I-2", "attempt": 0, "field": n, "value": "x",
+                 "confidence": 0.5, "box": None, "expected": None, "status": "ok",
+                 "explanation": ""} for n in names]
+    store.record_inspection({"id": "I-2", "attempt": 0, "verdict": "PASS"}, readings)
+    got = store.inspection("I-2")
+    assert got is not None and list(got["fields"]) == names
+    broken = [*readings[:1], {"inspection_id": "I-3", "attempt": 0, "no_such_column": 1}]
+    with pytest.raises(sqlite3.OperationalError):
+        store.record_inspection({"id": "I-3", "attempt": 0, "verdict": "PASS"}, broken)
+    assert store.inspection("I-3") is None  # the inspection row was rolled back too

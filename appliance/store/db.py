@@ -46,9 +46,10 @@ class Store:
         """Replace all ERP records by ``records`` (unit, order, fields) in one transaction."""
         rows = [{"unit_id": u, "order_id": o, "fields": json.dumps(f), "source": source,
                  "loaded_at": _now()} for u, o, f in records]
-        with self.db.conn:
-            self.db.execute("DELETE FROM expected_records")
-            self.db.table("expected_records").insert_all(rows, pk="unit_id")
+        with self.db.conn:  # one transaction: readers never see a half-loaded ERP table
+            self.db.conn.execute("DELETE FROM expected_records")
+            for row in rows:
+                self._insert_or_replace("expected_records", row)
         return len(rows)
 
     def expected(self, unit_id: str | None) -> dict[str, Any] | None:
@@ -64,13 +65,24 @@ class Store:
 
     # -- results ----------------------------------------------------------------------------
     def record_inspection(self, inspection: dict[str, Any], readings: list[dict[str, Any]]) -> None:
-        """Write one inspection attempt and its per-field readings atomically."""
+        """Write one inspection attempt and its per-field readings in one transaction.
+
+        Plain SQL on purpose: sqlite-utils' table helpers commit on their own, which would
+        let the panel see an inspection without all of its readings.
+        """
+        row = dict(inspection, stored_at=_now())
         with self.db.conn:
-            self.db.table("inspections").upsert(dict(inspection, stored_at=_now()), pk="id")
+            self._insert_or_replace("inspections", row)
             for reading in readings:
-                row = dict(reading)
-                row["box"] = json.dumps(row.get("box")) if row.get("box") else None
-                self.db.table("readings").upsert(row, pk=("inspection_id", "attempt", "field"))
+                values = dict(reading)
+                values["box"] = json.dumps(values.get("box")) if values.get("box") else None
+                self._insert_or_replace("readings", values)
+
+    def _insert_or_replace(self, table: str, row: dict[str, Any]) -> None:
+        columns = ", ".join(f"[{c}]" for c in row)
+        marks = ", ".join("?" for _ in row)
+        self.db.conn.execute(f"INSERT OR REPLACE INTO [{table}] ({columns}) VALUES ({marks})",
+                             list(row.values()))
 
     def log_event(self, kind: str, source: str, message: str, data: dict[str, Any] | None = None,
                   ) -> None:
@@ -111,7 +123,7 @@ class Store:
 
     def _with_readings(self, row: dict[str, Any]) -> dict[str, Any]:
         readings = self.db.table("readings").rows_where(
-            "inspection_id = ? AND attempt = ?", [row["id"], row["attempt"]])
+            "inspection_id = ? AND attempt = ?", [row["id"], row["attempt"]], order_by="rowid")
         fields = {}
         for r in readings:
             fields[r["field"]] = {
