@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -154,12 +156,41 @@ def _load_json(path: Path) -> dict:  # type: ignore[type-arg]
     return data
 
 
+@main.group()
+def bench() -> None:
+    """Measure speed (results belong in docs/benchmarks.md with the machine)."""
+
+
+@bench.command("rules")
+@click.option("--repeat", default=5000, show_default=True)
+@click.pass_context
+def bench_rules_cmd(ctx: click.Context, repeat: int) -> None:
+    """Time the rule engine checking one inspection."""
+    from appliance.bench.rules_bench import bench_rules
+
+    settings = _settings(ctx)
+    click.echo(json.dumps(bench_rules(settings.rules_file, repeat=repeat), indent=2))
+
+
 def _serve(ctx: click.Context, name: str) -> tuple[Settings, object]:
     from appliance.runtime import StopFlag, setup_logging
 
     settings = _settings(ctx)
     setup_logging(settings.log_level, name)
     return settings, StopFlag().install()
+
+
+@contextmanager
+def _startup_errors() -> Iterator[None]:
+    """Turn a bad schema, rules or ERP file into one clear line and exit status 1."""
+    from appliance.schema import SchemaError
+    from erp_bridge import ErpFileError
+    from rules import RulesError
+
+    try:
+        yield
+    except (SchemaError, RulesError, ErpFileError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -174,7 +205,8 @@ def camera(ctx: click.Context, station: str) -> None:
         settings.station(station)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
-    run_camera(settings, station, stop)  # type: ignore[arg-type]
+    with _startup_errors():
+        run_camera(settings, station, stop)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -184,7 +216,8 @@ def infer(ctx: click.Context) -> None:
     from appliance.infer import run_inference
 
     settings, stop = _serve(ctx, "infer")
-    run_inference(settings, stop)  # type: ignore[arg-type]
+    with _startup_errors():
+        run_inference(settings, stop)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -194,7 +227,8 @@ def record(ctx: click.Context) -> None:
     from appliance.record import run_recorder
 
     settings, stop = _serve(ctx, "record")
-    run_recorder(settings, stop)  # type: ignore[arg-type]
+    with _startup_errors():
+        run_recorder(settings, stop)  # type: ignore[arg-type]
 
 
 @main.command()

@@ -11,41 +11,60 @@ from collections.abc import Mapping
 
 from rules.models import Decision, FieldCheck, FieldRule, FieldStatus, Policy, RuleSet, Verdict
 from rules.normalise import (
+    alternatives,
     close,
     fold_lookalikes,
     lookalike_map,
     lookalike_variants,
     normalise,
     numbers,
-    unit_of,
+    shape,
 )
 
 ReadField = Mapping[str, object]  # {"value": str | None, "confidence": float, ...}
 
 
+def _for_format(rule: FieldRule, value: str) -> str:
+    """The value as the format sees it: upper case / without spaces when the rule folds them."""
+    if "case" in rule.normalise:
+        value = value.upper()
+    if "space" in rule.normalise:
+        value = re.sub(r"\s+", "", value)
+    return value
+
+
 def _format_ok(rule: FieldRule, value: str) -> bool:
-    return rule.format is None or re.fullmatch(rule.format, value) is not None
+    return rule.format is None or re.fullmatch(rule.format, _for_format(rule, value)) is not None
 
 
 def _repair_by_format(rule: FieldRule, value: str) -> str | None:
     """The single look-alike variant of ``value`` that fits the format, if exactly one does."""
     if rule.format is None:
         return None
-    fits = {v for v in lookalike_variants(value, rule.lookalikes) if _format_ok(rule, v)}
+    candidates = lookalike_variants(_for_format(rule, value), rule.lookalikes)
+    fits = {_for_format(rule, v) for v in candidates if _format_ok(rule, v)}
     return fits.pop() if len(fits) == 1 else None
 
 
+def _same_value(read: str, expected: str, tolerance: float) -> bool:
+    """Equal structure and, number by number, equal within ``tolerance`` (both normalised)."""
+    if shape(read) != shape(expected):
+        return False
+    a, b = numbers(read), numbers(expected)
+    return all(close(x, y, tolerance) for x, y in zip(a, b, strict=True))
+
+
 def _values_equal(rule: FieldRule, read: str, expected: str) -> bool:
+    a, b = normalise(read, rule.normalise), normalise(expected, rule.normalise)
     if rule.compare == "numeric":
-        a, b = numbers(read), numbers(expected)
-        return (len(a) == len(b) > 0 and unit_of(read) == unit_of(expected)
-                and all(close(x, y, rule.tolerance) for x, y in zip(a, b, strict=True)))
+        return _same_value(a, b, rule.tolerance)
     if rule.compare == "contains":
-        a, b = numbers(read), numbers(expected)
-        if not b or unit_of(read) != unit_of(expected):
-            return normalise(read, rule.normalise) == normalise(expected, rule.normalise)
-        return all(any(close(x, y, rule.tolerance) for x in a) for y in b)
-    return normalise(read, rule.normalise) == normalise(expected, rule.normalise)
+        present, wanted = alternatives(a), alternatives(b)
+        if len(present) == len(wanted):  # same number of values: same values, same order
+            return all(_same_value(p, w, rule.tolerance)
+                       for p, w in zip(present, wanted, strict=True))
+        return all(any(_same_value(p, w, rule.tolerance) for p in present) for w in wanted)
+    return a == b
 
 
 def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: str | None,
@@ -111,13 +130,17 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
         for name, rule in rules.families[family].fields.items()
     }
     required = [c for c in checks.values() if c.required]
-    mismatched = [c.field for c in required if c.status is FieldStatus.MISMATCH]
+    # A field read confidently and wrong condemns the plate even if the field is optional.
+    mismatched = [c.field for c in checks.values() if c.status is FieldStatus.MISMATCH]
     unsure = [c.field for c in required if c.status not in (FieldStatus.OK, FieldStatus.MISMATCH)]
 
     def decide(verdict: Verdict, reason: str, causes: list[str]) -> Decision:
         return Decision(verdict=verdict, reason=reason, causes=causes, fields=checks,
                         attempt=attempt)
 
+    if expected is None and policy.review_without_record:
+        unread = [c.field for c in required if c.status is not FieldStatus.OK]
+        return decide(Verdict.REVIEW, "no ERP record for this unit", unread)
     if mismatched:
         details = "; ".join(checks[f].explanation for f in mismatched)
         return decide(Verdict.MISMATCH, f"wrong plate: {details}", mismatched)
@@ -127,6 +150,4 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
         if attempt < policy.max_reshoots:
             return decide(Verdict.RESHOOT, what, unsure)
         return decide(Verdict.REVIEW, f"{what}; still unsure after {attempt} reshoot(s)", unsure)
-    if expected is None and policy.review_without_record:
-        return decide(Verdict.REVIEW, "no ERP record for this unit", [])
     return decide(Verdict.PASS, "every required field matches", [])

@@ -39,9 +39,22 @@ def numbers(text: str) -> list[float]:
     return [float(n) for n in _NUMBER.findall(text.replace(",", "."))]
 
 
-def unit_of(text: str) -> str:
-    """The letters and symbols after the numbers (the unit), normalised for comparison."""
-    return normalise(re.sub(r"[\d.,/\-\s]+", "", text), ("case", "units", "space"))
+def shape(text: str) -> str:
+    """``text`` with every number replaced by ``#`` (compare structure apart from values)."""
+    return _NUMBER.sub("#", text)
+
+
+def alternatives(text: str) -> list[str]:
+    """Split a dual value on ``/`` and give each part the unit of the last one.
+
+    ``230/400v`` → ``["230v", "400v"]``; ``15.2/8.8a`` → ``["15.2a", "8.8a"]``. A ``/`` inside a
+    unit (``r/min``) is left alone.
+    """
+    match = re.fullmatch(r"((?:\d+(?:\.\d+)?/)+\d+(?:\.\d+)?)(\D*)", text)
+    if not match:
+        return [text]
+    unit = match.group(2)
+    return [part + unit for part in match.group(1).split("/")]
 
 
 def close(a: float, b: float, tolerance: float) -> bool:
