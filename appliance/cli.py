@@ -156,6 +156,38 @@ def _load_json(path: Path) -> dict:  # type: ignore[type-arg]
     return data
 
 
+@main.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write images/ and labels.jsonl into.")
+@click.option("-n", "count", required=True, type=click.IntRange(1), help="Number of frames.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same images.")
+@click.option("--schema", "schema_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Plate family schema (default: configuration).")
+@click.option("--split", type=click.Choice(["train", "dev", "heldout"]), default="train",
+              show_default=True, help="heldout renders with fonts kept out of training.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--crops", is_flag=True, help="Also write rectified text-line crops.")
+@click.option("--sheet", "sheet", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a contact sheet PNG of the first 48 frames.")
+@click.pass_context
+def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Path | None,
+          split: str, workers: int, crops: bool, sheet: Path | None) -> None:
+    """Render synthetic nameplate frames with complete labels."""
+    from appliance.schema import SchemaError, load_schema
+    from appliance.synth.dataset import contact_sheet, write_dataset
+
+    path = schema_file or _settings(ctx).schema_file
+    try:
+        load_schema(path)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = write_dataset(out, n=count, seed=seed, schema_file=path, split=split,
+                            workers=workers, crops=crops)
+    if sheet:
+        contact_sheet(out, sheet)
+    click.echo(json.dumps(summary, indent=2))
+
+
 @main.group()
 def bench() -> None:
     """Measure speed (results belong in docs/benchmarks.md with the machine)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -28,6 +28,8 @@ class FieldSpec(BaseModel):
     value: str
     unlabelled: Literal["never", "anywhere", "first_line"] = "never"
     description: str = ""
+    # How the synthetic engine makes values: {"generator": NAME} or {"examples": [...]}.
+    synth: dict[str, Any] | None = None
 
     @field_validator("value")
     @classmethod

@@ -1,0 +1,113 @@
+"""Draw a layout's text into ink and relief masks, in the plate's glyph styles.
+
+``ink`` is how much of the ink colour covers a pixel; ``relief`` is raised or sunk metal that
+catches light (engraved and stamped text). Items in ``omit`` are drawn with zero ink while
+consuming the random stream the same way, so a test can render a plate with and without one
+item and compare.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from appliance.synth.layout import Layout, TextItem, load_font
+
+Box = tuple[float, float, float, float]
+
+
+def _union(a: Box | None, b: Box) -> Box:
+    if a is None:
+        return b
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def draw_items(layout: Layout, rng: random.Random, *, omit: frozenset[int] = frozenset(),
+               ) -> tuple[np.ndarray, np.ndarray, list[Box]]:
+    """Return (ink, relief, box per item) for ``layout``; masks are float32 0..1."""
+    size = (layout.width, layout.height)
+    ink = Image.new("L", size, 0)
+    relief = Image.new("L", size, 0)
+    boxes: list[Box] = []
+    for index, item in enumerate(layout.items):
+        on = index not in omit
+        if item.style == "stamped":
+            boxes.append(_stamped(item, ink, relief, rng, on))
+        elif item.style == "dotmatrix":
+            boxes.append(_dotmatrix(item, ink, rng, on))
+        else:
+            strength = {"print": 1.0, "laser": rng.uniform(0.22, 0.45),
+                        "engraved": rng.uniform(0.35, 0.7)}[item.style]
+            font = load_font(item.font, item.size)
+            ImageDraw.Draw(ink).text((item.x, item.y), item.text, font=font,
+                                     fill=int(255 * strength) if on else 0)
+            if item.style == "engraved":
+                ImageDraw.Draw(relief).text((item.x, item.y), item.text, font=font,
+                                            fill=255 if on else 0)
+            boxes.append(item.bbox())
+    draw = ImageDraw.Draw(ink)
+    line_width = max(2, int(layout.height / 250))
+    for box in layout.boxes:
+        draw.rectangle(box, outline=200, width=line_width)
+    for line in layout.lines:
+        draw.line(line, fill=200, width=line_width)
+    for x, y, s in layout.blocks:
+        _code_block(draw, x, y, s, rng)
+    return (np.asarray(ink, np.float32) / 255.0, np.asarray(relief, np.float32) / 255.0, boxes)
+
+
+def _stamped(item: TextItem, ink: Image.Image, relief: Image.Image, rng: random.Random,
+             on: bool) -> Box:
+    """Characters punched one by one: uneven depth, misaligned baseline and spacing."""
+    font = load_font(item.font, item.size)
+    box: Box | None = None
+    x = item.x
+    for ch in item.text:
+        dy = rng.gauss(0, item.size * 0.04)
+        dx = rng.gauss(0, item.size * 0.02)
+        depth = rng.uniform(0.45, 1.0)
+        pos = (x + dx, item.y + dy)
+        if not ch.isspace():
+            ImageDraw.Draw(ink).text(pos, ch, font=font, fill=int(120 * depth) if on else 0)
+            ImageDraw.Draw(relief).text(pos, ch, font=font, fill=int(255 * depth) if on else 0)
+            x0, y0, x1, y1 = font.getbbox(ch)
+            box = _union(box, (pos[0] + x0, pos[1] + y0, pos[0] + x1, pos[1] + y1))
+        x += font.getlength(ch)
+    return box or item.bbox()
+
+
+def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -> Box:
+    """Dot-peen / ink-jet dot matrix: glyphs sampled on a grid and drawn as round dots."""
+    font = load_font(item.font, item.size)
+    x0, y0, x1, y1 = (int(v) for v in item.bbox())
+    w, h = max(1, x1 - x0 + 2), max(1, y1 - y0 + 2)
+    glyph = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(glyph).text((item.x - x0 + 1, item.y - y0 + 1), item.text, font=font, fill=255)
+    mask = np.asarray(glyph) > 100
+    pitch = max(2.0, item.size / rng.uniform(6.5, 9.0))
+    radius = pitch * rng.uniform(0.32, 0.48)
+    draw = ImageDraw.Draw(ink)
+    level = int(255 * rng.uniform(0.7, 1.0)) if on else 0
+    ys = np.arange(pitch / 2, h, pitch)
+    xs = np.arange(pitch / 2, w, pitch)
+    for gy in ys:
+        for gx in xs:
+            if mask[int(gy), int(gx)]:
+                cx, cy = x0 - 1 + gx, y0 - 1 + gy
+                draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def _code_block(draw: ImageDraw.ImageDraw, x: float, y: float, size: float,
+                rng: random.Random) -> None:
+    """A QR/DataMatrix-like block of random modules (a distractor, never read)."""
+    n = rng.choice((14, 18, 21))
+    cell = size / n
+    for i in range(n):
+        for j in range(n):
+            finder = (i < 3 and j < 3) or (i < 3 and j >= n - 3) or (i >= n - 3 and j < 3)
+            if finder or rng.random() < 0.45:
+                draw.rectangle((x + j * cell, y + i * cell, x + (j + 1) * cell,
+                                y + (i + 1) * cell), fill=230)

@@ -1,0 +1,243 @@
+"""Plate layouts: where each label, value and distractor goes on the plate.
+
+A layout is data: a list of :class:`TextItem` (plate pixel coordinates) and decorations.
+Drawing them is :mod:`appliance.synth.glyphs`' job.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from PIL import ImageFont
+
+from appliance.schema import PlateSchema
+from appliance.synth.fonts import FontInfo, pick_font
+from appliance.synth.values import DISTRACTORS, label_variant, value_for
+
+UNIT_FIELDS = ("voltage", "current", "power", "frequency", "speed", "ip_rating")
+SHORT_LABELS = {"voltage": ["U", "V", "Un"], "current": ["I", "A", "In"],
+                "power": ["P", "kW", "Pn"], "frequency": ["f", "Hz"], "speed": ["n", "r/min"],
+                "ip_rating": ["IP"]}
+
+
+@dataclass
+class TextItem:
+    """One run of text on the plate."""
+
+    text: str
+    role: str                      # title | label | value | distractor
+    field: str | None
+    x: float
+    y: float
+    font: FontInfo
+    size: int
+    style: str = "print"           # print | engraved | stamped | dotmatrix | laser
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        """Ink box in plate pixels (PIL's text box at (x, y))."""
+        font = load_font(self.font, self.size)
+        x0, y0, x1, y1 = font.getbbox(self.text)
+        return (self.x + x0, self.y + y0, self.x + x1, self.y + y1)
+
+    def width(self) -> float:
+        """Advance width in plate pixels."""
+        return float(load_font(self.font, self.size).getlength(self.text))
+
+
+@dataclass
+class Layout:
+    """A whole plate: size, text items and decorations."""
+
+    width: int
+    height: int
+    items: list[TextItem] = field(default_factory=list)
+    lines: list[tuple[float, float, float, float]] = field(default_factory=list)
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+    blocks: list[tuple[float, float, float]] = field(default_factory=list)  # x, y, size (QR)
+    params: dict[str, object] = field(default_factory=dict)
+
+
+_FONT_CACHE: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
+
+
+def load_font(font: FontInfo, size: int) -> ImageFont.FreeTypeFont:
+    """A cached PIL font object."""
+    key = (str(font.path), size)
+    if key not in _FONT_CACHE:
+        if len(_FONT_CACHE) > 512:
+            _FONT_CACHE.clear()
+        _FONT_CACHE[key] = ImageFont.truetype(str(font.path), size)
+    return _FONT_CACHE[key]
+
+
+def plate_values(schema: PlateSchema, rng: random.Random) -> dict[str, str]:
+    """Random values for every field of ``schema`` (through each field's synth generator)."""
+    values = {}
+    for name, spec in schema.fields.items():
+        synth = spec.synth or {}
+        values[name] = value_for(name, rng, generator_name=synth.get("generator"),
+                                 examples=synth.get("examples"))
+    return values
+
+
+def _pick_label(schema: PlateSchema, name: str, rng: random.Random, language: int) -> str | None:
+    labels = schema.fields[name].labels
+    if not labels:
+        return None
+    # a plate mostly keeps one language: the language index picks a consistent position
+    if rng.random() < 0.6:
+        label = labels[min(language, len(labels) - 1)]
+    else:
+        label = rng.choice(labels)
+    if rng.random() < 0.12 and len(labels) > 1:  # bilingual "Typ/Type"
+        other = rng.choice(labels)
+        if other != label:
+            label = f"{label}/{other}"
+    return label_variant(label, rng)
+
+
+def build_layout(schema: PlateSchema, values: dict[str, str], rng: random.Random, *,
+                 split: str) -> Layout:
+    """Lay out ``values`` on a plate of random size, columns, label placement and fonts."""
+    width = rng.randint(700, 1300)
+    height = int(width / rng.uniform(1.15, 2.3))
+    layout = Layout(width, height)
+    margin = width * rng.uniform(0.04, 0.07)
+    language = rng.randrange(8)
+    columns = rng.choice((1, 1, 2, 2, 2, 3))
+    placement = rng.choice(("beside", "beside", "beside", "above", "table"))
+    style = rng.choices(("print", "engraved", "stamped", "dotmatrix", "laser"),
+                        weights=(50, 12, 12, 12, 14))[0]
+    value_style = style if rng.random() < 0.7 else rng.choice(("print", "stamped", "dotmatrix"))
+    kinds: tuple[str, ...] = ()
+    if rng.random() < 0.15:
+        kinds = (rng.choice(("mono", "ocr", "din", "technical", "condensed")),)
+    shown = [n for n in schema.fields
+             if rng.random() < (0.985 if n in ("model", "serial") else 0.9)]
+    body_items: list[tuple[str | None, str, str | None]] = []  # (field, value, label)
+    title_field = "manufacturer" if "manufacturer" in shown and rng.random() < 0.85 else None
+    for name in shown:
+        if name == title_field:
+            continue
+        label = _pick_label(schema, name, rng, language)
+        if name in UNIT_FIELDS and rng.random() < 0.3:
+            label = None  # the unit says what it is
+        body_items.append((name, values[name], label))
+    for _ in range(rng.randint(1, 6)):
+        body_items.insert(rng.randint(0, len(body_items)), (None, rng.choice(DISTRACTORS), None))
+    if rng.random() < 0.5:  # model and serial usually come first
+        body_items.sort(key=lambda it: 0 if it[0] in ("model", "serial") else 1)
+    layout.params.update(columns=columns, placement=placement, style=style,
+                         value_style=value_style, language=language, font_kinds=list(kinds))
+    size = int(height / rng.uniform(11, 17))
+    for _attempt in range(8):
+        if _place(layout, schema, body_items, values, title_field, rng, split=split, size=size,
+                  margin=margin, columns=columns, placement=placement, style=style,
+                  value_style=value_style, kinds=kinds):
+            break
+        size = max(9, int(size * 0.85))
+    if rng.random() < 0.7:
+        inset = rng.uniform(4, 14)
+        layout.boxes.append((inset, inset, width - inset, height - inset))
+    if rng.random() < 0.25:
+        qs = rng.uniform(0.12, 0.2) * height
+        layout.blocks.append((width - margin - qs, height - margin - qs, qs))
+    return layout
+
+
+def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str, str | None]],
+           values: dict[str, str], title_field: str | None, rng: random.Random, *, split: str,
+           size: int, margin: float, columns: int, placement: str, style: str,
+           value_style: str, kinds: tuple[str, ...]) -> bool:
+    """Try one font size; False if the text does not fit the plate."""
+    layout.items.clear()
+    layout.lines.clear()
+    sample = "".join(v for _, v, _ in body) + "".join(lbl or "" for _, _, lbl in body)
+    font = pick_font(rng, sample, split=split, kinds=kinds)
+    value_font = font if rng.random() < 0.7 else pick_font(rng, sample, split=split)
+    y = margin
+    if title_field:
+        title = values[title_field]
+        tfont = pick_font(rng, title, split=split)
+        tsize = int(size * rng.uniform(1.3, 2.0))
+        item = TextItem(title, "value", title_field, margin, y, tfont, tsize, style="print")
+        if rng.random() < 0.4:
+            item.x = (layout.width - item.width()) / 2
+        layout.items.append(item)
+        y = item.bbox()[3] + size * rng.uniform(0.6, 1.2)
+    col_width = (layout.width - 2 * margin) / columns
+    row_height = size * rng.uniform(1.45, 1.9)
+    if placement == "above":
+        row_height *= 1.9
+    rows = (len(body) + columns - 1) // columns
+    if placement == "table":
+        return _place_table(layout, body, rng, y=y, size=size, margin=margin, font=font,
+                            value_font=value_font, style=style, value_style=value_style)
+    if y + rows * row_height > layout.height - margin:
+        return False
+    label_size = int(size * (0.75 if placement == "above" else rng.uniform(0.85, 1.0)))
+    for index, (name, value, label) in enumerate(body):
+        col, row = index // rows, index % rows
+        x0 = margin + col * col_width
+        top = y + row * row_height
+        role = "value" if name else "distractor"
+        if label and placement == "above":
+            layout.items.append(TextItem(label, "label", name, x0, top, font, label_size, style))
+            top += label_size * 1.25
+        elif label:
+            lab = TextItem(label, "label", name, x0, top, font, label_size, style)
+            layout.items.append(lab)
+            gap = max(size * 0.6, rng.uniform(0.3, 0.45) * col_width - lab.width())
+            x0 = x0 + lab.width() + gap if rng.random() < 0.5 else x0 + lab.width() + size * 0.6
+        vstyle = value_style if name else style
+        vfont = value_font if name else font
+        if name and rng.random() < 0.04 and any(ch.isdigit() for ch in value):
+            vfont = pick_font(rng, value, split=split, kinds=("segment7", "segment14"))
+        item = TextItem(value, role, name, x0, top, vfont, size, vstyle)
+        if item.bbox()[2] > margin + (col + 1) * col_width + size * 0.3:
+            return False
+        layout.items.append(item)
+    if rng.random() < 0.4:
+        for col in range(1, columns):
+            x = margin + col * col_width - size * 0.3
+            layout.lines.append((x, y, x, y + rows * row_height))
+    return True
+
+
+def _place_table(layout: Layout, body: list[tuple[str | None, str, str | None]],
+                 rng: random.Random, *, y: float, size: int, margin: float, font: FontInfo,
+                 value_font: FontInfo, style: str, value_style: str) -> bool:
+    """Rating table: a header row of labels over a row of values, cells boxed."""
+    unit_items = [b for b in body if b[0] in UNIT_FIELDS]
+    other = [b for b in body if b[0] not in UNIT_FIELDS]
+    row_height = size * 1.7
+    rows_needed = len(other) + 2 * ((len(unit_items) + 3) // 4)
+    if y + rows_needed * row_height > layout.height - margin:
+        return False
+    for name, value, label in other:   # label: value lines first
+        x = margin
+        if label:
+            lab = TextItem(label, "label", name, x, y, font, size, style)
+            layout.items.append(lab)
+            x += lab.width() + size * 0.7
+        item = TextItem(value, "value" if name else "distractor", name, x, y, value_font, size,
+                        value_style if name else style)
+        if item.bbox()[2] > layout.width - margin:
+            return False
+        layout.items.append(item)
+        y += row_height
+    cell_w = (layout.width - 2 * margin) / 4
+    for start in range(0, len(unit_items), 4):
+        for i, (name, value, _label) in enumerate(unit_items[start:start + 4]):
+            x = margin + i * cell_w + size * 0.3
+            head = rng.choice(SHORT_LABELS.get(name or "", ["-"]))
+            layout.items.append(TextItem(head, "label", name, x, y, font, int(size * 0.8), style))
+            item = TextItem(value, "value", name, x, y + row_height, value_font, size, value_style)
+            if item.bbox()[2] > margin + (i + 1) * cell_w:
+                return False
+            layout.items.append(item)
+            layout.boxes.append((margin + i * cell_w, y - size * 0.25, margin + (i + 1) * cell_w,
+                                 y + 2 * row_height - size * 0.2))
+        y += 2 * row_height
+    return True
