@@ -15,14 +15,14 @@ def rectify_quad(image: np.ndarray, quad: np.ndarray | list[list[float]], *, hei
     q = np.asarray(quad, np.float32).reshape(4, 2)
     top = q[1] - q[0]
     side = q[3] - q[0]
-    text_w = max(1.0, (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2)
-    text_h = max(1.0, (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2)
+    text_w = max(1.0, float(np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2)
+    text_h = max(1.0, float(np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2)
     ux = top / max(1e-6, float(np.linalg.norm(top)))
     uy = side / max(1e-6, float(np.linalg.norm(side)))
     m = pad * text_h
     src = np.array([q[0] - m * ux - m * uy, q[1] + m * ux - m * uy,
                     q[2] + m * ux + m * uy, q[3] - m * ux + m * uy], np.float32)
-    out_w = int(round((text_w + 2 * m) / (text_h + 2 * m) * height))
+    out_w = round((text_w + 2 * m) / (text_h + 2 * m) * height)
     out_w = max(8, min(max_width, out_w))
     dst = np.array([[0, 0], [out_w, 0], [out_w, height], [0, height]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)

@@ -22,8 +22,8 @@ def background(h: int, w: int, rng: random.Random, nrng: np.random.Generator) ->
         c = tuple(rng.uniform(0.05, 0.9) for _ in range(3))
         x0, y0 = rng.randint(0, w), rng.randint(0, h)
         if rng.random() < 0.5:
-            cv2.rectangle(img, (x0, y0), (x0 + rng.randint(20, w // 2), y0 + rng.randint(20, h // 2)),
-                          c, -1)
+            corner = (x0 + rng.randint(20, w // 2), y0 + rng.randint(20, h // 2))
+            cv2.rectangle(img, (x0, y0), corner, c, -1)
         else:
             cv2.line(img, (x0, y0), (rng.randint(0, w), rng.randint(0, h)), c,
                      rng.randint(3, 25), cv2.LINE_AA)
@@ -87,7 +87,7 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
         pts = plate_quad + nrng.normal(0, 80, plate_quad.shape)
         mask = np.zeros((h, w), np.float32)
         cv2.fillConvexPoly(mask, pts[[0, 1, 2]].astype(np.int32), 1.0)
-        mask = cv2.GaussianBlur(mask, (0, 0), rng.uniform(3, 20))
+        mask = cv2.GaussianBlur(mask, (0, 0), rng.uniform(3, 20))  # type: ignore[assignment]
         frame *= (1 - rng.uniform(0.3, 0.6) * mask)[..., None]
         params["shadow"] = True
     if rng.random() < 0.3:  # specular glare: a bright, saturating blob
@@ -108,7 +108,7 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
         kernel[length // 2, :] = 1.0 / length
         angle = rng.uniform(0, 180)
         rot = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), angle, 1.0)
-        kernel = cv2.warpAffine(kernel, rot, (length, length))
+        kernel = cv2.warpAffine(kernel, rot, (length, length))  # type: ignore[assignment]
         kernel /= max(kernel.sum(), 1e-6)
         frame[:] = cv2.filter2D(frame, -1, kernel)
         params["motion_blur"] = length

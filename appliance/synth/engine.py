@@ -46,8 +46,8 @@ def _quad(matrix: np.ndarray, box: tuple[float, float, float, float]) -> np.ndar
 
 
 def _aabb(quad: np.ndarray) -> list[int]:
-    return [int(math.floor(quad[:, 0].min())), int(math.floor(quad[:, 1].min())),
-            int(math.ceil(quad[:, 0].max())), int(math.ceil(quad[:, 1].max()))]
+    return [math.floor(quad[:, 0].min()), math.floor(quad[:, 1].min()),
+            math.ceil(quad[:, 0].max()), math.ceil(quad[:, 1].max())]
 
 
 def _inside(quad: np.ndarray, w: int, h: int) -> bool:
@@ -87,7 +87,7 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
         char_px = max(char_px, rng.uniform(18, 40))  # finer dots than a camera resolves: no
     matrix, place_params = placement(layout.width, layout.height, frame_w, frame_h,
                                      char_px / (0.72 * body_size), rng)
-    char_px = float(place_params["scale"]) * 0.72 * body_size
+    char_px = float(place_params["scale"]) * 0.72 * body_size  # type: ignore[arg-type]
     frame = background(frame_h, frame_w, rng, nrng)
     alpha = cv2.warpPerspective(np.ones((layout.height, layout.width), np.float32), matrix,
                                 (frame_w, frame_h))
@@ -105,7 +105,9 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
                            [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     jpeg = buf.tobytes()
-    image = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    assert decoded is not None
+    image = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
     items = []
     for item, box in zip(layout.items, boxes, strict=True):

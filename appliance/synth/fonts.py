@@ -111,7 +111,8 @@ def catalogue() -> tuple[FontInfo, ...]:
     return tuple(sorted(fonts, key=lambda f: f.stem))
 
 
-def pick_font(rng: random.Random, text: str, *, split: str, kinds: tuple[str, ...] = ()) -> FontInfo:
+def pick_font(rng: random.Random, text: str, *, split: str,
+              kinds: tuple[str, ...] = ()) -> FontInfo:
     """A random font of ``split`` (train fonts for train/dev) that has every glyph of ``text``."""
     pool_split = "heldout" if split == "heldout" else "train"
     # Segment fonts only when asked for: plates use them for numbers, never for words.

@@ -89,7 +89,8 @@ def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -
     pitch = max(2.0, item.size / rng.uniform(6.5, 9.0))
     radius = pitch * rng.uniform(0.32, 0.48)
     draw = ImageDraw.Draw(ink)
-    level = int(255 * rng.uniform(0.7, 1.0)) if on else 0
+    level = int(255 * rng.uniform(0.7, 1.0))  # drawn even when off: keep the stream aligned
+    level = level if on else 0
     ys = np.arange(pitch / 2, h, pitch)
     xs = np.arange(pitch / 2, w, pitch)
     for gy in ys:

@@ -86,10 +86,8 @@ def _pick_label(schema: PlateSchema, name: str, rng: random.Random, language: in
     if not labels:
         return None
     # a plate mostly keeps one language: the language index picks a consistent position
-    if rng.random() < 0.6:
-        label = labels[min(language, len(labels) - 1)]
-    else:
-        label = rng.choice(labels)
+    consistent = rng.random() < 0.6
+    label = labels[min(language, len(labels) - 1)] if consistent else rng.choice(labels)
     if rng.random() < 0.12 and len(labels) > 1:  # bilingual "Typ/Type"
         other = rng.choice(labels)
         if other != label:

@@ -64,7 +64,8 @@ def model(rng: random.Random) -> str:
                f"{_letters(rng, 2)}{_digits(rng, 2)}-{rng.randint(0, 9)}{_letters(rng, 2)}" \
                f"{rng.randint(0, 9)}"
     if style == 1:   # W22-132M-4
-        return f"{_letters(rng, 1)}{_digits(rng, 2)}-{rng.choice(['71', '80', '90', '100', '112', '132', '160', '180'])}" \
+        frame = rng.choice(["71", "80", "90", "100", "112", "132", "160", "180"])
+        return f"{_letters(rng, 1)}{_digits(rng, 2)}-{frame}" \
                f"{rng.choice(['S', 'M', 'L', 'MA', 'LB'])}-{rng.choice('2468')}"
     if style == 2:   # AP-65/160
         return f"{_letters(rng, 2)}-{rng.choice(['32', '40', '50', '65', '80'])}/" \
@@ -73,7 +74,8 @@ def model(rng: random.Random) -> str:
         return f"{_letters(rng, 1)}{rng.randint(1, 4)}{_letters(rng, 2)}{_digits(rng, 3)}" \
                f"{_letters(rng, rng.randint(1, 3))}{rng.choice('2468')}"
     if style == 4:   # VX132M-4
-        return f"{_letters(rng, 2)}{_digits(rng, rng.choice((2, 3)))}{_letters(rng, 1)}-{rng.choice('2468')}"
+        digits = _digits(rng, rng.choice((2, 3)))
+        return f"{_letters(rng, 2)}{digits}{_letters(rng, 1)}-{rng.choice('2468')}"
     if style == 5:   # CR10-3 / NK.32-200
         sep = rng.choice(["", ".", " "]).strip() or ""
         return f"{_letters(rng, rng.choice((2, 3)))}{sep}{rng.randint(1, 99)}-{rng.randint(1, 250)}"
