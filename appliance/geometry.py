@@ -6,6 +6,34 @@ import cv2
 import numpy as np
 
 
+def padded_quad(quad: np.ndarray | list[list[float]], pad: float) -> np.ndarray:
+    """``quad`` (TL, TR, BR, BL) grown by ``pad`` × its height on every side."""
+    q = np.asarray(quad, np.float32).reshape(4, 2)
+    top = q[1] - q[0]
+    side = q[3] - q[0]
+    text_h = max(1.0, float(np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2)
+    ux = top / max(1e-6, float(np.linalg.norm(top)))
+    uy = side / max(1e-6, float(np.linalg.norm(side)))
+    m = pad * text_h
+    return np.array([q[0] - m * ux - m * uy, q[1] + m * ux - m * uy,
+                     q[2] + m * ux + m * uy, q[3] - m * ux + m * uy], np.float32)
+
+
+def sub_quad(quad: np.ndarray, start: float, end: float) -> np.ndarray:
+    """The part of ``quad`` between fractions ``start`` and ``end`` of its length."""
+    q = np.asarray(quad, np.float32)
+    s, e = max(0.0, min(1.0, start)), max(0.0, min(1.0, end))
+    return np.array([q[0] + s * (q[1] - q[0]), q[0] + e * (q[1] - q[0]),
+                     q[3] + e * (q[2] - q[3]), q[3] + s * (q[2] - q[3])], np.float32)
+
+
+def quad_box(quad: np.ndarray) -> tuple[int, int, int, int]:
+    """Axis-aligned integer box around ``quad``."""
+    q = np.asarray(quad, np.float32)
+    return (int(q[:, 0].min()), int(q[:, 1].min()), int(np.ceil(q[:, 0].max())),
+            int(np.ceil(q[:, 1].max())))
+
+
 def rectify_quad(image: np.ndarray, quad: np.ndarray | list[list[float]], *, height: int = 32,
                  pad: float = 0.12, max_width: int = 1024) -> np.ndarray:
     """Cut the quadrilateral ``quad`` (TL, TR, BR, BL) out of ``image``, upright, ``height`` px.
@@ -13,15 +41,10 @@ def rectify_quad(image: np.ndarray, quad: np.ndarray | list[list[float]], *, hei
     The crop keeps the text's aspect ratio and adds ``pad`` × text height around it.
     """
     q = np.asarray(quad, np.float32).reshape(4, 2)
-    top = q[1] - q[0]
-    side = q[3] - q[0]
     text_w = max(1.0, float(np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2)
     text_h = max(1.0, float(np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2)
-    ux = top / max(1e-6, float(np.linalg.norm(top)))
-    uy = side / max(1e-6, float(np.linalg.norm(side)))
     m = pad * text_h
-    src = np.array([q[0] - m * ux - m * uy, q[1] + m * ux - m * uy,
-                    q[2] + m * ux + m * uy, q[3] - m * ux + m * uy], np.float32)
+    src = padded_quad(q, pad)
     out_w = round((text_w + 2 * m) / (text_h + 2 * m) * height)
     out_w = max(8, min(max_width, out_w))
     dst = np.array([[0, 0], [out_w, 0], [out_w, height], [0, height]], np.float32)

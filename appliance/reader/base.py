@@ -41,6 +41,7 @@ class Reader(Protocol):
 ReaderFactory = Callable[..., Reader]
 _BACKENDS: dict[str, str] = {
     "tesseract": "appliance.reader.tesseract:TesseractReader",
+    "neural": "appliance.reader.neural.pipeline:NeuralReader",
 }
 
 

@@ -18,11 +18,31 @@ Box = tuple[int, int, int, int]
 
 @dataclass
 class Word:
-    """A recognised word with its box and confidence in 0..1."""
+    """A recognised word (or text run) with its box and confidence in 0..1.
+
+    ``box`` orders words into lines (for a rotated plate, in the plate's own frame);
+    ``quad`` is where the word really is in the image and ``char_x`` each character's
+    position along it (0..1), so a value inside a longer run gets its own evidence box.
+    """
 
     text: str
     box: Box
     confidence: float
+    quad: object | None = None
+    char_x: list[float] | None = None
+    char_conf: list[float] | None = None
+
+    def evidence(self, start: int, end: int) -> tuple[float, Box]:
+        """Confidence and image box of characters ``start:end`` of this word."""
+        if self.quad is None or not self.char_x or len(self.char_x) != len(self.text):
+            return self.confidence, self.box
+        from appliance.geometry import quad_box, sub_quad
+
+        xs = self.char_x
+        step = (xs[-1] - xs[0]) / max(1, len(xs) - 1) if len(xs) > 1 else 0.05
+        sub = sub_quad(self.quad, xs[start] - step / 2, xs[end - 1] + step / 2)  # type: ignore[arg-type]
+        confs = (self.char_conf or [self.confidence] * len(self.text))[start:end]
+        return (min(confs) if confs else self.confidence), quad_box(sub)
 
 
 @dataclass
@@ -70,15 +90,14 @@ def _label_regex(spec: FieldSpec) -> re.Pattern[str] | None:
 
 
 def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) -> tuple[float, Box]:
-    hit = [w for w, (a, b) in zip(line.words, spans, strict=True) if a < end and b > start]
-    if not hit:
+    parts = [w.evidence(max(0, start - a), min(len(w.text), end - a))
+             for w, (a, b) in zip(line.words, spans, strict=True) if a < end and b > start]
+    if not parts:
         return 0.0, line.words[0].box
-    confidence = min(w.confidence for w in hit)
-    x0 = min(w.box[0] for w in hit)
-    y0 = min(w.box[1] for w in hit)
-    x1 = max(w.box[2] for w in hit)
-    y1 = max(w.box[3] for w in hit)
-    return confidence, (x0, y0, x1, y1)
+    boxes = [box for _, box in parts]
+    return (min(conf for conf, _ in parts),
+            (min(b[0] for b in boxes), min(b[1] for b in boxes),
+             max(b[2] for b in boxes), max(b[3] for b in boxes)))
 
 
 def _labelled(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
@@ -93,6 +112,30 @@ def _labelled(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
             if match and (match.end() == len(text) or not text[match.end()].isalnum()):
                 conf, box = _evidence(line, spans, match.start(), match.end())
                 return FieldValue(value=match.group(0), confidence=conf, box=box)
+    return None
+
+
+def _above(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
+    """A label alone on its line with the value just below it (rating tables, stacked)."""
+    label = _label_regex(spec)
+    if label is None:
+        return None
+    value_re = spec.value_regex()
+    for index, line in enumerate(lines[:-1]):
+        for word in line.words:
+            found = label.fullmatch(word.text.strip()) or label.fullmatch(word.text.strip() + " ")
+            if not found:
+                continue
+            x0, _, x1, y1 = word.box
+            height = max(1, word.box[3] - word.box[1])
+            for below in lines[index + 1 : index + 3]:
+                for cand in below.words:
+                    overlaps = cand.box[0] < x1 + height and cand.box[2] > x0 - height
+                    near = cand.box[1] - y1 < 2.5 * height
+                    match = value_re.match(cand.text.strip())
+                    if overlaps and near and match:
+                        conf, box = cand.evidence(0, match.end())
+                        return FieldValue(value=match.group(0), confidence=conf, box=box)
     return None
 
 
@@ -122,7 +165,7 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
     result: dict[str, FieldValue] = {}
     taken: set[str] = set()
     for name, spec in schema.fields.items():
-        found = _labelled(spec, lines)
+        found = _labelled(spec, lines) or _above(spec, lines)
         if found is None and spec.unlabelled == "anywhere":
             found = _anywhere(spec, lines, taken)
         if found is None and spec.unlabelled == "first_line":

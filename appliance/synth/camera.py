@@ -14,10 +14,11 @@ def background(h: int, w: int, rng: random.Random, nrng: np.random.Generator) ->
     colour = np.array([rng.uniform(0.1, 0.8) for _ in range(3)], np.float32)
     if rng.random() < 0.5:
         colour[:] = colour.mean()
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = np.ogrid[0:h, 0:w]
     angle = rng.uniform(0, 2 * math.pi)
-    grad = (np.cos(angle) * xx / w + np.sin(angle) * yy / h) * rng.uniform(-0.3, 0.3)
-    img = colour + grad[..., None] + 0.03 * nrng.normal(0, 1, (h, w, 1)).astype(np.float32)
+    grad = ((np.cos(angle) / w) * xx.astype(np.float32)
+            + (np.sin(angle) / h) * yy.astype(np.float32)) * rng.uniform(-0.3, 0.3)
+    img = colour + grad[..., None] + 0.03 * nrng.standard_normal((h, w, 1), dtype=np.float32)
     for _ in range(rng.randint(0, 6)):  # parts, edges, cables
         c = tuple(rng.uniform(0.05, 0.9) for _ in range(3))
         x0, y0 = rng.randint(0, w), rng.randint(0, h)
@@ -92,9 +93,10 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
         params["shadow"] = True
     if rng.random() < 0.3:  # specular glare: a bright, saturating blob
         cx, cy = plate_quad.mean(0) + nrng.normal(0, 120, 2)
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        yy, xx = np.ogrid[0:h, 0:w]
         sx, sy = rng.uniform(20, 200), rng.uniform(10, 120)
-        blob = np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2))
+        blob = np.exp(-(((xx.astype(np.float32) - cx) / sx) ** 2
+                        + ((yy.astype(np.float32) - cy) / sy) ** 2)).astype(np.float32)
         frame += (rng.uniform(0.5, 1.6) * blob)[..., None]
         params["glare"] = {"x": round(float(cx)), "y": round(float(cy))}
     np.clip(frame, 0, 1, out=frame)
@@ -123,7 +125,7 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
     else:
         frame *= np.array([rng.uniform(0.85, 1.15) for _ in range(3)], np.float32)
     noise = rng.uniform(0, 0.05)
-    frame += nrng.normal(0, noise, frame.shape).astype(np.float32)
+    frame += noise * nrng.standard_normal(frame.shape, dtype=np.float32)
     params["noise"] = round(noise, 3)
     np.clip(frame, 0, 1, out=frame)
     return frame, params

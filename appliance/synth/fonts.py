@@ -7,12 +7,14 @@ families render only the held-out split, to measure how the reader does on unsee
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+FONT_DIRS = tuple(Path(p) for p in os.environ.get(
+    "NAMEPLATE_FONT_DIRS", "/usr/share/fonts:/usr/local/share/fonts").split(":") if p)
 DEMO_FONT = "DejaVuSans-Bold"
 # Symbol, dingbat, script and display fonts that no rating plate uses for its text.
 EXCLUDE = ("Math", "Weather", "D050000L", "StandardSymbols", "Z003", "Symbol", "Hairline",
@@ -42,7 +44,7 @@ class FontInfo:
 
     def covers(self, text: str) -> bool:
         """True when every non-space character of ``text`` has a glyph."""
-        return all(ch in self.chars for ch in text if not ch.isspace())
+        return set(text).difference(" \t\n") <= self.chars
 
 
 class FontNotFound(RuntimeError):

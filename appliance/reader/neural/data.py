@@ -1,0 +1,111 @@
+"""Training batches rendered on the fly by the synthetic engine (one frame → detector
+targets + rectified crops of every text run)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from appliance.geometry import rectify_quad
+from appliance.reader.neural.detector import target_maps
+from appliance.reader.neural.recognizer import MAX_WIDTH, prepare_lines
+from appliance.reader.neural.vocab import EOS_ID, CharVocab
+from appliance.schema import PlateSchema
+from appliance.synth.dataset import crop_items
+from appliance.synth.engine import render_sample, sample_seed
+
+MAX_TEXT = 60
+
+
+def jitter_quad(quad: np.ndarray, rng: random.Random) -> np.ndarray:
+    """Move a text quad the way an imperfect detector would (±8 % height, ±0.4 h at ends)."""
+    q = np.asarray(quad, np.float32).copy()
+    h = max(1.0, float(np.linalg.norm(q[3] - q[0])))
+    along = (q[1] - q[0]) / max(1e-6, float(np.linalg.norm(q[1] - q[0])))
+    across = (q[3] - q[0]) / h
+    grow = rng.uniform(-0.08, 0.25) * h
+    q[0] += -grow * across - rng.uniform(-0.1, 0.4) * h * along
+    q[1] += -grow * across + rng.uniform(-0.1, 0.4) * h * along
+    q[2] += grow * across + rng.uniform(-0.1, 0.4) * h * along
+    q[3] += grow * across - rng.uniform(-0.1, 0.4) * h * along
+    q += np.float32(rng.uniform(-0.06, 0.06) * h) * across
+    return q
+
+
+def frame_example(seed: int, schema: PlateSchema, *, split: str, input_w: int, input_h: int,
+                  max_crops: int = 24) -> dict[str, Any]:
+    """Render one frame; return its detector input/targets and its text crops."""
+    sample = render_sample(seed, schema=schema, split=split)
+    image, labels = sample.image, sample.labels
+    rng = random.Random(seed ^ 0x5EED)
+    h, w = image.shape[:2]
+    scale = min(input_w / w, input_h / h)
+    resized = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((input_h, input_w, 3), np.float32)
+    canvas[: resized.shape[0], : resized.shape[1]] = resized / 255.0
+    quads = [np.asarray(item["quad"], np.float32) for item in labels["items"]
+             if item["text"].strip() and item["occluded"] < 0.5]
+    targets = target_maps(quads, np.asarray(labels["plate"]["corners"]), input_w, input_h, scale)
+    crops, texts = [], []
+    items = list(crop_items(labels))
+    rng.shuffle(items)
+    for _, item in items[:max_crops]:
+        text = item["text"]
+        if len(text) > MAX_TEXT:
+            continue
+        crop = rectify_quad(image, jitter_quad(np.asarray(item["quad"]), rng),
+                            pad=rng.uniform(0.06, 0.2))
+        if crop.shape[1] > MAX_WIDTH * 1.5:
+            continue
+        crops.append(crop)
+        texts.append(text)
+    return {"pixels": canvas.transpose(2, 0, 1), "targets": targets, "crops": crops,
+            "texts": texts}
+
+
+class SyntheticFrames(IterableDataset):  # type: ignore[type-arg]
+    """An endless stream of rendered frames; every worker renders its own seeds."""
+
+    def __init__(self, schema: PlateSchema, *, seed: int, split: str = "train",
+                 input_w: int = 640, input_h: int = 480) -> None:
+        self.schema = schema
+        self.seed = seed
+        self.split = split
+        self.input_w = input_w
+        self.input_h = input_h
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        index = worker
+        while True:
+            yield frame_example(sample_seed(self.seed, self.split, index), self.schema,
+                                split=self.split, input_w=self.input_w, input_h=self.input_h)
+            index += workers
+
+
+def collate(examples: list[dict[str, Any]], vocab: CharVocab) -> dict[str, torch.Tensor]:
+    """Stack frames and turn all their crops into one recognizer batch."""
+    pixels = torch.from_numpy(np.stack([e["pixels"] for e in examples]))
+    targets = torch.from_numpy(np.stack([e["targets"] for e in examples]))
+    crops = [c for e in examples for c in e["crops"]]
+    texts = [t for e in examples for t in e["texts"]]
+    if not crops:
+        crops, texts = [np.zeros((32, 32, 3), np.uint8)], [""]
+    line_pixels = prepare_lines(crops)
+    ids = [vocab.encode(t) for t in texts]
+    longest = max(len(i) for i in ids) + 1
+    labels = torch.full((len(ids), longest), -100, dtype=torch.long)
+    for row, seq in enumerate(ids):
+        labels[row, : len(seq) + 1] = torch.tensor([*seq, EOS_ID])
+    ctc_targets = torch.tensor([i for seq in ids for i in seq], dtype=torch.long)
+    ctc_lengths = torch.tensor([len(seq) for seq in ids], dtype=torch.long)
+    widths = torch.tensor([min(c.shape[1], MAX_WIDTH) // 4 for c in crops], dtype=torch.long)
+    return {"pixels": pixels, "targets": targets, "line_pixels": line_pixels,
+            "labels": labels, "ctc_targets": ctc_targets, "ctc_lengths": ctc_lengths,
+            "line_widths": widths}

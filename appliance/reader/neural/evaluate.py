@@ -1,0 +1,108 @@
+"""Measure a reader on rendered plates: whole-field exact match, plates with model and
+serial both exact, wrong-versus-not-read, and time per frame."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import re
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.reader.base import Reader
+from appliance.schema import PlateSchema, load_schema
+from appliance.synth.engine import render_sample, sample_seed
+
+_SCHEMA: PlateSchema | None = None
+
+
+def fold(text: str | None) -> str | None:
+    """Compare values after white-space and case folding."""
+    return None if text is None else re.sub(r"\s+", "", text).casefold()
+
+
+def _init(schema_file: str) -> None:
+    global _SCHEMA
+    _SCHEMA = load_schema(schema_file)
+
+
+def _render(job: tuple[int, str, int]) -> tuple[np.ndarray, dict[str, Any]]:
+    seed, split, index = job
+    assert _SCHEMA is not None
+    sample = render_sample(sample_seed(seed, split, index), schema=_SCHEMA, split=split)
+    return sample.image, sample.labels
+
+
+def scoreable(field: dict[str, Any]) -> bool:
+    """A field a reader can be held to: drawn, inside the frame, not covered."""
+    return bool(field["shown"] and not field["cut"] and not field["occluded"])
+
+
+def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 200,
+             seed: int = 2026, workers: int = 2) -> dict[str, Any]:
+    """Render ``n`` frames of ``split`` and read them one at a time."""
+    jobs = [(seed, split, i) for i in range(n)]
+    per_field: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # exact, wrong, total
+    plates_ok = plates = gated = 0
+    latencies: list[float] = []
+    failures: list[dict[str, Any]] = []
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers, initializer=_init, initargs=(str(schema_file),)) as pool:
+        for image, labels in pool.imap(_render, jobs, chunksize=2):
+            started = time.perf_counter()
+            reading = reader.read([image])[0]
+            _sync(reader)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if reading.extra.get("quality"):
+                gated += 1
+            both = True
+            for name, truth in labels["fields"].items():
+                if not scoreable(truth):
+                    if name in ("model", "serial"):
+                        both = False
+                    continue
+                got = reading.fields[name].value if name in reading.fields else None
+                counts = per_field[name]
+                counts[2] += 1
+                if fold(got) == fold(truth["value"]):
+                    counts[0] += 1
+                else:
+                    if got is not None:
+                        counts[1] += 1
+                    if name in ("model", "serial"):
+                        both = False
+                    if len(failures) < 40:
+                        failures.append({"seed": labels["seed"], "field": name,
+                                         "truth": truth["value"], "read": got})
+                if name in ("model", "serial") and fold(got) != fold(truth["value"]):
+                    both = False
+            if labels["fields"]["model"]["shown"] and labels["fields"]["serial"]["shown"]:
+                plates += 1
+                plates_ok += int(both)
+    exact = sum(c[0] for c in per_field.values())
+    total = sum(c[2] for c in per_field.values())
+    wrong = sum(c[1] for c in per_field.values())
+    return {
+        "split": split, "frames": n, "seed": seed,
+        "field_exact": round(exact / max(1, total), 4), "fields": total,
+        "field_wrong": round(wrong / max(1, total), 4),
+        "field_not_read": round((total - exact - wrong) / max(1, total), 4),
+        "plates_model_and_serial_exact": round(plates_ok / max(1, plates), 4),
+        "plates": plates, "quality_flagged": round(gated / max(1, n), 4),
+        "per_field": {k: round(v[0] / max(1, v[2]), 4) for k, v in sorted(per_field.items())},
+        "latency_ms": {"median": round(statistics.median(latencies), 1) if latencies else None,
+                       "p90": round(sorted(latencies)[int(0.9 * (len(latencies) - 1))], 1)
+                       if latencies else None},
+        "backend": reader.name, "device": reader.device, "failures": failures,
+    }
+
+
+def _sync(reader: Reader) -> None:
+    if reader.device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()

@@ -1,0 +1,277 @@
+"""The trained reader: detect text runs, rectify them, read them all in one batch, attach
+them to schema fields, and judge the frame's quality. Also verify mode."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from transformers import VisionEncoderDecoderModel
+
+from appliance.geometry import padded_quad, quad_box, rectify_quad
+from appliance.reader.base import PlateReading
+from appliance.reader.fields import Line, Word, assign_fields, group_lines
+from appliance.reader.neural.detector import TextDetector, segments_from_maps
+from appliance.reader.neural.recognizer import (
+    MAX_WIDTH,
+    STRIDE,
+    LineReading,
+    ctc_greedy,
+    ctc_score,
+    prepare_lines,
+)
+from appliance.reader.neural.vocab import EOS_ID, CharVocab
+from appliance.reader.quality import assess
+from appliance.schema import PlateSchema
+from appliance.transport.messages import FieldValue
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "nameplate-reader"
+CROP_PAD = 0.12
+SURE = 0.9        # CTC lines below this confidence get a second opinion from generate
+
+
+class ModelNotFound(FileNotFoundError):
+    """The reader's weights are not where the configuration says."""
+
+
+@dataclass
+class FrameAnalysis:
+    """Everything the reader found in one frame (kept for verify mode and evidence)."""
+
+    quads: list[np.ndarray]
+    plate: np.ndarray | None
+    lines: list[LineReading]
+    log_probs: torch.Tensor | None
+    widths: list[int]
+    crop_widths: list[int]
+    words: list[Word] = field(default_factory=list)
+
+
+class NeuralReader:
+    """The project's own reader (``backend = "neural"``)."""
+
+    name = "neural"
+
+    def __init__(self, *, schema: PlateSchema, device: str = "cpu",
+                 model_dir: Path | str | None = None, max_new_tokens: int = 48,
+                 decode: str = "auto", **_: object) -> None:
+        folder = Path(model_dir) if model_dir else DEFAULT_MODEL
+        if not (folder / "recognizer" / "config.json").is_file():
+            raise ModelNotFound(f"{folder}: no trained reader here (expected recognizer/ and "
+                                "detector/ from `nameplate train`)")
+        self.schema = schema
+        self.device = device
+        self.decode = decode
+        self.max_new_tokens = max_new_tokens
+        self.vocab = CharVocab.load(folder / "recognizer")
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        # weights ship in fp16; the small detector runs in fp32 everywhere
+        self.detector = TextDetector.from_pretrained(folder / "detector").to(
+            device, dtype=torch.float32).eval()
+        self.recognizer = VisionEncoderDecoderModel.from_pretrained(
+            folder / "recognizer").to(device, dtype=dtype).eval()
+        self.dtype = dtype
+        self.input_w = int(self.detector.config.input_width)
+        self.input_h = int(self.detector.config.input_height)
+
+    # -- public interface ----------------------------------------------------------------
+    def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
+        """Read a batch of RGB frames."""
+        analyses = self.analyse(images)
+        return [self._reading(image, analysis) for image, analysis in zip(images, analyses,
+                                                                           strict=True)]
+
+    @torch.inference_mode()
+    def analyse(self, images: Sequence[np.ndarray]) -> list[FrameAnalysis]:
+        """Detect and read every text run of every frame (one detector and one encoder pass)."""
+        if not images:
+            return []
+        detections = self._detect(images)
+        crops: list[np.ndarray] = []
+        owners: list[int] = []
+        for index, (image, (quads, _)) in enumerate(zip(images, detections, strict=True)):
+            for quad in quads:
+                crops.append(rectify_quad(image, quad, pad=CROP_PAD))
+                owners.append(index)
+        lines, log_probs, widths = self._recognise(crops)
+        analyses = []
+        for index, (quads, plate) in enumerate(detections):
+            mine = [i for i, owner in enumerate(owners) if owner == index]
+            analysis = FrameAnalysis(
+                quads=[quads[k] for k in range(len(quads))], plate=plate,
+                lines=[lines[i] for i in mine],
+                log_probs=log_probs[mine] if log_probs is not None and mine else None,
+                widths=[widths[i] for i in mine],
+                crop_widths=[crops[i].shape[1] for i in mine])
+            self._orient(images[index], analysis)
+            if self.decode in ("auto", "generate"):
+                self._second_opinion(images[index], analysis)
+            analysis.words = self._words(analysis)
+            analyses.append(analysis)
+        return analyses
+
+    def verify(self, image: np.ndarray, expected: dict[str, str]) -> dict[str, dict[str, object]]:
+        """Score each expected value under the model: verified / differs / unreadable."""
+        analysis = self.analyse([image])[0]
+        reading = self._reading(image, analysis)
+        results: dict[str, dict[str, object]] = {}
+        for name, want in expected.items():
+            got = reading.fields.get(name)
+            results[name] = self._verify_field(analysis, got, want)
+        return results
+
+    # -- stages --------------------------------------------------------------------------
+    def _detect(self, images: Sequence[np.ndarray],
+                ) -> list[tuple[list[np.ndarray], np.ndarray | None]]:
+        batch, scales = [], []
+        for image in images:
+            h, w = image.shape[:2]
+            scale = min(self.input_w / w, self.input_h / h)
+            resized = cv2.resize(image, (round(w * scale), round(h * scale)),
+                                 interpolation=cv2.INTER_AREA)
+            canvas = np.zeros((self.input_h, self.input_w, 3), np.float32)
+            canvas[: resized.shape[0], : resized.shape[1]] = resized / 255.0
+            batch.append(canvas.transpose(2, 0, 1))
+            scales.append(scale)
+        pixels = torch.from_numpy(np.stack(batch)).to(self.device)
+        probs = torch.sigmoid(self.detector(pixel_values=pixels)["logits"]).float().cpu().numpy()
+        return [segments_from_maps(p[0], p[1], scale=s) for p, s in zip(probs, scales,
+                                                                         strict=True)]
+
+    def _recognise(self, crops: list[np.ndarray],
+                   ) -> tuple[list[LineReading], torch.Tensor | None, list[int]]:
+        if not crops:
+            return [], None, []
+        pixels = prepare_lines(crops).to(self.device, dtype=self.dtype)
+        hidden = self.recognizer.encoder(pixel_values=pixels).last_hidden_state
+        log_probs = torch.log_softmax(self.recognizer.encoder.ctc_logits(hidden).float(), -1)
+        widths = [min(log_probs.shape[1], max(1, min(c.shape[1], MAX_WIDTH) // STRIDE))
+                  for c in crops]
+        log_probs = log_probs.cpu()
+        return ctc_greedy(log_probs, self.vocab, widths), log_probs, widths
+
+    def _orient(self, image: np.ndarray, analysis: FrameAnalysis) -> None:
+        """Turn the plate's text runs 180° when that reads with more confidence."""
+        if not analysis.lines:
+            return
+        mean = float(np.mean([ln.confidence for ln in analysis.lines]))
+        if mean >= 0.85:
+            return
+        flipped = [q[[2, 3, 0, 1]] for q in analysis.quads]
+        crops = [rectify_quad(image, q, pad=CROP_PAD) for q in flipped]
+        lines, log_probs, widths = self._recognise(crops)
+        if float(np.mean([ln.confidence for ln in lines])) > mean:
+            analysis.quads, analysis.lines = flipped, lines
+            analysis.log_probs, analysis.widths = log_probs, widths
+            analysis.crop_widths = [c.shape[1] for c in crops]
+
+    def _second_opinion(self, image: np.ndarray, analysis: FrameAnalysis) -> None:
+        """Read unsure lines again with the attention decoder (``generate``, capped)."""
+        unsure = [i for i, ln in enumerate(analysis.lines)
+                  if self.decode == "generate" or ln.confidence < SURE]
+        if not unsure:
+            return
+        crops = [rectify_quad(image, analysis.quads[i], pad=CROP_PAD) for i in unsure]
+        pixels = prepare_lines(crops).to(self.device, dtype=self.dtype)
+        out = self.recognizer.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens,
+                                       do_sample=False, num_beams=1, output_scores=True,
+                                       return_dict_in_generate=True)
+        scores = self.recognizer.compute_transition_scores(out.sequences, out.scores,
+                                                           normalize_logits=True)
+        for row, i in enumerate(unsure):
+            tokens = out.sequences[row, 1:].tolist()
+            probs = scores[row].exp().tolist()
+            if EOS_ID not in tokens:
+                continue  # hit the cap without finishing: treat as not read
+            end = tokens.index(EOS_ID)
+            text = self.vocab.decode(tokens[:end])
+            conf = min(probs[: end + 1]) if end + 1 <= len(probs) else 0.0
+            line = analysis.lines[i]
+            if text == line.text:
+                line.char_conf = [max(c, conf) for c in line.char_conf]
+            elif conf > line.confidence and len(text) > 0:
+                # generate wins: keep CTC's positions only when the lengths agree
+                positions = line.char_pos if len(line.char_pos) == len(text) else \
+                    list(np.linspace(0, max(1, line.width - 1), len(text)).astype(int))
+                analysis.lines[i] = LineReading(text, [conf] * len(text), positions, line.width)
+
+    def _words(self, analysis: FrameAnalysis) -> list[Word]:
+        words = []
+        angles = [np.arctan2(*(q[1] - q[0])[::-1]) for q in analysis.quads]
+        angle = float(np.median(angles)) if angles else 0.0
+        rot = np.array([[np.cos(-angle), -np.sin(-angle)], [np.sin(-angle), np.cos(-angle)]])
+        for quad, line, crop_w in zip(analysis.quads, analysis.lines, analysis.crop_widths,
+                                      strict=True):
+            text = line.text.strip()
+            if not text:
+                continue
+            lead = len(line.text) - len(line.text.lstrip())
+            upright = quad @ rot.T  # line grouping happens in the plate's own frame
+            box = (int(upright[:, 0].min()), int(upright[:, 1].min()),
+                   int(upright[:, 0].max()), int(upright[:, 1].max()))
+            seen_w = max(1, min(crop_w, MAX_WIDTH))  # wider crops were squeezed to MAX_WIDTH
+            xs = [(p * STRIDE + STRIDE / 2) / seen_w for p in line.char_pos]
+            xs = xs[lead: lead + len(text)]
+            confs = line.char_conf[lead: lead + len(text)]
+            words.append(Word(text, box, line.confidence, quad=padded_quad(quad, CROP_PAD),
+                              char_x=xs, char_conf=confs))
+        return words
+
+    def _reading(self, image: np.ndarray, analysis: FrameAnalysis) -> PlateReading:
+        lines: list[Line] = group_lines(analysis.words)
+        fields = assign_fields(lines, self.schema)
+        missing = [n for n, f in fields.items() if f.value is None]
+        heights = [float(np.linalg.norm(q[3] - q[0])) for q in analysis.quads]
+        issues = assess(image, plate=analysis.plate, text_heights=heights,
+                        field_boxes={n: f.box for n, f in fields.items()}, missing=missing)
+        return PlateReading(fields, extra={"quality": issues,
+                                           "lines": [w.text for w in analysis.words]})
+
+    def _verify_field(self, analysis: FrameAnalysis, got: FieldValue | None,
+                      want: str) -> dict[str, object]:
+        if analysis.log_probs is None:
+            return {"status": "unreadable", "read": None, "confidence": 0.0, "box": None}
+        norm = re.sub(r"\s+", "", want).casefold()
+        if got is not None and got.value is not None:
+            if re.sub(r"\s+", "", got.value).casefold() == norm:
+                return {"status": "verified", "read": got.value,
+                        "confidence": got.confidence, "box": got.box}
+        # Score the expected string in every text run, alone and in place of what was read.
+        candidates: list[tuple[int, str]] = []
+        for i, line in enumerate(analysis.lines):
+            candidates.append((i, want))
+            if got is not None and got.value and got.value in line.text:
+                candidates.append((i, line.text.replace(got.value, want, 1)))
+            candidates.append((i, line.text))
+        scores = ctc_score(analysis.log_probs, analysis.widths, candidates, self.vocab)
+        best_gain, best_line = -1e9, -1
+        for (i, text), score in zip(candidates, scores, strict=True):
+            if text == analysis.lines[i].text:
+                continue
+            own = scores[candidates.index((i, analysis.lines[i].text))]
+            gain = score - own
+            if gain > best_gain:
+                best_gain, best_line = gain, i
+        box = quad_box(analysis.quads[best_line]) if best_line >= 0 else None
+        if best_gain >= 0:  # the expected text is at least as likely as what was read
+            confidence = float(1 / (1 + np.exp(-best_gain)))
+            return {"status": "verified", "read": want, "confidence": confidence, "box": box}
+        if got is not None and got.value is not None:
+            return {"status": "differs", "read": got.value, "confidence": got.confidence,
+                    "box": got.box}
+        return {"status": "unreadable", "read": None, "confidence": 0.0, "box": box}
+
+
+def timed_read(reader: NeuralReader, image: np.ndarray) -> tuple[PlateReading, float]:
+    """Read one frame and return the wall-clock milliseconds it took."""
+    started = time.perf_counter()
+    reading = reader.read([image])[0]
+    if reader.device == "cuda":
+        torch.cuda.synchronize()
+    return reading, (time.perf_counter() - started) * 1000

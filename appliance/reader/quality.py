@@ -1,0 +1,55 @@
+"""Quality gate: reasons a frame cannot be read well, so the camera can be asked to reshoot."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MIN_CHAR_PX = 12          # vendors ask for ≥ 20 px caps; below 12 px we ask for a reshoot
+MAX_GLARE = 0.08          # ID-scanning SDKs reject frames with more than ~8 % glare
+MIN_SHARPNESS = 12.0      # variance of the Laplacian on the plate, grey levels²
+
+
+def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
+           field_boxes: dict[str, tuple[int, int, int, int] | None],
+           missing: list[str]) -> list[str]:
+    """Reasons (one line each) why this frame is a poor basis for a verdict; [] if none."""
+    reasons: list[str] = []
+    h, w = image.shape[:2]
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    if plate is None:
+        reasons.append("no plate found in the frame")
+        region = np.ones_like(grey, dtype=bool)
+    else:
+        margin = 2
+        if (plate[:, 0].min() < margin or plate[:, 1].min() < margin
+                or plate[:, 0].max() > w - margin or plate[:, 1].max() > h - margin):
+            reasons.append("plate cut off at the frame edge")
+        mask = np.zeros_like(grey, dtype=np.uint8)
+        cv2.fillConvexPoly(mask, np.round(plate).astype(np.int32), 1)
+        region = mask.astype(bool)
+    if region.any():
+        saturated = grey[region] >= 250
+        glare = float(saturated.mean())
+        if glare > MAX_GLARE:
+            reasons.append(f"glare on {glare:.0%} of the plate")
+        lap = cv2.Laplacian(grey, cv2.CV_32F)
+        sharpness = float(lap[region].var())
+        if sharpness < MIN_SHARPNESS:
+            reasons.append(f"blurred (sharpness {sharpness:.0f} < {MIN_SHARPNESS:.0f})")
+    for name, box in field_boxes.items():
+        if box is None:
+            continue
+        x0, y0, x1, y1 = (max(0, v) for v in box)
+        patch = grey[y0:y1, x0:x1]
+        if patch.size and float((patch >= 250).mean()) > 0.2:
+            reasons.append(f"glare over the {name}")
+    if text_heights:
+        height = float(np.median(text_heights))
+        if height < MIN_CHAR_PX:
+            reasons.append(f"characters too small ({height:.0f} px, need ≥ {MIN_CHAR_PX} px)")
+    elif plate is not None:
+        reasons.append("no text found on the plate")
+    if missing and not reasons:
+        reasons.append("not read: " + ", ".join(missing))
+    return reasons
