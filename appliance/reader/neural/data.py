@@ -68,6 +68,12 @@ def frame_example(seed: int, schema: PlateSchema, *, split: str, input_w: int, i
             "texts": texts}
 
 
+def single_thread_worker(_: int = 0) -> None:
+    """Many render workers share the cores: one thread each for torch and OpenCV."""
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
 class SyntheticFrames(IterableDataset):  # type: ignore[type-arg]
     """An endless stream of rendered frames; every worker renders its own seeds."""
 

@@ -27,6 +27,9 @@ def fold(text: str | None) -> str | None:
 
 def _init(schema_file: str) -> None:
     global _SCHEMA
+    import cv2
+
+    cv2.setNumThreads(1)
     _SCHEMA = load_schema(schema_file)
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from appliance.reader.neural.data import SyntheticFrames, collate
+from appliance.reader.neural.data import SyntheticFrames, collate, single_thread_worker
 from appliance.reader.neural.detector import TextDetector, TextDetectorConfig
 from appliance.reader.neural.recognizer import build_recognizer
 from appliance.reader.neural.vocab import PAD_ID, CharVocab, default_chars
@@ -80,6 +80,7 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
     dataset = SyntheticFrames(schema, seed=seed + step, input_w=input_w, input_h=input_h)
     loader = DataLoader(dataset, batch_size=frames, num_workers=workers,
                         collate_fn=partial(collate, vocab=vocab),
+                        worker_init_fn=single_thread_worker,
                         prefetch_factor=4 if workers else None, persistent_workers=workers > 0)
     budget = minutes * 60
     started = time.time() - spent
@@ -112,8 +113,8 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
         optimizer.step()
         step += 1
         record = {"step": step, "seconds": round(time.time() - started, 1),
-                  "loss": round(float(loss), 4), "detector": round(float(det["loss"]), 4),
-                  "decoder": round(float(rec.loss), 4), "ctc": round(float(ctc), 4),
+                  "loss": round(loss.item(), 4), "detector": round(det["loss"].item(), 4),
+                  "decoder": round(rec.loss.item(), 4), "ctc": round(ctc.item(), 4),
                   "lines": int(batch["line_pixels"].shape[0])}
         history.append(record)
         if step % log_every == 0 or step == 1:
