@@ -60,10 +60,16 @@ def config_check(ctx: click.Context, file: Path | None) -> None:
 @click.option("--backend", default=None, help="Reader backend (default: configuration).")
 @click.option("--schema", "schema_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Plate family schema TOML (default: configuration).")
+@click.option("--expect", "expect", multiple=True, metavar="FIELD=VALUE",
+              help="Verify mode: score this expected value instead of reading freely "
+              "(neural backend); repeatable.")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Trained reader folder (neural backend).")
 @click.pass_context
 def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: str | None,
-         backend: str | None, schema_file: Path | None) -> None:
-    """Read IMAGES without any service running."""
+         backend: str | None, schema_file: Path | None, expect: tuple[str, ...],
+         model_dir: Path | None) -> None:
+    """Read IMAGES without any service running (or verify expected values with --expect)."""
     from appliance.reader import ImageError, load_image, load_reader
     from appliance.schema import SchemaError, load_schema
 
@@ -72,12 +78,25 @@ def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: st
         schema = load_schema(schema_file or settings.schema_file)
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
+    expected: dict[str, str] = {}
+    for item in expect:
+        name, sep, value = item.partition("=")
+        if not sep or name not in schema.fields:
+            raise click.ClickException(f"--expect {item!r}: use FIELD=VALUE with a field of "
+                                       f"{', '.join(schema.fields)}")
+        expected[name] = value
+    if expected and not backend:
+        backend = "neural"
+    options: dict[str, object] = {"max_new_tokens": settings.reader.max_new_tokens}
+    if model_dir or settings.reader.model_dir:
+        options["model_dir"] = model_dir or settings.reader.model_dir
     try:
         reader = load_reader(backend or settings.reader.backend, schema=schema,
-                             device=device or settings.reader.device,
-                             max_new_tokens=settings.reader.max_new_tokens)
+                             device=device or settings.reader.device, **options)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    if expected and not hasattr(reader, "verify"):
+        raise click.ClickException(f"backend {reader.name!r} has no verify mode")
     failures = 0
     for path in images:
         started = time.perf_counter()
@@ -87,6 +106,13 @@ def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: st
             failures += 1
             click.echo(json.dumps({"image": str(path), "error": str(exc)}) if as_json
                        else f"{path}: error: {exc}", err=not as_json)
+            continue
+        if expected:
+            results = reader.verify(image, expected)  # type: ignore[attr-defined]
+            latency = (time.perf_counter() - started) * 1000
+            click.echo(json.dumps({"image": str(path), "verify": results, "backend": reader.name,
+                                   "device": reader.device, "latency_ms": round(latency, 2)},
+                                  default=list))
             continue
         reading = reader.read([image])[0]
         latency = (time.perf_counter() - started) * 1000
@@ -186,6 +212,55 @@ def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Pat
     if sheet:
         contact_sheet(out, sheet)
     click.echo(json.dumps(summary, indent=2))
+
+
+@main.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--minutes", default=10.0, show_default=True, help="Training time budget.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--workers", default=2, show_default=True, help="Render workers.")
+@click.option("--frames", default=16, show_default=True, help="Frames per step.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--size", type=click.Choice(["base", "tiny"]), default="base")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue from OUT/checkpoint.pt when it exists.")
+@click.pass_context
+def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: int,
+          frames: int, seed: int, size: str, resume: bool) -> None:
+    """Train the reader on synthetic plates rendered on the fly (GPU: see docs)."""
+    from appliance.reader import resolve_device
+    from appliance.reader.neural.train import train as run_training
+
+    settings = _settings(ctx)
+    summary = run_training(out, minutes=minutes, device=resolve_device(device),
+                           workers=workers, frames=frames, seed=seed,
+                           schema_file=settings.schema_file, size=size, resume=resume)
+    click.echo(json.dumps(summary, indent=2))
+
+
+@main.command("eval")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Trained reader folder (default: the shipped one).")
+@click.option("--backend", default="neural", show_default=True)
+@click.option("--split", type=click.Choice(["dev", "heldout"]), default="dev")
+@click.option("-n", "count", default=100, show_default=True)
+@click.option("--seed", default=2026, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--workers", default=2, show_default=True)
+@click.pass_context
+def eval_cmd(ctx: click.Context, model_dir: Path | None, backend: str, split: str, count: int,
+             seed: int, device: str, workers: int) -> None:
+    """Measure a reader on rendered plates (field exact match, model+serial, latency)."""
+    from appliance.reader import load_reader
+    from appliance.reader.neural.evaluate import evaluate
+    from appliance.schema import load_schema
+
+    settings = _settings(ctx)
+    options = {"model_dir": model_dir} if model_dir else {}
+    reader = load_reader(backend, schema=load_schema(settings.schema_file), device=device,
+                         **options)
+    click.echo(json.dumps(evaluate(reader, settings.schema_file, split=split, n=count,
+                                   seed=seed, workers=workers), indent=2))
 
 
 @main.group()

@@ -20,6 +20,15 @@ case $MODE in
     python3 -m appliance.reader.neural.report --model $WORK --out $OUT/report-smoke.json \
       --dev 40 --heldout 0 --workers 15
     pack $WORK ;;
+  fresh|more)  # bash scripts/gpu_train.sh fresh|more TOTAL_MINUTES THIS_CALL_MINUTES EVAL_S
+    # weights are packed into $OUT before any evaluation, which runs under a hard timeout
+    python3 -m appliance.reader.neural.train --out $WORK --minutes "$ARG" --workers 15 \
+      --frames 24 --stop-after "$3" $( [[ $MODE == fresh ]] && echo --no-resume ) 2>&1 \
+      | grep -v -i warn | grep '"step"' > $OUT/train.log || true
+    tail -n 2 $OUT/train.log; cp $WORK/train_summary.json $OUT/; pack $WORK
+    timeout "${4:-60}" python3 -m appliance.reader.neural.report --model $WORK \
+      --out $OUT/report.json --dev 150 --heldout 80 --workers 15 --decode ctc 2>&1 \
+      | grep -v -i warn | cut -c1-700 || true ;;
   start)
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
     mkdir -p $WORK

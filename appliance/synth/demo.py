@@ -38,8 +38,12 @@ class RenderedPlate:
 
 
 def render_demo_plate(values: dict[str, str], *, seed: int = 0,
-                      size: tuple[int, int] = (1280, 960)) -> RenderedPlate:
-    """Render ``values`` (schema field → text) as a clean plate in a camera-sized frame."""
+                      size: tuple[int, int] = (1280, 960),
+                      labels: dict[str, str] | None = None) -> RenderedPlate:
+    """Render ``values`` (schema field → text) as a clean plate in a camera-sized frame.
+
+    ``labels`` replaces the label words of some fields (e.g. another language).
+    """
     rng = random.Random(seed)
     width, height = size
     frame = Image.new("RGB", size, (70 + rng.randint(0, 20),) * 3)
@@ -60,7 +64,7 @@ def render_demo_plate(values: dict[str, str], *, seed: int = 0,
         draw.text((40, 30), text, font=title, fill=ink)
         boxes["manufacturer"] = _offset(draw.textbbox((40, 30), text, font=title), px, py)
     y = 120
-    for field, label in LABELS.items():
+    for field, label in {**LABELS, **(labels or {})}.items():
         value = values.get(field)
         if not value:
             continue

@@ -166,7 +166,7 @@ class NeuralReader:
         flipped = [q[[2, 3, 0, 1]] for q in analysis.quads]
         crops = [rectify_quad(image, q, pad=CROP_PAD) for q in flipped]
         lines, log_probs, widths = self._recognise(crops)
-        if float(np.mean([ln.confidence for ln in lines])) > mean:
+        if float(np.mean([ln.confidence for ln in lines])) > mean + 0.15:  # clearly better only
             analysis.quads, analysis.lines = flipped, lines
             analysis.log_probs, analysis.widths = log_probs, widths
             analysis.crop_widths = [c.shape[1] for c in crops]

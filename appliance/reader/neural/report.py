@@ -41,7 +41,7 @@ def main() -> None:
                                       workers=args.workers)
             short = {k: v for k, v in results[split].items() if k != "failures"}
             print(json.dumps(short), flush=True)
-    args.out.write_text(json.dumps(results, indent=2))
+            args.out.write_text(json.dumps(results, indent=2))  # after each split
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def save_models(out: Path, detector: TextDetector, recognizer: nn.Module, vocab:
 def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, seed: int,
           schema_file: Path, lr: float = 1e-3, size: str = "base", resume: bool = True,
           max_steps: int | None = None, log_every: int = 25,
-          snapshot: Path | None = None, snapshot_every: int = 1000) -> dict[str, Any]:
+          snapshot: Path | None = None, snapshot_every: int = 1000,
+          stop_after: float | None = None) -> dict[str, Any]:
     """Train until ``minutes`` (or ``max_steps``) run out; returns a summary."""
     out.mkdir(parents=True, exist_ok=True)
     schema = load_schema(schema_file)
@@ -84,6 +85,7 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
                         prefetch_factor=4 if workers else None, persistent_workers=workers > 0)
     budget = minutes * 60
     started = time.time() - spent
+    call_started = time.time()  # ``stop_after`` minutes of this call, then checkpoint and stop
     log = (out / "train_log.jsonl").open("a")
     history: list[dict[str, float]] = []
     use_amp = device == "cuda"
@@ -92,6 +94,8 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
     for batch in loader:
         elapsed = time.time() - started
         if elapsed >= budget or (max_steps is not None and step >= max_steps):
+            break
+        if stop_after is not None and time.time() - call_started >= stop_after * 60:
             break
         progress = elapsed / budget
         scale = min(1.0, (step + 1) / 300) * 0.5 * (1 + math.cos(math.pi * progress))
@@ -161,11 +165,13 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--no-resume", action="store_true")
     parser.add_argument("--snapshot", type=Path, default=None)
+    parser.add_argument("--stop-after", type=float, default=None,
+                        help="minutes of this run; the schedule still spans --minutes")
     args = parser.parse_args()
     summary = train(args.out, minutes=args.minutes, device=args.device, workers=args.workers,
                     frames=args.frames, seed=args.seed, schema_file=args.schema, lr=args.lr,
                     size=args.size, resume=not args.no_resume, max_steps=args.max_steps,
-                    snapshot=args.snapshot)
+                    snapshot=args.snapshot, stop_after=args.stop_after)
     print(json.dumps(summary, indent=2))
 
 
