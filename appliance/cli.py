@@ -279,6 +279,21 @@ def bench_rules_cmd(ctx: click.Context, repeat: int) -> None:
     click.echo(json.dumps(bench_rules(settings.rules_file, repeat=repeat), indent=2))
 
 
+@bench.command("read")
+@click.option("--backend", default=None, help="Reader backend (default: configuration).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("-n", "count", default=12, show_default=True)
+@click.pass_context
+def bench_read_cmd(ctx: click.Context, backend: str | None, device: str, count: int) -> None:
+    """Time reading one 1280×960 frame (batch 1) with a backend."""
+    from appliance.bench.read_bench import bench_read
+
+    settings = _settings(ctx)
+    click.echo(json.dumps(bench_read(backend=backend or settings.reader.backend, device=device,
+                                     schema_file=settings.schema_file,
+                                     erp_file=settings.erp_file, n=count), indent=2))
+
+
 def _serve(ctx: click.Context, name: str) -> tuple[Settings, object]:
     from appliance.runtime import StopFlag, setup_logging
 

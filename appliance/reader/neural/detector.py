@@ -6,6 +6,8 @@ apart), channel 1 the plate. Segments are recovered as rotated rectangles and gr
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import torch
@@ -22,7 +24,7 @@ class TextDetectorConfig(PretrainedConfig):
     model_type = "nameplate_text_detector"
 
     def __init__(self, channels: tuple[int, ...] | list[int] = (16, 32, 64, 128),
-                 input_width: int = 640, input_height: int = 480, **kwargs: object) -> None:
+                 input_width: int = 640, input_height: int = 480, **kwargs: Any) -> None:
         self.channels = list(channels)
         self.input_width = input_width
         self.input_height = input_height

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,10 +73,10 @@ class NeuralReader:
         self.vocab = CharVocab.load(folder / "recognizer")
         dtype = torch.float16 if device == "cuda" else torch.float32
         # weights ship in fp16; the small detector runs in fp32 everywhere
-        self.detector = TextDetector.from_pretrained(folder / "detector").to(
-            device, dtype=torch.float32).eval()
-        self.recognizer = VisionEncoderDecoderModel.from_pretrained(
-            folder / "recognizer").to(device, dtype=dtype).eval()
+        detector: Any = TextDetector.from_pretrained(folder / "detector")
+        self.detector = detector.to(device, dtype=torch.float32).eval()
+        recognizer: Any = VisionEncoderDecoderModel.from_pretrained(folder / "recognizer")
+        self.recognizer = recognizer.to(device, dtype=dtype).eval()
         self.dtype = dtype
         self.input_w = int(self.detector.config.input_width)
         self.input_h = int(self.detector.config.input_height)
@@ -238,10 +239,10 @@ class NeuralReader:
         if analysis.log_probs is None:
             return {"status": "unreadable", "read": None, "confidence": 0.0, "box": None}
         norm = re.sub(r"\s+", "", want).casefold()
-        if got is not None and got.value is not None:
-            if re.sub(r"\s+", "", got.value).casefold() == norm:
-                return {"status": "verified", "read": got.value,
-                        "confidence": got.confidence, "box": got.box}
+        if got is not None and got.value is not None and \
+                re.sub(r"\s+", "", got.value).casefold() == norm:
+            return {"status": "verified", "read": got.value,
+                    "confidence": got.confidence, "box": got.box}
         # Score the expected string in every text run, alone and in place of what was read.
         candidates: list[tuple[int, str]] = []
         for i, line in enumerate(analysis.lines):

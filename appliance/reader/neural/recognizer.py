@@ -9,6 +9,7 @@ opinion for lines CTC is unsure of.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,7 +41,7 @@ class LineEncoderConfig(PretrainedConfig):
     def __init__(self, hidden_size: int = 256, num_hidden_layers: int = 4,
                  num_attention_heads: int = 4, intermediate_size: int = 1024,
                  ctc_vocab_size: int = 200, max_positions: int = MAX_WIDTH // STRIDE + 8,
-                 dropout: float = 0.1, **kwargs: object) -> None:
+                 dropout: float = 0.1, **kwargs: Any) -> None:
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
         self.num_attention_heads = num_attention_heads
@@ -123,7 +124,7 @@ def build_recognizer(vocab: CharVocab, *, hidden: int = 256, encoder_layers: int
                           pad_token_id=PAD_ID, bos_token_id=BOS_ID, eos_token_id=EOS_ID,
                           decoder_start_token_id=BOS_ID, use_learned_position_embeddings=True,
                           layernorm_embedding=True, scale_embedding=True,
-                          is_decoder=True, add_cross_attention=True)
+                          is_decoder=True, add_cross_attention=True)  # type: ignore[call-arg]
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
     config.decoder_start_token_id = BOS_ID
     config.pad_token_id = PAD_ID

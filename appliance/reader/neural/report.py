@@ -9,6 +9,7 @@ import argparse
 import json
 import platform
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,8 +34,9 @@ def main() -> None:
     args = parser.parse_args()
     reader = NeuralReader(schema=load_schema(args.schema), device=args.device,
                           model_dir=args.model, decode=args.decode)
-    results = {"machine": f"{platform.node()} {torch.cuda.get_device_name(0) if args.device == 'cuda' else platform.processor()}",
-               "torch": torch.__version__, "decode": args.decode}
+    chip = torch.cuda.get_device_name(0) if args.device == "cuda" else platform.processor()
+    results: dict[str, Any] = {"machine": f"{platform.node()} {chip}",
+                                  "torch": torch.__version__, "decode": args.decode}
     for split, n in (("dev", args.dev), ("heldout", args.heldout)):
         if n:
             results[split] = evaluate(reader, args.schema, split=split, n=n,

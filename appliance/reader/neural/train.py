@@ -28,7 +28,7 @@ from appliance.synth.values import DISTRACTORS
 REPO = Path(__file__).resolve().parents[3]
 
 
-def build_models(vocab: CharVocab, size: str) -> tuple[TextDetector, nn.Module]:
+def build_models(vocab: CharVocab, size: str) -> tuple[Any, Any]:
     """Fresh detector and recognizer; ``tiny`` is for CPU tests."""
     if size == "tiny":
         return (TextDetector(TextDetectorConfig(channels=[4, 8, 8, 8], input_width=160,
@@ -137,7 +137,7 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
     save_models(out, detector, recognizer, vocab)
     summary = {"steps": step, "seconds": round(time.time() - started, 1),
                "first_loss": history[0]["loss"] if history else None,
-               "last_loss": float(sum(h["loss"] for h in history[-20:]) / max(1, len(history[-20:])))
+               "last_loss": (sum(h["loss"] for h in history[-20:]) / len(history[-20:]))
                if history else None,
                "frames_per_step": frames, "device": device, "size": size}
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
