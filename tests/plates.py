@@ -34,3 +34,15 @@ def frame_for(unit_id: str, values: dict[str, str], *, seed: int = 0, station: s
         unit_id=unit_id, attempt=attempt, captured_at=utc_now(), monotonic_ns=0,
         image=ImageInfo(encoding="jpeg", width=image.shape[1], height=image.shape[0]))
     return header, encode_jpeg(image)
+
+
+def plate_and_bad_file(folder: Path, values: dict[str, str], *, seed: int,
+                       bad_name: str, bad_bytes: bytes) -> tuple[Path, Path]:
+    """A PNG of a demo plate and a file that is not a usable image, for CLI tests."""
+    from PIL import Image
+
+    good = folder / "plate.png"
+    Image.fromarray(render_demo_plate(values, seed=seed).image).save(good)
+    bad = folder / bad_name
+    bad.write_bytes(bad_bytes)
+    return good, bad

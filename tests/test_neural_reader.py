@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from transformers import VisionEncoderDecoderModel
 
 from appliance.reader import load_reader
@@ -20,7 +19,7 @@ from appliance.reader.neural.pipeline import DEFAULT_MODEL, ModelNotFound, Neura
 from appliance.reader.neural.train import train
 from appliance.schema import load_schema
 from appliance.synth import render_demo_plate
-from tests.plates import demo_records, plate_values
+from tests.plates import demo_records, plate_and_bad_file, plate_values
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = REPO / "config" / "schemas" / "motor.toml"
@@ -129,10 +128,8 @@ def test_schema_file_with_new_label_words_is_honoured(reader: NeuralReader,
 @shipped
 def test_cli_verify_and_bad_images(tmp_path: Path) -> None:
     values = plate_values(demo_records()[0])
-    good = tmp_path / "plate.png"
-    Image.fromarray(render_demo_plate(values, seed=4).image).save(good)
-    empty = tmp_path / "empty.jpg"
-    empty.write_bytes(b"")
+    good, empty = plate_and_bad_file(tmp_path, values, seed=4, bad_name="empty.jpg",
+                                     bad_bytes=b"")
     out = subprocess.run(
         [sys.executable, "-m", "appliance.cli", "read", str(good), str(empty), "--json",
          "--backend", "neural", "--device", "cpu", "--expect", f"serial={values['serial']}"],

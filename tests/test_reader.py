@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from appliance.reader import ImageError, load_image, load_reader
 from appliance.reader.fields import Line, Word, assign_fields
 from appliance.schema import DEFAULT_FIELDS, SchemaError, load_schema
 from appliance.synth import render_demo_plate
-from tests.plates import demo_records, plate_values
+from tests.plates import demo_records, plate_and_bad_file, plate_values
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = load_schema(REPO / "config" / "schemas" / "motor.toml")
@@ -87,10 +86,8 @@ def test_schema_errors_name_file_and_key(tmp_path: Path) -> None:
 
 def test_nameplate_read_json_contract(tmp_path: Path) -> None:
     values = plate_values(demo_records()[4])
-    good = tmp_path / "plate.png"
-    Image.fromarray(render_demo_plate(values, seed=2).image).save(good)
-    broken = tmp_path / "broken.jpg"
-    broken.write_bytes(b"garbage")
+    good, broken = plate_and_bad_file(tmp_path, values, seed=2, bad_name="broken.jpg",
+                                      bad_bytes=b"garbage")
     out = subprocess.run(
         [sys.executable, "-m", "appliance.cli", "read", str(good), str(broken), "--json",
          "--device", "cpu", "--backend", "tesseract"],
