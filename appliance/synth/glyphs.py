@@ -55,6 +55,10 @@ def draw_items(layout: Layout, rng: random.Random, *, omit: frozenset[int] = fro
         draw.line(line, fill=200, width=line_width)
     for x, y, s in layout.blocks:
         _code_block(draw, x, y, s, rng)
+    for x, y, s, shape in layout.logos:
+        _logo(draw, x, y, s, shape, line_width)
+    for x, y, w, kind in layout.diagrams:
+        _diagram(draw, x, y, w, kind, line_width)
     return (np.asarray(ink, np.float32) / 255.0, np.asarray(relief, np.float32) / 255.0, boxes)
 
 
@@ -99,6 +103,38 @@ def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -
                 cx, cy = x0 - 1 + gx, y0 - 1 + gy
                 draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
     return (float(x0), float(y0), float(x1), float(y1))
+
+
+def _logo(draw: ImageDraw.ImageDraw, x: float, y: float, s: float, shape: str,
+          width: int) -> None:
+    """A maker's emblem outline around its letters."""
+    if shape == "circle":
+        draw.ellipse((x, y, x + s, y + s), outline=220, width=width)
+    elif shape == "square":
+        draw.rectangle((x, y, x + s, y + s), outline=220, width=width)
+    elif shape == "diamond":
+        draw.polygon([(x + s / 2, y), (x + s, y + s / 2), (x + s / 2, y + s), (x, y + s / 2)],
+                     outline=220, width=width)
+    else:
+        draw.polygon([(x + s / 2, y), (x + s, y + s), (x, y + s)], outline=220, width=width)
+
+
+def _diagram(draw: ImageDraw.ImageDraw, x: float, y: float, w: float, kind: str,
+             width: int) -> None:
+    """Six terminal studs and the links of a Δ or Y connection."""
+    h = w * 0.55
+    r = h * 0.08
+    studs = [[(x + (c + 0.5) * w / 3, y + h * (0.32 + 0.36 * row)) for c in range(3)]
+             for row in range(2)]
+    for row in studs:
+        for cx, cy in row:
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=220, width=width)
+    top, bottom = studs
+    if kind == "star":  # the three upper studs bridged together
+        draw.line((top[0][0] + r, top[0][1], top[2][0] - r, top[2][1]), fill=220, width=width)
+    else:               # each upper stud linked to the lower one beside it
+        for (tx, ty), (bx, by) in zip(top, bottom, strict=True):
+            draw.line((tx, ty + r, bx, by - r), fill=220, width=width)
 
 
 def _code_block(draw: ImageDraw.ImageDraw, x: float, y: float, size: float,

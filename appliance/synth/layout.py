@@ -55,6 +55,8 @@ class Layout:
     lines: list[tuple[float, float, float, float]] = field(default_factory=list)
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
     blocks: list[tuple[float, float, float]] = field(default_factory=list)  # x, y, size (QR)
+    logos: list[tuple[float, float, float, str]] = field(default_factory=list)  # x, y, size, shape
+    diagrams: list[tuple[float, float, float, str]] = field(default_factory=list)  # x, y, w, Δ/Y
     params: dict[str, object] = field(default_factory=dict)
 
 
@@ -140,8 +142,72 @@ def build_layout(schema: PlateSchema, values: dict[str, str], rng: random.Random
         layout.boxes.append((inset, inset, width - inset, height - inset))
     if rng.random() < 0.25:
         qs = rng.uniform(0.12, 0.2) * height
-        layout.blocks.append((width - margin - qs, height - margin - qs, qs))
+        _place_decoration(layout, (width - margin - qs, height - margin - qs, qs, qs),
+                          lambda: layout.blocks.append((width - margin - qs,
+                                                        height - margin - qs, qs)))
+    if rng.random() < 0.3:
+        _add_logo(layout, rng, margin, split)
+    if rng.random() < 0.25:
+        _add_wiring_diagram(layout, rng, margin, split)
     return layout
+
+
+def _free(layout: Layout, rect: tuple[float, float, float, float]) -> bool:
+    x, y, w, h = rect
+    if x < 0 or y < 0 or x + w > layout.width or y + h > layout.height:
+        return False
+    for item in layout.items:
+        x0, y0, x1, y1 = item.bbox()
+        if x0 < x + w and x < x1 and y0 < y + h and y < y1:
+            return False
+    return True
+
+
+def _place_decoration(layout: Layout, rect: tuple[float, float, float, float],
+                      add: object) -> bool:
+    """Add a decoration only where it covers no text."""
+    if _free(layout, rect):
+        add()  # type: ignore[operator]
+        return True
+    return False
+
+
+def _add_logo(layout: Layout, rng: random.Random, margin: float, split: str) -> None:
+    """A maker's emblem (circle, diamond, triangle or square) with one to three letters."""
+    size = layout.height * rng.uniform(0.09, 0.16)
+    x, y = layout.width - margin - size, margin
+    if not _free(layout, (x, y, size, size)):
+        return
+    shape = rng.choice(("circle", "diamond", "triangle", "square"))
+    layout.logos.append((x, y, size, shape))
+    letters = "".join(rng.choice("ABCDEFGHKLMNPRSTVWXZ") for _ in range(rng.randint(1, 3)))
+    font = pick_font(rng, letters, split=split)
+    fsize = max(8, int(size * (0.45 if len(letters) < 3 else 0.3)))
+    item = TextItem(letters, "distractor", None, 0, 0, font, fsize, "print")
+    x0, y0, x1, y1 = item.bbox()
+    item.x = x + (size - (x1 - x0)) / 2 - x0
+    item.y = y + (size - (y1 - y0)) / 2 - y0
+    layout.items.append(item)
+
+
+def _add_wiring_diagram(layout: Layout, rng: random.Random, margin: float, split: str) -> None:
+    """A Δ or Y connection diagram: six terminals with their labels and the links."""
+    w = layout.width * rng.uniform(0.16, 0.24)
+    h = w * 0.55
+    x, y = margin, layout.height - margin - h
+    if not _free(layout, (x, y, w, h)):
+        return
+    kind = rng.choice(("delta", "star"))
+    layout.diagrams.append((x, y, w, kind))
+    font = pick_font(rng, "UVW12", split=split)
+    size = max(8, int(h * 0.2))
+    rows = (("W2", "U2", "V2"), ("U1", "V1", "W1"))
+    for r, names in enumerate(rows):
+        for c, name in enumerate(names):
+            tx = x + (c + 0.5) * w / 3 - size * 0.6
+            ty = y + (0.0 if r == 0 else 0.78) * h - (size if r == 0 else 0)
+            layout.items.append(TextItem(name, "distractor", None, tx, ty + size * 0.2, font,
+                                         size, "print"))
 
 
 def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str, str | None]],
