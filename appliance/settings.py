@@ -55,6 +55,9 @@ class StationSettings(_Section):
     loop: bool = True
     seed: int = 0
     fault_every: int = Field(default=4, ge=0)
+    burst: int = Field(default=1, ge=1, le=32)          # frames per trigger; the sharpest is sent
+    part_present: bool = False                         # skip frames with no plate in view
+    reconnect_max_s: float = Field(default=2.0, gt=0, le=300)  # back-off cap after a failure
 
 
 class ReaderSettings(_Section):

@@ -20,7 +20,9 @@ from appliance.transport import (
     new_id,
     utc_now,
 )
+from camera.health import StationHealth
 from camera.quality import measure_quality
+from camera.selection import part_present, select_sharpest
 from camera.sources import (
     Capture,
     FolderSource,
@@ -55,19 +57,34 @@ class CameraDaemon:
         self.frames = Sender(settings.endpoint("frames"), hwm=20)
         self.control = ControlReceiver(settings.endpoint("control", station.id), bind=True)
         self.source: FrameSource | None = None
-        self.sent = 0
-        self.source_error: str | None = None
+        self.health = StationHealth(station=station.id, reconnect_max_s=station.reconnect_max_s)
+
+    @property
+    def sent(self) -> int:
+        """Frames sent so far."""
+        return self.health.sent
 
     def _ensure_source(self) -> FrameSource | None:
-        if self.source is None:
-            try:
-                self.source = open_source(self.settings, self.station)
-                self.source_error = None
-            except SourceError as exc:
-                if str(exc) != self.source_error:
-                    log.error("station %s: %s", self.station.id, exc)
-                self.source_error = str(exc)
+        """Open the source when it is closed and the back-off allows another try."""
+        if self.source is not None or not self.health.may_retry():
+            return self.source
+        try:
+            self.source = open_source(self.settings, self.station)
+        except SourceError as exc:
+            if self.health.failed(str(exc)):
+                log.error("station %s: %s (retrying, back-off up to %.0f s)", self.station.id,
+                          exc, self.station.reconnect_max_s)
+            return None
+        if self.health.connected():
+            log.info("station %s: source connected again", self.station.id)
         return self.source
+
+    def _lose_source(self, error: str) -> None:
+        log.error("station %s: %s", self.station.id, error)
+        if self.source is not None:
+            self.source.close()
+        self.source = None
+        self.health.failed(error)
 
     def _send(self, capture: Capture, *, inspection_id: str, attempt: int,
               reason: str | None, triggered: bool) -> bool:
@@ -81,8 +98,9 @@ class CameraDaemon:
         # A free-running frame may be dropped when inference is behind; an ordered one waits.
         ok = self.frames.send(frame, encode_jpeg(image), timeout_ms=5000 if triggered else 0)
         if ok:
-            self.sent += 1
+            self.health.frame_sent()
         else:
+            self.health.dropped += 1
             log.warning("station %s: frame %s not sent (inference busy)", self.station.id,
                         frame.frame_id)
         return ok
@@ -94,14 +112,17 @@ class CameraDaemon:
         if source is None:
             return False
         try:
-            capture = source.capture(unit_id)
+            burst = [source.capture(unit_id) for _ in range(self.station.burst)]
         except SourceError as exc:
-            log.error("station %s: %s", self.station.id, exc)
-            self.source_error = str(exc)
-            source.close()
-            self.source = None
+            self._lose_source(str(exc))
             return False
-        if capture is None:
+        captures = [c for c in burst if c is not None]
+        if not captures:
+            return False
+        best, _ = select_sharpest([c.image for c in captures])
+        capture = captures[best]
+        if self.station.part_present and reason is None and not part_present(capture.image):
+            self.health.empty += 1  # nothing in view: no inspection
             return False
         return self._send(capture, inspection_id=inspection_id or new_id(f"I-{self.station.id}"),
                           attempt=attempt, reason=reason, triggered=triggered)
@@ -124,7 +145,7 @@ class CameraDaemon:
         run_dir = self.settings.run_dir
         assert run_dir is not None
         name = f"camera-{self.station.id}"
-        self._ensure_source()
+        self._ensure_source()  # a source that fails now is retried with back-off
         report_ready(run_dir, name, log, station=self.station.id, source=self.station.source)
         period = 1.0 / self.station.rate_hz
         next_shot = time.monotonic()
@@ -132,16 +153,15 @@ class CameraDaemon:
         while not stop.is_set():
             self._handle_control()
             now = time.monotonic()
-            if self.station.trigger == "free" and now >= next_shot:
+            if self.station.trigger == "free" and now >= next_shot and self.source is not None:
                 self.shoot(triggered=True)
                 next_shot = now + period
             if now - last_status > 1.0:
                 last_status = now
-                write_status(run_dir, name, {
-                    "state": "connected" if self.source else "disconnected",
-                    "error": self.source_error, "sent": self.sent,
-                    "dropped": self.frames.stats.dropped,
-                    "rejected_commands": self.control.stats.rejected})
+                if self.source is None:
+                    self._ensure_source()
+                write_status(run_dir, name, dict(self.health.as_dict(),
+                                                 rejected_commands=self.control.stats.rejected))
                 sd_notify("WATCHDOG=1")
             stop.wait(0.02)
         if self.source:

@@ -120,8 +120,13 @@ class OpenCVSource:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         target: int | str = int(uri) if uri.isdigit() else uri
-        backend = cv2.CAP_GSTREAMER if "!" in uri else cv2.CAP_ANY
-        self.cap = cv2.VideoCapture(target, backend)
+        if "!" in uri:
+            self.cap = cv2.VideoCapture(uri, cv2.CAP_GSTREAMER)
+        elif "://" in uri:  # a network stream: never block the daemon for long
+            self.cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 3000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 3000])
+        else:
+            self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():
             raise SourceError(f"cannot open video source {uri!r}")
 

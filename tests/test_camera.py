@@ -1,0 +1,176 @@
+"""Camera daemon: burst selection, part-present, a video file, a real ffmpeg stream that dies
+and comes back, reshoot over real ZeroMQ sockets, and a bad source URL."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from appliance.runtime import read_status
+from appliance.synth import render_demo_plate
+from appliance.synth.camera import background
+from appliance.transport import FrameReceiver, ReshootCommand, Sender, TriggerCommand
+from camera.selection import part_present, select_sharpest
+from camera.sources import FolderSource
+from tests.conftest import Services, free_port, wait_for, write_config
+from tests.plates import demo_records, plate_values
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+def plate(i: int = 0) -> np.ndarray:
+    return render_demo_plate(plate_values(demo_records()[i]), seed=i).image
+
+
+def test_burst_keeps_the_sharpest_frame() -> None:
+    sharp = plate()
+    burst = [cv2.GaussianBlur(sharp, (0, 0), s) for s in (3.0, 1.5)] + [sharp] + \
+        [cv2.GaussianBlur(sharp, (0, 0), 2.2)]
+    best, scores = select_sharpest(burst)
+    assert best == 2
+    assert scores[0] < scores[3] < scores[1] < scores[2]
+
+
+def test_part_present_ignores_a_folder_of_backgrounds(tmp_path: Path) -> None:
+    for i in range(12):
+        bg = (background(960, 1280, random.Random(i), np.random.default_rng(i)) * 255)
+        cv2.imwrite(str(tmp_path / f"bg{i:02d}.png"), bg.astype(np.uint8))
+    source = FolderSource(tmp_path, loop=False)
+    frames = []
+    while (capture := source.capture()) is not None:
+        frames.append(capture.image)
+    assert len(frames) == 12
+    assert not any(part_present(f) for f in frames)
+    assert all(part_present(plate(i)) for i in range(4))
+
+
+def camera_config(tmp_path: Path, run_dir: Path, station: str) -> Path:
+    return write_config(tmp_path, run_dir=run_dir, stations=station, port=free_port())
+
+
+def frames_from(receiver: FrameReceiver, count: int, timeout: float) -> list:  # type: ignore[type-arg]
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        message = receiver.receive(timeout_ms=200)
+        if message is not None:
+            got.append(message)
+    return got
+
+
+@pytest.mark.slow
+def test_video_file_through_opencv(tmp_path: Path, run_dir: Path) -> None:
+    video = tmp_path / "line.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (1280, 960))
+    for i in range(6):
+        writer.write(cv2.cvtColor(plate(i), cv2.COLOR_RGB2BGR))
+    writer.release()
+    config = camera_config(tmp_path, run_dir, f'[[stations]]\nid = "vid"\nsource = "opencv"\n'
+                           f'uri = "{video}"\nrate_hz = 5.0\n')
+    receiver = FrameReceiver(f"ipc://{run_dir}/frames.sock")
+    services = Services(config, tmp_path / "logs")
+    try:
+        services.start("camera", "camera", "--station", "vid")
+        got = frames_from(receiver, 3, 60)
+        assert len(got) == 3
+        frame, payload = got[0]
+        assert frame.station == "vid" and (frame.image.width, frame.image.height) == (1280, 960)
+        assert frame.quality.sharpness and payload[:2] == b"\xff\xd8"
+    finally:
+        services.stop()
+        receiver.close()
+
+
+def start_ffmpeg(image: Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(FFMPEG), "-hide_banner", "-loglevel", "error", "-re", "-loop", "1", "-i",
+         str(image), "-vf", "fps=5", "-c:v", "mpeg2video", "-q:v", "4", "-f", "mpegts",
+         f"tcp://127.0.0.1:{port}?listen=1"], stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(FFMPEG is None, reason="Debian ffmpeg not installed (make setup)")
+def test_network_stream_disconnects_and_recovers(tmp_path: Path, run_dir: Path) -> None:
+    image = tmp_path / "plate.png"
+    cv2.imwrite(str(image), cv2.cvtColor(plate(), cv2.COLOR_RGB2BGR))
+    port = free_port()
+    server = start_ffmpeg(image, port)
+    time.sleep(0.5)
+    config = camera_config(tmp_path, run_dir, f'[[stations]]\nid = "net"\nsource = "opencv"\n'
+                           f'uri = "tcp://127.0.0.1:{port}"\nrate_hz = 4.0\n'
+                           "reconnect_max_s = 1.0\n")
+    receiver = FrameReceiver(f"ipc://{run_dir}/frames.sock")
+    services = Services(config, tmp_path / "logs")
+    try:
+        services.start("camera", "camera", "--station", "net")
+        assert len(frames_from(receiver, 2, 60)) == 2
+        server.kill()
+        server.wait()
+        wait_for(lambda: (s := read_status(run_dir, "camera-net")) and
+                 s["state"] == "disconnected", 30, "the station to report disconnected")
+        server = start_ffmpeg(image, port)
+        restarted = time.monotonic()
+        got = frames_from(receiver, 1, 20)
+        assert got, services.log("camera")
+        assert time.monotonic() - restarted < 5.0
+        status = wait_for(lambda: (s := read_status(run_dir, "camera-net")) and
+                          s["state"] == "connected" and s, 10, "connected again")
+        assert status["reconnects"] >= 1  # type: ignore[index]
+        assert services.procs["camera"].poll() is None  # recovered without a restart
+    finally:
+        services.stop()
+        server.kill()
+        receiver.close()
+
+
+@pytest.mark.slow
+def test_trigger_and_reshoot_round_trip(tmp_path: Path, run_dir: Path) -> None:
+    config = camera_config(tmp_path, run_dir, '[[stations]]\nid = "st"\nsource = "synthetic"\n'
+                           'trigger = "external"\nburst = 3\n')
+    receiver = FrameReceiver(f"ipc://{run_dir}/frames.sock")
+    services = Services(config, tmp_path / "logs")
+    control = Sender(f"ipc://{run_dir}/control-st.sock")
+    try:
+        services.start("camera", "camera", "--station", "st")
+        wait_for(lambda: read_status(run_dir, "camera-st"), 60, "the camera to start")
+        assert frames_from(receiver, 1, 2) == []  # external trigger: nothing on its own
+        assert control.send(TriggerCommand(station="st"), timeout_ms=5000)
+        first, _ = frames_from(receiver, 1, 30)[0]
+        assert first.attempt == 0 and first.unit_id
+        assert control.send(ReshootCommand(station="st", inspection_id=first.inspection_id,
+                                           unit_id=first.unit_id, attempt=1,
+                                           reason="glare on the serial"), timeout_ms=5000)
+        again, _ = frames_from(receiver, 1, 30)[0]
+        assert again.inspection_id == first.inspection_id
+        assert again.unit_id == first.unit_id
+        assert again.attempt == 1 and again.reshoot_reason == "glare on the serial"
+        assert again.frame_id != first.frame_id
+    finally:
+        control.close()
+        services.stop()
+        receiver.close()
+
+
+@pytest.mark.slow
+def test_bad_source_url_is_reported_and_retried(tmp_path: Path, run_dir: Path) -> None:
+    port = free_port()  # nothing listens here
+    config = camera_config(tmp_path, run_dir, f'[[stations]]\nid = "bad"\nsource = "opencv"\n'
+                           f'uri = "tcp://127.0.0.1:{port}"\nreconnect_max_s = 0.5\n')
+    services = Services(config, tmp_path / "logs")
+    try:
+        proc = services.start("camera", "camera", "--station", "bad")
+        status = wait_for(lambda: (s := read_status(run_dir, "camera-bad")) and
+                          s["state"] == "disconnected" and s, 60, "disconnected state")
+        assert f"127.0.0.1:{port}" in str(status["error"])  # type: ignore[index]
+        time.sleep(3)
+        assert proc.poll() is None
+        assert f"cannot open video source 'tcp://127.0.0.1:{port}'" in services.log("camera")
+    finally:
+        services.stop()
