@@ -58,6 +58,8 @@ class StationSettings(_Section):
     burst: int = Field(default=1, ge=1, le=32)          # frames per trigger; the sharpest is sent
     part_present: bool = False                         # skip frames with no plate in view
     reconnect_max_s: float = Field(default=2.0, gt=0, le=300)  # back-off cap after a failure
+    queue: int = Field(default=16, ge=1, le=1000)       # triggered frames waiting for inference
+    deliver_timeout_s: float = Field(default=10.0, gt=0)  # then the inspection is marked failed
 
 
 class ReaderSettings(_Section):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from pathlib import Path
 
 from appliance.reader.images import encode_jpeg
@@ -15,6 +16,7 @@ from appliance.transport import (
     FrameMessage,
     ImageInfo,
     ReshootCommand,
+    ResultMessage,
     Sender,
     TriggerCommand,
     new_id,
@@ -22,7 +24,7 @@ from appliance.transport import (
 )
 from camera.health import StationHealth
 from camera.quality import measure_quality
-from camera.selection import part_present, select_sharpest
+from camera.selection import part_present, select_for_reason
 from camera.sources import (
     Capture,
     FolderSource,
@@ -58,6 +60,10 @@ class CameraDaemon:
         self.control = ControlReceiver(settings.endpoint("control", station.id), bind=True)
         self.source: FrameSource | None = None
         self.health = StationHealth(station=station.id, reconnect_max_s=station.reconnect_max_s)
+        # Triggered frames are never dropped silently: they wait here (bounded) for inference,
+        # and past their deadline the inspection is recorded as failed, with the reason.
+        self.pending: deque[tuple[float, FrameMessage, bytes]] = deque()
+        self.results = Sender(settings.endpoint("results"), hwm=100)
 
     @property
     def sent(self) -> int:
@@ -95,15 +101,42 @@ class CameraDaemon:
             triggered=triggered, captured_at=utc_now(), monotonic_ns=time.monotonic_ns(),
             image=ImageInfo(encoding="jpeg", width=image.shape[1], height=image.shape[0]),
             quality=measure_quality(image))
-        # A free-running frame may be dropped when inference is behind; an ordered one waits.
-        ok = self.frames.send(frame, encode_jpeg(image), timeout_ms=5000 if triggered else 0)
-        if ok:
-            self.health.frame_sent()
-        else:
+        payload = encode_jpeg(image)
+        if not triggered:  # a free-running frame may be dropped when inference is behind
+            if self.frames.send(frame, payload, timeout_ms=0):
+                self.health.frame_sent()
+                return True
             self.health.dropped += 1
-            log.warning("station %s: frame %s not sent (inference busy)", self.station.id,
-                        frame.frame_id)
-        return ok
+            return False
+        if len(self.pending) >= self.station.queue:
+            self._fail(self.pending.popleft(), "camera queue full: inference is not keeping up")
+        self.pending.append((time.monotonic() + self.station.deliver_timeout_s, frame, payload))
+        self._flush()
+        return True
+
+    def _flush(self) -> None:
+        """Send queued triggered frames in order; fail the ones past their deadline."""
+        while self.pending:
+            deadline, frame, payload = self.pending[0]
+            if self.frames.send(frame, payload, timeout_ms=0):
+                self.pending.popleft()
+                self.health.frame_sent()
+            elif time.monotonic() > deadline:
+                self._fail(self.pending.popleft(), "frame not delivered to inference within "
+                           f"{self.station.deliver_timeout_s:g} s (inference busy or down)")
+            else:
+                break
+
+    def _fail(self, entry: tuple[float, FrameMessage, bytes], reason: str) -> None:
+        _, frame, payload = entry
+        self.health.dropped += 1
+        log.error("station %s: inspection %s failed: %s", self.station.id,
+                  frame.inspection_id, reason)
+        failed = ResultMessage(frame=frame, fields={}, backend="camera", device="none",
+                               latency_ms=0.0, read_at=utc_now(), error=reason)
+        if not self.results.send(failed, payload, timeout_ms=2000):
+            log.error("station %s: recorder unreachable; inspection %s lost: %s",
+                      self.station.id, frame.inspection_id, reason)
 
     def shoot(self, *, unit_id: str | None = None, inspection_id: str | None = None,
               attempt: int = 0, reason: str | None = None, triggered: bool = True) -> bool:
@@ -111,16 +144,21 @@ class CameraDaemon:
         source = self._ensure_source()
         if source is None:
             return False
+        frames = self.station.burst
+        if reason:  # a reshoot: adapt the camera where it can, and take several frames
+            adjust = getattr(source, "adjust_for", None)
+            if adjust is not None and adjust(reason):
+                log.info("station %s: camera settings adjusted for %r", self.station.id, reason)
+            frames = max(frames, 3)
         try:
-            burst = [source.capture(unit_id) for _ in range(self.station.burst)]
+            burst = [source.capture(unit_id) for _ in range(frames)]
         except SourceError as exc:
             self._lose_source(str(exc))
             return False
         captures = [c for c in burst if c is not None]
         if not captures:
             return False
-        best, _ = select_sharpest([c.image for c in captures])
-        capture = captures[best]
+        capture = captures[select_for_reason([c.image for c in captures], reason)]
         if self.station.part_present and reason is None and not part_present(capture.image):
             self.health.empty += 1  # nothing in view: no inspection
             return False
@@ -152,6 +190,7 @@ class CameraDaemon:
         last_status = 0.0
         while not stop.is_set():
             self._handle_control()
+            self._flush()
             now = time.monotonic()
             if self.station.trigger == "free" and now >= next_shot and self.source is not None:
                 self.shoot(triggered=True)
@@ -168,6 +207,7 @@ class CameraDaemon:
             self.source.close()
         self.frames.close()
         self.control.close()
+        self.results.close()
 
 
 def run_camera(settings: Settings, station_id: str, stop: StopFlag) -> None:

@@ -56,3 +56,18 @@ def text_blobs(rgb: np.ndarray) -> int:
 def part_present(rgb: np.ndarray, *, min_blobs: int = MIN_TEXT_BLOBS) -> bool:
     """True when the frame shows text-like structure (a plate), not an empty background."""
     return text_blobs(rgb) >= min_blobs
+
+
+def glare_fraction(rgb: np.ndarray) -> float:
+    """Share of saturated pixels (≥ 250 grey) in the frame."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    return float(np.mean(grey >= 250))
+
+
+def select_for_reason(frames: Sequence[np.ndarray], reason: str | None) -> int:
+    """The frame to send: least glare first when glare was the reason, else the sharpest."""
+    best, scores = select_sharpest(frames)
+    if reason and "glare" in reason.lower():
+        return min(range(len(frames)), key=lambda i: (round(glare_fraction(frames[i]), 3),
+                                                      -scores[i]))
+    return best

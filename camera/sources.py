@@ -130,6 +130,18 @@ class OpenCVSource:
         if not self.cap.isOpened():
             raise SourceError(f"cannot open video source {uri!r}")
 
+    def adjust_for(self, reason: str) -> bool:
+        """Before a reshoot: lower the exposure against glare, raise the gain against dark or
+        blurred frames, where the device supports it. Returns True when a setting changed."""
+        text = reason.lower()
+        if "glare" in text:
+            exposure = self.cap.get(cv2.CAP_PROP_EXPOSURE)
+            return bool(exposure and self.cap.set(cv2.CAP_PROP_EXPOSURE, exposure / 2))
+        if "dark" in text or "blur" in text or "small" in text:
+            gain = self.cap.get(cv2.CAP_PROP_GAIN)
+            return bool(self.cap.set(cv2.CAP_PROP_GAIN, (gain or 0) + 4))
+        return False
+
     def capture(self, unit_id: str | None = None) -> Capture | None:
         """Grab the current frame."""
         ok, bgr = self.cap.read()

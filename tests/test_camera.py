@@ -174,3 +174,97 @@ def test_bad_source_url_is_reported_and_retried(tmp_path: Path, run_dir: Path) -
         assert f"cannot open video source 'tcp://127.0.0.1:{port}'" in services.log("camera")
     finally:
         services.stop()
+
+
+@pytest.mark.slow
+def test_triggered_frame_is_never_lost_silently(tmp_path: Path, run_dir: Path) -> None:
+    """No inference process: the triggered inspection is recorded as failed, with the reason,
+    reshot as the policy allows, and then handed to a person."""
+    config = camera_config(tmp_path, run_dir, '[[stations]]\nid = "st"\nsource = "synthetic"\n'
+                           'trigger = "external"\ndeliver_timeout_s = 1.0\n')
+    services = Services(config, tmp_path / "logs")
+    control = Sender(f"ipc://{run_dir}/control-st.sock")
+    db = tmp_path / "data" / "appliance.db"
+    try:
+        services.start("record", "record")
+        services.start("camera", "camera", "--station", "st")
+        wait_for(lambda: read_status(run_dir, "camera-st"), 60, "the camera to start")
+        assert control.send(TriggerCommand(station="st"), timeout_ms=5000)
+
+        def reviewed() -> tuple[str, str, int] | None:
+            import sqlite3
+
+            if not db.exists():
+                return None
+            with sqlite3.connect(db) as conn:
+                row = conn.execute("SELECT verdict, reason, attempt FROM inspections").fetchone()
+            return row if row and row[0] == "REVIEW" else None
+
+        _verdict, reason, attempt = wait_for(reviewed, 60, "a REVIEW verdict")  # type: ignore[misc]
+        assert "not delivered to inference" in reason
+        assert attempt == 2  # two reshoots (config/rules.toml policy), then a person decides
+        wait_for(lambda: (s := read_status(run_dir, "camera-st")) and s["dropped"] == 3, 10,
+                 "the camera's health to count the three failed deliveries")
+    finally:
+        control.close()
+        services.stop()
+
+
+@pytest.mark.slow
+def test_panel_trigger_and_metrics(tmp_path: Path, run_dir: Path) -> None:
+    import json
+    import urllib.request
+
+    port = free_port()
+    config = write_config(tmp_path, run_dir=run_dir, port=port,
+                          stations='[[stations]]\nid = "st"\nsource = "synthetic"\n'
+                                   'trigger = "external"\n')
+    receiver = FrameReceiver(f"ipc://{run_dir}/frames.sock")
+    services = Services(config, tmp_path / "logs")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        services.start("camera", "camera", "--station", "st")
+        services.start("panel", "panel")
+        wait_for(lambda: read_status(run_dir, "camera-st"), 60, "the camera to start")
+
+        def post(url: str) -> dict[str, object] | None:
+            try:
+                request = urllib.request.Request(url, method="POST")
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    data: dict[str, object] = json.loads(response.read())
+                    return data
+            except OSError:
+                return None
+
+        assert wait_for(lambda: post(f"{base}/api/v1/stations/st/trigger"), 60, "the panel")
+        frame, _ = frames_from(receiver, 1, 30)[0]
+        assert frame.station == "st"
+
+        def metrics() -> str | None:
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            return text if 'nameplate_station_sent{station="st"} 1' in text else None
+
+        text = wait_for(metrics, 30, "the frame to show in /metrics")
+        assert 'nameplate_station_connected{station="st"} 1' in str(text)
+        try:
+            urllib.request.urlopen(urllib.request.Request(
+                f"{base}/api/v1/stations/nope/trigger", method="POST"), timeout=5)
+            raise AssertionError("unknown station accepted")
+        except urllib.error.HTTPError as err:
+            assert err.code == 404
+    finally:
+        services.stop()
+        receiver.close()
+
+
+def test_glare_reshoot_prefers_the_frame_with_least_glare() -> None:
+    from camera.selection import select_for_reason
+
+    clean = plate()
+    glared = clean.copy()
+    glared[200:500, 300:900] = 255  # a saturated highlight over the fields
+    sharper_glared = cv2.addWeighted(glared, 1.6, cv2.GaussianBlur(glared, (0, 0), 2), -0.6, 0)
+    frames = [sharper_glared, cv2.GaussianBlur(clean, (0, 0), 0.8), glared]
+    assert select_for_reason(frames, "glare on 12% of the plate") == 1
+    assert select_for_reason(frames, None) == 0  # otherwise the sharpest

@@ -7,13 +7,13 @@ from typing import Any
 
 import cv2
 from fastapi import FastAPI, HTTPException, Query, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from appliance import __version__
 from appliance.runtime import read_status
 from appliance.settings import Settings
 from appliance.store import Store
-from appliance.transport import ReshootCommand, Sender
+from appliance.transport import ReshootCommand, Sender, TriggerCommand
 
 TEMPLATE = Path(__file__).parent / "templates" / "index.html"
 
@@ -80,6 +80,38 @@ def create_app(settings: Settings) -> FastAPI:
         if not ok:
             raise HTTPException(503, f"camera {row['station']} is not taking commands")
         return {"ordered": True, "attempt": row["attempt"] + 1}
+
+    @app.post("/api/v1/stations/{station_id}/trigger")
+    def trigger(station_id: str, unit_id: str | None = None) -> dict[str, Any]:
+        try:
+            settings.station(station_id)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc.args[0])) from None
+        sender = Sender(settings.endpoint("control", station_id))
+        try:
+            ok = sender.send(TriggerCommand(station=station_id, unit_id=unit_id),
+                             timeout_ms=1000)
+        finally:
+            sender.close()
+        if not ok:
+            raise HTTPException(503, f"camera {station_id} is not taking commands")
+        return {"triggered": True}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        run_dir = settings.run_dir
+        assert run_dir is not None
+        lines = []
+        for station in settings.stations:
+            status = read_status(run_dir, f"camera-{station.id}") or {}
+            label = f'station="{station.id}"'
+            lines.append(f"nameplate_station_connected{{{label}}} "
+                         f"{1 if status.get('state') == 'connected' else 0}")
+            for key in ("fps", "sent", "dropped", "empty", "reconnects"):
+                lines.append(f"nameplate_station_{key}{{{label}}} {status.get(key, 0) or 0}")
+        for verdict, count in (with_store(lambda s: s.counts()) or {}).items():
+            lines.append(f'nameplate_inspections_total{{verdict="{verdict}"}} {count}')
+        return "\n".join(lines) + "\n"
 
     @app.get("/images/{inspection_id}")
     def image(inspection_id: str, thumb: bool = False) -> Response:
