@@ -80,12 +80,6 @@ class PanelSettings(_Section):
     refresh_s: float = Field(default=2.0, gt=0)
 
 
-class PolicySettings(_Section):
-    """How the recorder turns uncertain readings into reshoots and reviews."""
-
-    max_reshoots: int = Field(default=2, ge=0, le=10)
-
-
 class Settings(BaseSettings):
     """The whole appliance configuration."""
 
@@ -109,7 +103,6 @@ class Settings(BaseSettings):
     )
     reader: ReaderSettings = ReaderSettings()
     panel: PanelSettings = PanelSettings()
-    policy: PolicySettings = PolicySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -65,11 +65,6 @@ class CameraDaemon:
         self.pending: deque[tuple[float, FrameMessage, bytes]] = deque()
         self.results = Sender(settings.endpoint("results"), hwm=100)
 
-    @property
-    def sent(self) -> int:
-        """Frames sent so far."""
-        return self.health.sent
-
     def _ensure_source(self) -> FrameSource | None:
         """Open the source when it is closed and the back-off allows another try."""
         if self.source is not None or not self.health.may_retry():

@@ -34,8 +34,6 @@ class StationHealth:
         Returns True when the error is new (worth a log line).
         """
         new = error != self.error
-        if self.state == "connected":
-            self.failures = 0
         self.state = "disconnected"
         self.error = error
         delay = min(self.reconnect_max_s, 0.25 * 2 ** self.failures)

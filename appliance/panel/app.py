@@ -36,6 +36,16 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             s.close()
 
+    def command(station: str, message: ReshootCommand | TriggerCommand) -> None:
+        """Hand a command to a station's camera daemon; 503 when it does not take it."""
+        sender = Sender(settings.endpoint("control", station))
+        try:
+            ok = sender.send(message, timeout_ms=1000)
+        finally:
+            sender.close()
+        if not ok:
+            raise HTTPException(503, f"camera {station} is not taking commands")
+
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
         html = TEMPLATE.read_text(encoding="utf-8")
@@ -69,16 +79,9 @@ def create_app(settings: Settings) -> FastAPI:
         row = with_store(lambda s: s.inspection(inspection_id))
         if row is None:
             raise HTTPException(404, f"no inspection {inspection_id!r}")
-        sender = Sender(settings.endpoint("control", row["station"]))
-        try:
-            ok = sender.send(ReshootCommand(station=row["station"], inspection_id=row["id"],
-                                            unit_id=row["unit_id"], attempt=row["attempt"] + 1,
-                                            reason="operator asked for a reshoot"),
-                             timeout_ms=1000)
-        finally:
-            sender.close()
-        if not ok:
-            raise HTTPException(503, f"camera {row['station']} is not taking commands")
+        command(row["station"], ReshootCommand(
+            station=row["station"], inspection_id=row["id"], unit_id=row["unit_id"],
+            attempt=row["attempt"] + 1, reason="operator asked for a reshoot"))
         return {"ordered": True, "attempt": row["attempt"] + 1}
 
     @app.post("/api/v1/stations/{station_id}/trigger")
@@ -87,14 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.station(station_id)
         except KeyError as exc:
             raise HTTPException(404, str(exc.args[0])) from None
-        sender = Sender(settings.endpoint("control", station_id))
-        try:
-            ok = sender.send(TriggerCommand(station=station_id, unit_id=unit_id),
-                             timeout_ms=1000)
-        finally:
-            sender.close()
-        if not ok:
-            raise HTTPException(503, f"camera {station_id} is not taking commands")
+        command(station_id, TriggerCommand(station=station_id, unit_id=unit_id))
         return {"triggered": True}
 
     @app.get("/metrics", response_class=PlainTextResponse)

@@ -8,7 +8,7 @@ import math
 import multiprocessing as mp
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,24 @@ _SCHEMA: PlateSchema | None = None
 
 def _init(schema_file: str) -> None:
     global _SCHEMA
+    cv2.setNumThreads(1)  # many workers share the cores
     _SCHEMA = load_schema(schema_file)
+
+
+def _render_sample(job: tuple[int, str, int]) -> tuple[np.ndarray, dict[str, Any]]:
+    seed, split, index = job
+    assert _SCHEMA is not None
+    sample = render_sample(sample_seed(seed, split, index), schema=_SCHEMA, split=split)
+    return sample.image, sample.labels
+
+
+def iter_samples(schema_file: Path, *, seed: int, split: str, n: int,
+                 workers: int) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    """(image, labels) of samples 0..n-1 of a split, rendered by ``workers`` processes."""
+    jobs = [(seed, split, i) for i in range(n)]
+    with mp.get_context("fork").Pool(workers, initializer=_init,
+                                     initargs=(str(schema_file),)) as pool:
+        yield from pool.imap(_render_sample, jobs, chunksize=2)
 
 
 def _render_one(job: tuple[int, int, str, str, bool]) -> dict[str, Any]:

@@ -54,14 +54,13 @@ class _Channel:
         self.socket.setsockopt(zmq.LINGER, 2000)
         self.socket.setsockopt(zmq.SNDHWM, hwm)
         self.socket.setsockopt(zmq.RCVHWM, hwm)
-        if not bind:
-            # Queue only to peers that are really connected, so a missing receiver shows up
-            # as back-pressure (a counted drop or a timeout) instead of a silent local queue.
-            self.socket.setsockopt(zmq.IMMEDIATE, 1)
         if bind:
             _prepare_ipc(endpoint)
             self.socket.bind(endpoint)
         else:
+            # Queue only to peers that are really connected, so a missing receiver shows up
+            # as back-pressure (a counted drop or a timeout) instead of a silent local queue.
+            self.socket.setsockopt(zmq.IMMEDIATE, 1)
             self.socket.connect(endpoint)
 
     def close(self) -> None:

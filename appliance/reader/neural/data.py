@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from appliance.geometry import rectify_quad
-from appliance.reader.neural.detector import target_maps
+from appliance.reader.neural.detector import letterbox, target_maps
 from appliance.reader.neural.recognizer import MAX_WIDTH, prepare_lines
 from appliance.reader.neural.vocab import EOS_ID, CharVocab
 from appliance.schema import PlateSchema
@@ -43,11 +43,7 @@ def frame_example(seed: int, schema: PlateSchema, *, split: str, input_w: int, i
     sample = render_sample(seed, schema=schema, split=split)
     image, labels = sample.image, sample.labels
     rng = random.Random(seed ^ 0x5EED)
-    h, w = image.shape[:2]
-    scale = min(input_w / w, input_h / h)
-    resized = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    canvas = np.zeros((input_h, input_w, 3), np.float32)
-    canvas[: resized.shape[0], : resized.shape[1]] = resized / 255.0
+    pixels, scale = letterbox(image, input_w, input_h)
     quads = [np.asarray(item["quad"], np.float32) for item in labels["items"]
              if item["text"].strip() and item["occluded"] < 0.5]
     targets = target_maps(quads, np.asarray(labels["plate"]["corners"]), input_w, input_h, scale)
@@ -64,7 +60,7 @@ def frame_example(seed: int, schema: PlateSchema, *, split: str, input_w: int, i
             continue
         crops.append(crop)
         texts.append(text)
-    return {"pixels": canvas.transpose(2, 0, 1), "targets": targets, "crops": crops,
+    return {"pixels": pixels, "targets": targets, "crops": crops,
             "texts": texts}
 
 

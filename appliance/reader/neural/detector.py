@@ -82,6 +82,18 @@ class TextDetector(PreTrainedModel):
         return out
 
 
+def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
+    """``image`` scaled to fit ``width``×``height`` (top-left, zero padding), as a 3×H×W float
+    array in 0..1, and the scale applied: the detector's input."""
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    resized = cv2.resize(image, (round(w * scale), round(h * scale)),
+                         interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((height, width, 3), np.float32)
+    canvas[: resized.shape[0], : resized.shape[1]] = resized / 255.0
+    return canvas.transpose(2, 0, 1), scale
+
+
 def shrink_quad(quad: np.ndarray) -> np.ndarray:
     """The middle band of a text quad (TL, TR, BR, BL): the detector's training target."""
     q = np.asarray(quad, np.float32)

@@ -3,7 +3,6 @@ serial both exact, wrong-versus-not-read, and time per frame."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import re
 import statistics
 import time
@@ -11,33 +10,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from appliance.reader.base import Reader
-from appliance.schema import PlateSchema, load_schema
-from appliance.synth.engine import render_sample, sample_seed
-
-_SCHEMA: PlateSchema | None = None
+from appliance.synth.dataset import iter_samples
 
 
 def fold(text: str | None) -> str | None:
     """Compare values after white-space and case folding."""
     return None if text is None else re.sub(r"\s+", "", text).casefold()
-
-
-def _init(schema_file: str) -> None:
-    global _SCHEMA
-    import cv2
-
-    cv2.setNumThreads(1)
-    _SCHEMA = load_schema(schema_file)
-
-
-def _render(job: tuple[int, str, int]) -> tuple[np.ndarray, dict[str, Any]]:
-    seed, split, index = job
-    assert _SCHEMA is not None
-    sample = render_sample(sample_seed(seed, split, index), schema=_SCHEMA, split=split)
-    return sample.image, sample.labels
 
 
 def scoreable(field: dict[str, Any]) -> bool:
@@ -48,44 +27,40 @@ def scoreable(field: dict[str, Any]) -> bool:
 def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 200,
              seed: int = 2026, workers: int = 2) -> dict[str, Any]:
     """Render ``n`` frames of ``split`` and read them one at a time."""
-    jobs = [(seed, split, i) for i in range(n)]
     per_field: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # exact, wrong, total
     plates_ok = plates = gated = 0
     latencies: list[float] = []
     failures: list[dict[str, Any]] = []
-    ctx = mp.get_context("fork")
-    with ctx.Pool(workers, initializer=_init, initargs=(str(schema_file),)) as pool:
-        for image, labels in pool.imap(_render, jobs, chunksize=2):
-            started = time.perf_counter()
-            reading = reader.read([image])[0]
-            _sync(reader)
-            latencies.append((time.perf_counter() - started) * 1000)
-            if reading.extra.get("quality"):
-                gated += 1
-            both = True
-            for name, truth in labels["fields"].items():
-                if not scoreable(truth):
-                    if name in ("model", "serial"):
-                        both = False
-                    continue
-                got = reading.fields[name].value if name in reading.fields else None
-                counts = per_field[name]
-                counts[2] += 1
-                if fold(got) == fold(truth["value"]):
-                    counts[0] += 1
-                else:
-                    if got is not None:
-                        counts[1] += 1
-                    if name in ("model", "serial"):
-                        both = False
-                    if len(failures) < 40:
-                        failures.append({"seed": labels["seed"], "field": name,
-                                         "truth": truth["value"], "read": got})
-                if name in ("model", "serial") and fold(got) != fold(truth["value"]):
+    for image, labels in iter_samples(schema_file, seed=seed, split=split, n=n,
+                                      workers=workers):
+        started = time.perf_counter()
+        reading = reader.read([image])[0]
+        _sync(reader)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if reading.extra.get("quality"):
+            gated += 1
+        both = True
+        for name, truth in labels["fields"].items():
+            if not scoreable(truth):
+                if name in ("model", "serial"):
                     both = False
-            if labels["fields"]["model"]["shown"] and labels["fields"]["serial"]["shown"]:
-                plates += 1
-                plates_ok += int(both)
+                continue
+            got = reading.fields[name].value if name in reading.fields else None
+            counts = per_field[name]
+            counts[2] += 1
+            if fold(got) == fold(truth["value"]):
+                counts[0] += 1
+            else:
+                if got is not None:
+                    counts[1] += 1
+                if name in ("model", "serial"):
+                    both = False
+                if len(failures) < 40:
+                    failures.append({"seed": labels["seed"], "field": name,
+                                     "truth": truth["value"], "read": got})
+        if labels["fields"]["model"]["shown"] and labels["fields"]["serial"]["shown"]:
+            plates += 1
+            plates_ok += int(both)
     exact = sum(c[0] for c in per_field.values())
     total = sum(c[2] for c in per_field.values())
     wrong = sum(c[1] for c in per_field.values())

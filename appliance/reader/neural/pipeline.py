@@ -4,13 +4,11 @@ them to schema fields, and judge the frame's quality. Also verify mode."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from transformers import VisionEncoderDecoderModel
@@ -18,7 +16,7 @@ from transformers import VisionEncoderDecoderModel
 from appliance.geometry import padded_quad, quad_box, rectify_quad
 from appliance.reader.base import PlateReading
 from appliance.reader.fields import Line, Word, assign_fields, group_lines
-from appliance.reader.neural.detector import TextDetector, segments_from_maps
+from appliance.reader.neural.detector import TextDetector, letterbox, segments_from_maps
 from appliance.reader.neural.recognizer import (
     MAX_WIDTH,
     STRIDE,
@@ -50,7 +48,7 @@ class FrameAnalysis:
     lines: list[LineReading]
     log_probs: torch.Tensor | None
     widths: list[int]
-    crop_widths: list[int]
+    crops: list[np.ndarray]  # the rectified text runs, in the order of ``quads``
     words: list[Word] = field(default_factory=list)
 
 
@@ -109,10 +107,10 @@ class NeuralReader:
                 lines=[lines[i] for i in mine],
                 log_probs=log_probs[mine] if log_probs is not None and mine else None,
                 widths=[widths[i] for i in mine],
-                crop_widths=[crops[i].shape[1] for i in mine])
+                crops=[crops[i] for i in mine])
             self._orient(images[index], analysis)
             if self.decode in ("auto", "generate"):
-                self._second_opinion(images[index], analysis)
+                self._second_opinion(analysis)
             analysis.words = self._words(analysis)
             analyses.append(analysis)
         return analyses
@@ -130,17 +128,9 @@ class NeuralReader:
     # -- stages --------------------------------------------------------------------------
     def _detect(self, images: Sequence[np.ndarray],
                 ) -> list[tuple[list[np.ndarray], np.ndarray | None]]:
-        batch, scales = [], []
-        for image in images:
-            h, w = image.shape[:2]
-            scale = min(self.input_w / w, self.input_h / h)
-            resized = cv2.resize(image, (round(w * scale), round(h * scale)),
-                                 interpolation=cv2.INTER_AREA)
-            canvas = np.zeros((self.input_h, self.input_w, 3), np.float32)
-            canvas[: resized.shape[0], : resized.shape[1]] = resized / 255.0
-            batch.append(canvas.transpose(2, 0, 1))
-            scales.append(scale)
-        pixels = torch.from_numpy(np.stack(batch)).to(self.device)
+        inputs = [letterbox(image, self.input_w, self.input_h) for image in images]
+        scales = [scale for _, scale in inputs]
+        pixels = torch.from_numpy(np.stack([p for p, _ in inputs])).to(self.device)
         probs = torch.sigmoid(self.detector(pixel_values=pixels)["logits"]).float().cpu().numpy()
         return [segments_from_maps(p[0], p[1], scale=s) for p, s in zip(probs, scales,
                                                                          strict=True)]
@@ -170,16 +160,16 @@ class NeuralReader:
         if float(np.mean([ln.confidence for ln in lines])) > mean + 0.15:  # clearly better only
             analysis.quads, analysis.lines = flipped, lines
             analysis.log_probs, analysis.widths = log_probs, widths
-            analysis.crop_widths = [c.shape[1] for c in crops]
+            analysis.crops = crops
 
-    def _second_opinion(self, image: np.ndarray, analysis: FrameAnalysis) -> None:
+    def _second_opinion(self, analysis: FrameAnalysis) -> None:
         """Read unsure lines again with the attention decoder (``generate``, capped)."""
         unsure = [i for i, ln in enumerate(analysis.lines)
                   if self.decode == "generate" or ln.confidence < SURE]
         if not unsure:
             return
-        crops = [rectify_quad(image, analysis.quads[i], pad=CROP_PAD) for i in unsure]
-        pixels = prepare_lines(crops).to(self.device, dtype=self.dtype)
+        pixels = prepare_lines([analysis.crops[i] for i in unsure]).to(self.device,
+                                                                      dtype=self.dtype)
         out = self.recognizer.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens,
                                        do_sample=False, num_beams=1, output_scores=True,
                                        return_dict_in_generate=True)
@@ -207,8 +197,7 @@ class NeuralReader:
         angles = [np.arctan2(*(q[1] - q[0])[::-1]) for q in analysis.quads]
         angle = float(np.median(angles)) if angles else 0.0
         rot = np.array([[np.cos(-angle), -np.sin(-angle)], [np.sin(-angle), np.cos(-angle)]])
-        for quad, line, crop_w in zip(analysis.quads, analysis.lines, analysis.crop_widths,
-                                      strict=True):
+        for quad, line, crop in zip(analysis.quads, analysis.lines, analysis.crops, strict=True):
             text = line.text.strip()
             if not text:
                 continue
@@ -216,7 +205,7 @@ class NeuralReader:
             upright = quad @ rot.T  # line grouping happens in the plate's own frame
             box = (int(upright[:, 0].min()), int(upright[:, 1].min()),
                    int(upright[:, 0].max()), int(upright[:, 1].max()))
-            seen_w = max(1, min(crop_w, MAX_WIDTH))  # wider crops were squeezed to MAX_WIDTH
+            seen_w = max(1, min(crop.shape[1], MAX_WIDTH))  # wider crops were squeezed
             xs = [(p * STRIDE + STRIDE / 2) / seen_w for p in line.char_pos]
             xs = xs[lead: lead + len(text)]
             confs = line.char_conf[lead: lead + len(text)]
@@ -251,12 +240,13 @@ class NeuralReader:
                 candidates.append((i, line.text.replace(got.value, want, 1)))
             candidates.append((i, line.text))
         scores = ctc_score(analysis.log_probs, analysis.widths, candidates, self.vocab)
+        own = {i: score for (i, text), score in zip(candidates, scores, strict=True)
+               if text == analysis.lines[i].text}
         best_gain, best_line = -1e9, -1
         for (i, text), score in zip(candidates, scores, strict=True):
             if text == analysis.lines[i].text:
                 continue
-            own = scores[candidates.index((i, analysis.lines[i].text))]
-            gain = score - own
+            gain = score - own[i]
             if gain > best_gain:
                 best_gain, best_line = gain, i
         box = quad_box(analysis.quads[best_line]) if best_line >= 0 else None
@@ -268,11 +258,3 @@ class NeuralReader:
                     "box": got.box}
         return {"status": "unreadable", "read": None, "confidence": 0.0, "box": box}
 
-
-def timed_read(reader: NeuralReader, image: np.ndarray) -> tuple[PlateReading, float]:
-    """Read one frame and return the wall-clock milliseconds it took."""
-    started = time.perf_counter()
-    reading = reader.read([image])[0]
-    if reader.device == "cuda":
-        torch.cuda.synchronize()
-    return reading, (time.perf_counter() - started) * 1000
