@@ -104,10 +104,16 @@ def test_panel_in_a_real_browser(appliance_up, tmp_path: Path) -> None:  # type:
         page.goto(base + "/")
         page.wait_for_selector("tr[data-verdict='PASS']", timeout=60_000)
         page.wait_for_selector("tr[data-verdict='MISMATCH']", timeout=60_000)
+        page.wait_for_function(  # the table is rebuilt on every refresh: wait for a loaded image
+            "() => [...document.querySelectorAll(\"tr[data-verdict='MISMATCH'] img.thumb\")]"
+            ".some(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
         mismatch = page.locator("tr[data-verdict='MISMATCH']").first
         assert "wrong plate" in mismatch.inner_text()
         assert mismatch.locator(".st-mismatch").count() >= 1
-        assert mismatch.locator("img.thumb").evaluate("img => img.naturalWidth") == 320
+        widths = page.evaluate(
+            "() => [...document.querySelectorAll(\"tr[data-verdict='MISMATCH'] img.thumb\")]"
+            ".filter(img => img.complete).map(img => img.naturalWidth)")
+        assert 320 in widths
         assert int(page.locator("#n-PASS").inner_text()) >= 1
         page.screenshot(path=str(tmp_path / "panel.png"), full_page=False)
         browser.close()

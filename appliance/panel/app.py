@@ -117,15 +117,16 @@ def create_app(settings: Settings) -> FastAPI:
         path = Path(row["image_path"]).resolve()
         if images_dir not in path.parents or not path.is_file():
             raise HTTPException(404, "no image")
+        cache = {"Cache-Control": "private, max-age=86400"}
         if not thumb:
-            return Response(path.read_bytes(), media_type="image/jpeg")
+            return Response(path.read_bytes(), media_type="image/jpeg", headers=cache)
         bgr = cv2.imread(str(path))
         if bgr is None:
             raise HTTPException(404, "image unreadable")
         scale = 320 / bgr.shape[1]
         small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         _, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
-        return Response(buf.tobytes(), media_type="image/jpeg")
+        return Response(buf.tobytes(), media_type="image/jpeg", headers=cache)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -137,8 +138,11 @@ def create_app(settings: Settings) -> FastAPI:
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     out.pop("image_path", None)
-    out["image_url"] = f"/images/{row['id']}" if row.get("image_path") else None
-    out["thumbnail_url"] = f"/images/{row['id']}?thumb=1" if row.get("image_path") else None
+    # the attempt in the URL makes each picture immutable, so browsers may cache it
+    version = f"attempt={row.get('attempt') or 0}"
+    out["image_url"] = f"/images/{row['id']}?{version}" if row.get("image_path") else None
+    out["thumbnail_url"] = (f"/images/{row['id']}?thumb=1&{version}"
+                            if row.get("image_path") else None)
     return out
 
 
