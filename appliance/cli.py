@@ -219,22 +219,27 @@ def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Pat
 @click.option("--minutes", default=10.0, show_default=True, help="Training time budget.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
 @click.option("--workers", default=2, show_default=True, help="Render workers.")
-@click.option("--frames", default=16, show_default=True, help="Frames per step.")
+@click.option("--frames", default=16, show_default=True, help="Detector frames per step.")
+@click.option("--lines", default=768, show_default=True, help="Text lines per step.")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--size", type=click.Choice(["base", "tiny"]), default="base")
+@click.option("--init", "init", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None, help="Start from this trained reader (e.g. the shipped one).")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from OUT/checkpoint.pt when it exists.")
 @click.pass_context
 def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: int,
-          frames: int, seed: int, size: str, resume: bool) -> None:
+          frames: int, lines: int, seed: int, size: str, init: Path | None,
+          resume: bool) -> None:
     """Train the reader on synthetic plates rendered on the fly (GPU: see docs)."""
     from appliance.reader import resolve_device
     from appliance.reader.neural.train import train as run_training
 
     settings = _settings(ctx)
     summary = run_training(out, minutes=minutes, device=resolve_device(device),
-                           workers=workers, frames=frames, seed=seed,
-                           schema_file=settings.schema_file, size=size, resume=resume)
+                           workers=workers, frames=frames, lines=lines, seed=seed,
+                           schema_file=settings.schema_file, size=size, resume=resume,
+                           init=init)
     click.echo(json.dumps(summary, indent=2))
 
 

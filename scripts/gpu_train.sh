@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Train and evaluate the reader on the GPU machine (device tool; carry .fonts and .whl).
+#   bash scripts/gpu_train.sh continue MINUTES  train on from the shipped weights, pack them
 #   bash scripts/gpu_train.sh smoke MINUTES   train and evaluate briefly, in one call
 #   bash scripts/gpu_train.sh start MINUTES   start training as a daemon (outlives the call)
 #   bash scripts/gpu_train.sh wait SECONDS    wait, show progress, copy the latest snapshot
@@ -20,6 +21,12 @@ case $MODE in
     python3 -m appliance.reader.neural.report --model $WORK --out $OUT/report-smoke.json \
       --dev 40 --heldout 0 --workers 15
     pack $WORK ;;
+  continue)  # bash scripts/gpu_train.sh continue MINUTES [INIT_DIR]: one call, from weights
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    python3 -m appliance.reader.neural.train --out $WORK --minutes "$ARG" --workers 15 \
+      --frames 16 --lines 768 --init "${3:-models/nameplate-reader}" --no-resume 2>&1 \
+      | grep -v -i warn | grep '"step"\|rendered' > $OUT/train.log || true
+    tail -n 2 $OUT/train.log; cp $WORK/train_summary.json $OUT/; pack $WORK ;;
   fresh|more)  # bash scripts/gpu_train.sh fresh|more TOTAL_MINUTES THIS_CALL_MINUTES EVAL_S
     # weights are packed into $OUT before any evaluation, which runs under a hard timeout
     python3 -m appliance.reader.neural.train --out $WORK --minutes "$ARG" --workers 15 \

@@ -32,7 +32,7 @@ shipped = pytest.mark.skipif(not (DEFAULT_MODEL / "recognizer").is_dir(),
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
     out = tmp_path_factory.mktemp("tiny")
     torch.manual_seed(0)
-    summary = train(out, minutes=5, device="cpu", workers=0, frames=2, seed=3,
+    summary = train(out, minutes=5, device="cpu", workers=0, frames=2, lines=24, seed=3,
                     schema_file=SCHEMA_FILE, size="tiny", resume=False, max_steps=40,
                     log_every=1)
     return out, summary

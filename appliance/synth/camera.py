@@ -8,6 +8,8 @@ import random
 import cv2
 import numpy as np
 
+from appliance.synth.noise import gaussian_noise
+
 
 def background(h: int, w: int, rng: random.Random, nrng: np.random.Generator) -> np.ndarray:
     """A machine-surface-like background: painted metal, gradients, parts, noise."""
@@ -18,7 +20,7 @@ def background(h: int, w: int, rng: random.Random, nrng: np.random.Generator) ->
     angle = rng.uniform(0, 2 * math.pi)
     grad = ((np.cos(angle) / w) * xx.astype(np.float32)
             + (np.sin(angle) / h) * yy.astype(np.float32)) * rng.uniform(-0.3, 0.3)
-    img = colour + grad[..., None] + 0.03 * nrng.standard_normal((h, w, 1), dtype=np.float32)
+    img = colour + grad[..., None] + 0.03 * gaussian_noise(nrng, (h, w, 1))
     for _ in range(rng.randint(0, 6)):  # parts, edges, cables
         c = tuple(rng.uniform(0.05, 0.9) for _ in range(3))
         x0, y0 = rng.randint(0, w), rng.randint(0, h)
@@ -93,11 +95,17 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
         params["shadow"] = True
     if rng.random() < 0.3:  # specular glare: a bright, saturating blob
         cx, cy = plate_quad.mean(0) + nrng.normal(0, 120, 2)
-        yy, xx = np.ogrid[0:h, 0:w]
         sx, sy = rng.uniform(20, 200), rng.uniform(10, 120)
-        blob = np.exp(-(((xx.astype(np.float32) - cx) / sx) ** 2
-                        + ((yy.astype(np.float32) - cy) / sy) ** 2)).astype(np.float32)
-        frame += (rng.uniform(0.5, 1.6) * blob)[..., None]
+        # the blob is < 1e-4 beyond 3 sigma: compute it only inside that window
+        x0, x1 = int(max(0, cx - 3 * sx)), int(min(w, cx + 3 * sx + 1))
+        y0, y1 = int(max(0, cy - 3 * sy)), int(min(h, cy + 3 * sy + 1))
+        if x1 > x0 and y1 > y0:
+            yy, xx = np.ogrid[y0:y1, x0:x1]
+            blob = np.exp(-(((xx.astype(np.float32) - cx) / sx) ** 2
+                            + ((yy.astype(np.float32) - cy) / sy) ** 2)).astype(np.float32)
+            frame[y0:y1, x0:x1] += (rng.uniform(0.5, 1.6) * blob)[..., None]
+        else:
+            rng.uniform(0.5, 1.6)
         params["glare"] = {"x": round(float(cx)), "y": round(float(cy))}
     np.clip(frame, 0, 1, out=frame)
     if rng.random() < 0.4:
@@ -125,7 +133,7 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
     else:
         frame *= np.array([rng.uniform(0.85, 1.15) for _ in range(3)], np.float32)
     noise = rng.uniform(0, 0.05)
-    frame += noise * nrng.standard_normal(frame.shape, dtype=np.float32)
+    frame += noise * gaussian_noise(nrng, frame.shape)
     params["noise"] = round(noise, 3)
     np.clip(frame, 0, 1, out=frame)
     return frame, params

@@ -64,6 +64,32 @@ def _overlap(box: list[int], other: tuple[float, float, float, float] | None) ->
     return round(ix * iy / area, 3)
 
 
+MIN_CHAR_PX = 9.0      # effective capital height a station's camera must give (Cognex: 8)
+MIN_CONTRAST = 30.0    # grey levels between ink and plate (5th to 95th percentile in the box)
+MAX_BLUR = 0.15        # blur sigma per pixel of capital height
+
+
+def _legible(image: np.ndarray, box: list[int], char_px: float,
+             camera: dict[str, object]) -> bool:
+    """Whether a person could read a value in this frame: big, sharp and contrasted enough.
+
+    Frames past these limits are still rendered (they train the reader and the quality gate)
+    but a reader is held to "not read", never to a value, there: the station must reshoot.
+    """
+    effective = char_px * float(camera.get("low_resolution", 1.0))  # type: ignore[arg-type]
+    blur = math.hypot(float(camera.get("defocus", 0.0)),  # type: ignore[arg-type]
+                      float(camera.get("motion_blur", 0.0)) / 3.5)  # type: ignore[arg-type]
+    if effective < MIN_CHAR_PX or blur > MAX_BLUR * effective:
+        return False
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
+    if x1 <= x0 or y1 <= y0:
+        return False
+    grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+    low, high = np.percentile(grey, (5, 95))
+    return bool(high - low >= MIN_CONTRAST)
+
+
 def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
                   size: tuple[int, int] = (1280, 960),
                   omit: frozenset[int] = frozenset()) -> Sample:
@@ -94,6 +120,9 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
     if rng.random() < 0.5:  # drop shadow under the plate
         shadow = cv2.GaussianBlur(np.roll(alpha, (6, 6), (0, 1)), (0, 0), 6)
         frame *= (1 - 0.45 * shadow)[..., None]
+    shrink = float(place_params["scale"])  # type: ignore[arg-type]
+    if shrink < 1:  # a camera pixel integrates light: anti-alias before the bilinear warp
+        plate = cv2.GaussianBlur(plate, (0, 0), 0.5 * math.sqrt(1 / shrink**2 - 1))
     warped = cv2.warpPerspective(plate, matrix, (frame_w, frame_h), flags=cv2.INTER_LINEAR)
     frame = frame * (1 - alpha[..., None]) + warped * alpha[..., None]
     plate_quad = _quad(matrix, (0, 0, layout.width, layout.height))
@@ -131,6 +160,8 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
             "label_box": label_item["box"] if label_item else None,
             "cut": bool(value_item and value_item["cut"]),
             "occluded": value_item["occluded"] if value_item else 0.0,
+            "legible": bool(value_item) and _legible(image, value_item["box"], char_px,
+                                                     camera_params),
         }
     labels = {
         "seed": seed, "split": split, "width": frame_w, "height": frame_h, "schema": schema.name,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -89,8 +90,11 @@ def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -
     w, h = max(1, x1 - x0 + 2), max(1, y1 - y0 + 2)
     glyph = Image.new("L", (w, h), 0)
     ImageDraw.Draw(glyph).text((item.x - x0 + 1, item.y - y0 + 1), item.text, font=font, fill=255)
-    mask = np.asarray(glyph) > 100
-    pitch = max(2.0, item.size / rng.uniform(6.5, 9.0))
+    pitch = max(2.0, item.size / rng.uniform(8.0, 11.0))  # 6-8 dots per capital
+    # Grow the strokes to the dot pitch first: sampling thin strokes on the grid would drop
+    # whole strokes, which a real dot-matrix head (a stroke is a row of dots) never does.
+    grow = int(pitch + 0.5) | 1
+    mask = cv2.dilate((np.asarray(glyph) > 100).astype(np.uint8), np.ones((grow, grow))) > 0
     radius = pitch * rng.uniform(0.32, 0.48)
     draw = ImageDraw.Draw(ink)
     level = int(255 * rng.uniform(0.7, 1.0))  # drawn even when off: keep the stream aligned

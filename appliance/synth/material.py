@@ -7,6 +7,8 @@ import random
 import cv2
 import numpy as np
 
+from appliance.synth.noise import gaussian_noise
+
 MATERIALS = ("brushed_aluminium", "stainless", "painted", "sticker_white", "sticker_silver",
              "coloured")
 
@@ -23,24 +25,24 @@ def plate_base(h: int, w: int, rng: random.Random, nrng: np.random.Generator,
     if material in ("brushed_aluminium", "stainless"):
         level = rng.uniform(0.55, 0.85)
         streaks = cv2.resize(nrng.normal(0, 1, (h, max(2, w // 40))).astype(np.float32), (w, h))
-        base = level + 0.04 * streaks + 0.015 * nrng.standard_normal((h, w), dtype=np.float32)
+        base = level + 0.04 * streaks + 0.015 * gaussian_noise(nrng, (h, w))
         tint = np.array([1.0, 1.0, 1.03 if material == "stainless" else 1.0], np.float32)
         rgb = base[..., None] * tint
         ink = np.array([0.08, 0.08, 0.1], np.float32) * rng.uniform(0.5, 2.5)
     elif material == "painted":
         colour = np.array(rng.choice([(0.1, 0.2, 0.45), (0.1, 0.35, 0.2), (0.2, 0.2, 0.22),
                                       (0.55, 0.1, 0.1), (0.05, 0.05, 0.05)]), np.float32)
-        rgb = colour + 0.02 * nrng.standard_normal((h, w, 1), dtype=np.float32)
+        rgb = colour + 0.02 * gaussian_noise(nrng, (h, w, 1))
         ink = np.array([0.92, 0.92, 0.9], np.float32)
     elif material == "coloured":
         colour = np.array(rng.choice([(0.95, 0.8, 0.1), (0.95, 0.55, 0.1), (0.6, 0.75, 0.9),
                                       (0.85, 0.85, 0.75)]), np.float32)
-        rgb = colour + 0.015 * nrng.standard_normal((h, w, 1), dtype=np.float32)
+        rgb = colour + 0.015 * gaussian_noise(nrng, (h, w, 1))
         ink = np.array([0.05, 0.05, 0.05], np.float32)
     else:
         level = 0.93 if material == "sticker_white" else rng.uniform(0.68, 0.8)
         rgb = np.full((h, w, 3), level, np.float32)
-        rgb += 0.01 * nrng.standard_normal((h, w, 1), dtype=np.float32)
+        rgb += 0.01 * gaussian_noise(nrng, (h, w, 1))
         ink = np.array([0.05, 0.05, 0.07], np.float32)
     shade = 0.9 + 0.2 * _smooth_noise(nrng, h, w, 200)
     return np.clip(rgb * shade[..., None], 0, 1), ink, material

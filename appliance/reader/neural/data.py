@@ -13,7 +13,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from appliance.geometry import rectify_quad
 from appliance.reader.neural.detector import letterbox, target_maps
-from appliance.reader.neural.recognizer import MAX_WIDTH, prepare_lines
+from appliance.reader.neural.recognizer import LINE_HEIGHT, MAX_WIDTH, prepare_lines
 from appliance.reader.neural.vocab import EOS_ID, CharVocab
 from appliance.schema import PlateSchema
 from appliance.synth.dataset import crop_items
@@ -58,10 +58,18 @@ def frame_example(seed: int, schema: PlateSchema, *, split: str, input_w: int, i
                             pad=rng.uniform(0.06, 0.2))
         if crop.shape[1] > MAX_WIDTH * 1.5:
             continue
-        crops.append(crop)
+        crops.append(line_image(crop))
         texts.append(text)
-    return {"pixels": pixels, "targets": targets, "crops": crops,
-            "texts": texts}
+    # uint8 halves what crosses the worker pipe; the trainer scales back to 0..1
+    return {"pixels": (pixels * 255).round().astype(np.uint8),
+            "targets": targets.astype(np.uint8), "crops": crops, "texts": texts}
+
+
+def line_image(crop: np.ndarray) -> np.ndarray:
+    """A rectified RGB crop as the recognizer sees it: grey, 32 px high, at most 640 wide."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+    width = min(MAX_WIDTH, max(8, round(grey.shape[1] * LINE_HEIGHT / max(1, grey.shape[0]))))
+    return cv2.resize(grey, (width, LINE_HEIGHT), interpolation=cv2.INTER_AREA)
 
 
 def single_thread_worker(_: int = 0) -> None:
@@ -91,12 +99,16 @@ class SyntheticFrames(IterableDataset):  # type: ignore[type-arg]
             index += workers
 
 
-def collate(examples: list[dict[str, Any]], vocab: CharVocab) -> dict[str, torch.Tensor]:
-    """Stack frames and turn all their crops into one recognizer batch."""
-    pixels = torch.from_numpy(np.stack([e["pixels"] for e in examples]))
-    targets = torch.from_numpy(np.stack([e["targets"] for e in examples]))
-    crops = [c for e in examples for c in e["crops"]]
-    texts = [t for e in examples for t in e["texts"]]
+def collate(examples: list[dict[str, Any]], vocab: CharVocab,
+            lines: list[tuple[np.ndarray, str]] | None = None) -> dict[str, torch.Tensor]:
+    """Stack frames and turn their crops (or ``lines``, (image, text) pairs drawn from a
+    bank) into one recognizer batch."""
+    pixels = torch.from_numpy(np.stack([e["pixels"] for e in examples])).float() / 255
+    targets = torch.from_numpy(np.stack([e["targets"] for e in examples])).float()
+    if lines is None:
+        lines = [(c, t) for e in examples for c, t in zip(e["crops"], e["texts"], strict=True)]
+    crops = [c for c, _ in lines]
+    texts = [t for _, t in lines]
     if not crops:
         crops, texts = [np.zeros((32, 32, 3), np.uint8)], [""]
     line_pixels = prepare_lines(crops)
@@ -111,3 +123,55 @@ def collate(examples: list[dict[str, Any]], vocab: CharVocab) -> dict[str, torch
     return {"pixels": pixels, "targets": targets, "line_pixels": line_pixels,
             "labels": labels, "ctc_targets": ctc_targets, "ctc_lengths": ctc_lengths,
             "line_widths": widths}
+
+
+class TrainingBank:
+    """Rendered frames and text lines kept for reuse, filled by a thread from the renderers.
+
+    Rendering (~40 frames/s on 16 cores) is far slower than the GPU trains; sampling each
+    step from a large, constantly refreshed bank lets the GPU run at its own pace while every
+    line is still seen only a few times.
+    """
+
+    def __init__(self, source: Any, *, frames: int = 3000, lines: int = 300_000) -> None:
+        import collections
+        import threading
+
+        self.frames: collections.deque[dict[str, Any]] = collections.deque(maxlen=frames)
+        self.lines: list[tuple[np.ndarray, str]] = []
+        self.max_lines = lines
+        self.rendered = 0
+        self._next = 0
+        self._source = source
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._fill, daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        for example in self._source:
+            with self._lock:
+                self.frames.append({"pixels": example["pixels"], "targets": example["targets"]})
+                for pair in zip(example["crops"], example["texts"], strict=True):
+                    if len(self.lines) < self.max_lines:
+                        self.lines.append(pair)
+                    else:  # overwrite the oldest
+                        self.lines[self._next] = pair
+                        self._next = (self._next + 1) % self.max_lines
+                self.rendered += 1
+
+    def wait(self, lines: int) -> None:
+        """Block until the bank holds at least ``lines`` lines."""
+        import time
+
+        while len(self.lines) < lines:
+            if not self._thread.is_alive():
+                raise RuntimeError("the render workers stopped")
+            time.sleep(0.2)
+
+    def sample(self, rng: random.Random, frames: int, lines: int,
+               ) -> tuple[list[dict[str, Any]], list[tuple[np.ndarray, str]]]:
+        """Frames and lines drawn at random (with replacement)."""
+        with self._lock:
+            chosen = [self.frames[rng.randrange(len(self.frames))] for _ in range(frames)]
+            pairs = [self.lines[rng.randrange(len(self.lines))] for _ in range(lines)]
+        return chosen, pairs

@@ -20,15 +20,28 @@ def fold(text: str | None) -> str | None:
 
 
 def scoreable(field: dict[str, Any]) -> bool:
-    """A field a reader can be held to: drawn, inside the frame, not covered."""
-    return bool(field["shown"] and not field["cut"] and not field["occluded"])
+    """A field a reader can be held to: drawn, inside the frame, not covered, and legible
+    (see ``synth.engine._legible``: big, sharp and contrasted enough for a person)."""
+    return bool(field["shown"] and not field["cut"] and not field["occluded"]
+                and field.get("legible", True))
+
+
+def beyond_limits(field: dict[str, Any]) -> bool:
+    """Drawn and inside the frame but not legible: the reader must not give a wrong value."""
+    return bool(field["shown"] and not field["cut"] and not field["occluded"]
+                and not field.get("legible", True))
 
 
 def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 200,
              seed: int = 2026, workers: int = 2) -> dict[str, Any]:
-    """Render ``n`` frames of ``split`` and read them one at a time."""
+    """Render ``n`` frames of ``split`` and read them one at a time.
+
+    Fields are scored where a person could read them (``scoreable``); on fields past the
+    legibility limits only a wrong value counts against the reader (not read is right).
+    """
     per_field: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # exact, wrong, total
     plates_ok = plates = gated = 0
+    beyond = [0, 0]  # fields past the legibility limits: read wrongly, total
     latencies: list[float] = []
     failures: list[dict[str, Any]] = []
     for image, labels in iter_samples(schema_file, seed=seed, split=split, n=n,
@@ -41,11 +54,12 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
             gated += 1
         both = True
         for name, truth in labels["fields"].items():
-            if not scoreable(truth):
-                if name in ("model", "serial"):
-                    both = False
-                continue
             got = reading.fields[name].value if name in reading.fields else None
+            if beyond_limits(truth):
+                beyond[1] += 1
+                beyond[0] += int(got is not None and fold(got) != fold(truth["value"]))
+            if not scoreable(truth):
+                continue
             counts = per_field[name]
             counts[2] += 1
             if fold(got) == fold(truth["value"]):
@@ -58,7 +72,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
                 if len(failures) < 40:
                     failures.append({"seed": labels["seed"], "field": name,
                                      "truth": truth["value"], "read": got})
-        if labels["fields"]["model"]["shown"] and labels["fields"]["serial"]["shown"]:
+        if scoreable(labels["fields"]["model"]) and scoreable(labels["fields"]["serial"]):
             plates += 1
             plates_ok += int(both)
     exact = sum(c[0] for c in per_field.values())
@@ -70,7 +84,10 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
         "field_wrong": round(wrong / max(1, total), 4),
         "field_not_read": round((total - exact - wrong) / max(1, total), 4),
         "plates_model_and_serial_exact": round(plates_ok / max(1, plates), 4),
-        "plates": plates, "quality_flagged": round(gated / max(1, n), 4),
+        "plates": plates,
+        "beyond_limits_fields": beyond[1],
+        "beyond_limits_read_wrong": round(beyond[0] / max(1, beyond[1]), 4),
+        "quality_flagged": round(gated / max(1, n), 4),
         "per_field": {k: round(v[0] / max(1, v[2]), 4) for k, v in sorted(per_field.items())},
         "latency_ms": {"median": round(statistics.median(latencies), 1) if latencies else None,
                        "p90": round(sorted(latencies)[int(0.9 * (len(latencies) - 1))], 1)

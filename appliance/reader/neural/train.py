@@ -9,16 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from transformers import VisionEncoderDecoderModel
 
-from appliance.reader.neural.data import SyntheticFrames, collate, single_thread_worker
+from appliance.reader.neural.data import (
+    SyntheticFrames,
+    TrainingBank,
+    collate,
+    single_thread_worker,
+)
 from appliance.reader.neural.detector import TextDetector, TextDetectorConfig
 from appliance.reader.neural.recognizer import build_recognizer
 from appliance.reader.neural.vocab import PAD_ID, CharVocab, default_chars
@@ -54,6 +60,7 @@ def save_models(out: Path, detector: TextDetector, recognizer: nn.Module, vocab:
 
 def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, seed: int,
           schema_file: Path, lr: float = 1e-3, size: str = "base", resume: bool = True,
+          lines: int = 768, init: Path | None = None,
           max_steps: int | None = None, log_every: int = 25,
           snapshot: Path | None = None, snapshot_every: int = 1000,
           stop_after: float | None = None) -> dict[str, Any]:
@@ -63,6 +70,10 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
     extra = "".join(label for spec in schema.fields.values() for label in spec.labels)
     vocab = CharVocab(default_chars(extra + "".join(DISTRACTORS)))
     detector, recognizer = build_models(vocab, size)
+    if init is not None:  # continue from saved weights (a new schedule and optimizer)
+        vocab = CharVocab.load(init / "recognizer")
+        detector = TextDetector.from_pretrained(init / "detector").float()
+        recognizer = VisionEncoderDecoderModel.from_pretrained(init / "recognizer").float()
     detector.to(device)
     recognizer.to(device)
     bases = (lr * 2, lr)
@@ -79,10 +90,12 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
         step, spent = state["step"], state["seconds"]
     input_w, input_h = detector.config.input_width, detector.config.input_height
     dataset = SyntheticFrames(schema, seed=seed + step, input_w=input_w, input_h=input_h)
-    loader = DataLoader(dataset, batch_size=frames, num_workers=workers,
-                        collate_fn=partial(collate, vocab=vocab),
-                        worker_init_fn=single_thread_worker,
-                        prefetch_factor=4 if workers else None, persistent_workers=workers > 0)
+    loader = DataLoader(dataset, batch_size=None, num_workers=workers,
+                        collate_fn=as_is, worker_init_fn=single_thread_worker,
+                        prefetch_factor=8 if workers else None, persistent_workers=workers > 0)
+    bank = TrainingBank(iter(loader))
+    bank.wait(min(4000, 4 * lines))
+    sampler = random.Random(seed + step)
     budget = minutes * 60
     started = time.time() - spent
     call_started = time.time()  # ``stop_after`` minutes of this call, then checkpoint and stop
@@ -91,7 +104,7 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
     use_amp = device == "cuda"
     detector.train()
     recognizer.train()
-    for batch in loader:
+    while True:
         elapsed = time.time() - started
         if elapsed >= budget or (max_steps is not None and step >= max_steps):
             break
@@ -101,7 +114,9 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
         scale = min(1.0, (step + 1) / 300) * 0.5 * (1 + math.cos(math.pi * progress))
         for group, base in zip(optimizer.param_groups, bases, strict=True):
             group["lr"] = base * max(scale, 0.02)
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        chosen, pairs = bank.sample(sampler, frames, lines)
+        batch = {k: v.to(device, non_blocking=True)
+                 for k, v in collate(chosen, vocab, pairs).items()}
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
             det = detector(pixel_values=batch["pixels"], labels=batch["targets"])
             rec = recognizer(pixel_values=batch["line_pixels"], labels=batch["labels"])
@@ -119,7 +134,7 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
         record = {"step": step, "seconds": round(time.time() - started, 1),
                   "loss": round(loss.item(), 4), "detector": round(det["loss"].item(), 4),
                   "decoder": round(rec.loss.item(), 4), "ctc": round(ctc.item(), 4),
-                  "lines": int(batch["line_pixels"].shape[0])}
+                  "lines": int(batch["line_pixels"].shape[0]), "rendered": bank.rendered}
         history.append(record)
         if step % log_every == 0 or step == 1:
             log.write(json.dumps(record) + "\n")
@@ -139,9 +154,16 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
                "first_loss": history[0]["loss"] if history else None,
                "last_loss": (sum(h["loss"] for h in history[-20:]) / len(history[-20:]))
                if history else None,
-               "frames_per_step": frames, "device": device, "size": size}
+               "frames_per_step": frames, "lines_per_step": lines,
+               "frames_rendered": bank.rendered, "device": device, "size": size,
+               "init": str(init) if init else None}
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def as_is(example: dict[str, Any]) -> dict[str, Any]:
+    """Keep a rendered example's numpy arrays as they are (no tensor conversion)."""
+    return example
 
 
 def _checkpoint(path: Path, detector: nn.Module, recognizer: nn.Module,
@@ -157,7 +179,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=16, help="detector frames per step")
+    parser.add_argument("--lines", type=int, default=768, help="text lines per step")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from this trained reader's weights")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--size", choices=["base", "tiny"], default="base")
@@ -171,7 +196,8 @@ def main() -> None:
     summary = train(args.out, minutes=args.minutes, device=args.device, workers=args.workers,
                     frames=args.frames, seed=args.seed, schema_file=args.schema, lr=args.lr,
                     size=args.size, resume=not args.no_resume, max_steps=args.max_steps,
-                    snapshot=args.snapshot, stop_after=args.stop_after)
+                    snapshot=args.snapshot, stop_after=args.stop_after,
+                    lines=args.lines, init=args.init)
     print(json.dumps(summary, indent=2))
 
 
