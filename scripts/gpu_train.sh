@@ -26,7 +26,10 @@ case $MODE in
     python3 -m appliance.reader.neural.train --out $WORK --minutes "$ARG" --workers 15 \
       --frames 16 --lines 768 --init "${3:-models/nameplate-reader}" --no-resume 2>&1 \
       | grep -v -i warn | grep '"step"\|rendered' > $OUT/train.log || true
-    tail -n 2 $OUT/train.log; cp $WORK/train_summary.json $OUT/; pack $WORK ;;
+    tail -n 2 $OUT/train.log; cp $WORK/train_summary.json $OUT/; pack $WORK
+    timeout 100 python3 -m appliance.reader.neural.report --model $WORK --out $OUT/report.json \
+      --dev 150 --heldout 150 --workers 15 --decode ctc 2>&1 | grep -v -i warn | cut -c1-900 || true
+    timeout 40 python3 bench/profile_reader.py --model $WORK --workers 15 > $OUT/profile.txt 2>&1 || true ;;
   fresh|more)  # bash scripts/gpu_train.sh fresh|more TOTAL_MINUTES THIS_CALL_MINUTES EVAL_S
     # weights are packed into $OUT before any evaluation, which runs under a hard timeout
     python3 -m appliance.reader.neural.train --out $WORK --minutes "$ARG" --workers 15 \

@@ -7,8 +7,11 @@ allows, as a value of the right format anywhere (``230/400 V`` needs no label).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+
+import regex
 
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
@@ -81,12 +84,32 @@ def group_lines(words: list[Word]) -> list[Line]:
     return ordered
 
 
-def _label_regex(spec: FieldSpec) -> re.Pattern[str] | None:
-    if not spec.labels:
+FUZZY_LABEL_LEN = 6  # label words this long may be read with one character wrong
+
+
+def _label_word(label: str) -> str:
+    """One label as a pattern: a trailing '.' optional (it is often lost), long words fuzzy."""
+    core = label.rstrip(".")
+    pattern = re.escape(core) + (r"\.?" if core != label else "")
+    if len(core) >= FUZZY_LABEL_LEN and core.isalpha():
+        pattern = f"(?:{re.escape(core)}){{e<=1}}"
+    return pattern
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_label(labels: tuple[str, ...]) -> regex.Pattern[str] | None:
+    if not labels:
         return None
-    labels = sorted(spec.labels, key=len, reverse=True)
-    alternatives = "|".join(re.escape(label) for label in labels)
-    return re.compile(rf"(?<![\w/])(?:{alternatives})(?![\w])\s*[:：.]?\s*", re.IGNORECASE)
+    alternatives = "|".join(_label_word(label)
+                            for label in sorted(labels, key=len, reverse=True))
+    # Plates stack languages: "Typ/Type", "Spannung / Voltage", "Ser. No./编号:".
+    chain = rf"(?:{alternatives})(?:\s*/\s*(?:{alternatives}))*"
+    return regex.compile(rf"(?<![\w/])(?:{chain})(?![\w])\s*[:：.]?\s*",
+                         regex.IGNORECASE | regex.BESTMATCH)
+
+
+def _label_regex(spec: FieldSpec) -> regex.Pattern[str] | None:
+    return _compiled_label(tuple(spec.labels))
 
 
 def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) -> tuple[float, Box]:
@@ -152,6 +175,13 @@ def _anywhere(spec: FieldSpec, lines: list[Line], taken: set[str]) -> FieldValue
 
 
 def _first_line(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
+    """The title: the tallest text run of the first lines that is a value on its own (stray
+    marks beside it on the same line stay out), else the first line as a whole."""
+    runs = [w for line in lines[:2] for w in line.words]
+    for word in sorted(runs, key=lambda w: w.box[3] - w.box[1], reverse=True):
+        if spec.matches(word.text.strip()):
+            conf, box = word.evidence(0, len(word.text))
+            return FieldValue(value=word.text.strip(), confidence=conf, box=box)
     for line in lines[:2]:
         text, spans = line.text_and_spans()
         if spec.matches(text):

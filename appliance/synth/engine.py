@@ -69,7 +69,7 @@ MIN_CONTRAST = 30.0    # grey levels between ink and plate (5th to 95th percenti
 MAX_BLUR = 0.15        # blur sigma per pixel of capital height
 
 
-def _legible(image: np.ndarray, box: list[int], char_px: float,
+def legible(image: np.ndarray, box: list[int], char_px: float,
              camera: dict[str, object]) -> bool:
     """Whether a person could read a value in this frame: big, sharp and contrasted enough.
 
@@ -160,8 +160,8 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
             "label_box": label_item["box"] if label_item else None,
             "cut": bool(value_item and value_item["cut"]),
             "occluded": value_item["occluded"] if value_item else 0.0,
-            "legible": bool(value_item) and _legible(image, value_item["box"], char_px,
-                                                     camera_params),
+            "legible": value_item is not None and legible(image, value_item["box"], char_px,
+                                                          camera_params),
         }
     labels = {
         "seed": seed, "split": split, "width": frame_w, "height": frame_h, "schema": schema.name,

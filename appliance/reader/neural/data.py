@@ -17,7 +17,7 @@ from appliance.reader.neural.recognizer import LINE_HEIGHT, MAX_WIDTH, prepare_l
 from appliance.reader.neural.vocab import EOS_ID, CharVocab
 from appliance.schema import PlateSchema
 from appliance.synth.dataset import crop_items
-from appliance.synth.engine import render_sample, sample_seed
+from appliance.synth.engine import legible, render_sample, sample_seed
 
 MAX_TEXT = 60
 
@@ -50,10 +50,13 @@ def frame_example(seed: int, schema: PlateSchema, *, split: str, input_w: int, i
     crops, texts = [], []
     items = list(crop_items(labels))
     rng.shuffle(items)
+    char_px = float(labels["params"]["char_height_px"])
     for _, item in items[:max_crops]:
         text = item["text"]
         if len(text) > MAX_TEXT:
             continue
+        if not legible(image, item["box"], char_px, labels["params"]):
+            continue  # a label no person could check teaches guessing, not reading
         crop = rectify_quad(image, jitter_quad(np.asarray(item["quad"]), rng),
                             pad=rng.uniform(0.06, 0.2))
         if crop.shape[1] > MAX_WIDTH * 1.5:
@@ -144,11 +147,14 @@ class TrainingBank:
         self._next = 0
         self._source = source
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._fill, daemon=True)
         self._thread.start()
 
     def _fill(self) -> None:
         for example in self._source:
+            if self._stop.is_set():
+                return
             with self._lock:
                 self.frames.append({"pixels": example["pixels"], "targets": example["targets"]})
                 for pair in zip(example["crops"], example["texts"], strict=True):
@@ -158,6 +164,11 @@ class TrainingBank:
                         self.lines[self._next] = pair
                         self._next = (self._next + 1) % self.max_lines
                 self.rendered += 1
+
+    def close(self) -> None:
+        """Stop taking frames (the renderers stop with their loader)."""
+        self._stop.set()
+        self._thread.join(timeout=30)
 
     def wait(self, lines: int) -> None:
         """Block until the bank holds at least ``lines`` lines."""

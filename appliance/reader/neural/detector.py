@@ -142,7 +142,9 @@ def segments_from_maps(text_prob: np.ndarray, plate_prob: np.ndarray, *, scale: 
     for i in range(1, count):
         if stats[i, cv2.CC_STAT_AREA] < min_area:
             continue
-        ys, xs = np.nonzero(labels == i)
+        bx, by, bw, bh = (int(v) for v in stats[i, :4])
+        ys, xs = np.nonzero(labels[by:by + bh, bx:bx + bw] == i)  # its own box: O(area)
+        xs, ys = xs + bx, ys + by
         (cx, cy), (w, h), angle = cv2.minAreaRect(np.stack([xs, ys], 1).astype(np.float32))
         long_side, short_side = max(w, h), max(min(w, h), 1.0)
         full_h = short_side / BAND  # fillPoly includes its border: extent ≈ band height

@@ -91,7 +91,8 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
     input_w, input_h = detector.config.input_width, detector.config.input_height
     dataset = SyntheticFrames(schema, seed=seed + step, input_w=input_w, input_h=input_h)
     loader = DataLoader(dataset, batch_size=None, num_workers=workers,
-                        collate_fn=as_is, worker_init_fn=single_thread_worker,
+                        collate_fn=as_is,  # type: ignore[arg-type]
+                        worker_init_fn=single_thread_worker,
                         prefetch_factor=8 if workers else None, persistent_workers=workers > 0)
     bank = TrainingBank(iter(loader))
     bank.wait(min(4000, 4 * lines))
@@ -146,6 +147,7 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
             save_models(snapshot, detector, recognizer, vocab)  # usable weights if cut off
             detector.train()
             recognizer.train()
+    bank.close()
     _checkpoint(checkpoint, detector, recognizer, optimizer, step, time.time() - started)
     detector.eval()
     recognizer.eval()
