@@ -28,9 +28,14 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("-n", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--decode", default="ctc", choices=["auto", "ctc", "generate"])
+    parser.add_argument("--no-fastpath", action="store_true",
+                        help="turn off PyTorch's fused TransformerEncoderLayer inference path")
     args = parser.parse_args()
+    if args.no_fastpath:
+        torch.backends.mha.set_fastpath_enabled(False)
     reader = NeuralReader(schema=load_schema(SCHEMA), device=args.device,
-                          model_dir=args.model, decode="ctc")
+                          model_dir=args.model, decode=args.decode)
     images = [image for image, _ in iter_samples(SCHEMA, seed=2026, split="dev", n=args.n,
                                                  workers=args.workers)]
     for image in images[:5]:  # warm-up
@@ -45,8 +50,9 @@ def main() -> None:
             torch.cuda.synchronize()
         times.append((time.perf_counter() - started) * 1000)
     profile.disable()
-    print(f"median {sorted(times)[len(times) // 2]:.1f} ms/frame over {len(times)} frames")
-    pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+    print(f"median {sorted(times)[len(times) // 2]:.1f} ms/frame over {len(times)} frames "
+          f"(decode={args.decode}, fastpath={'off' if args.no_fastpath else 'on'})")
+    pstats.Stats(profile).sort_stats("tottime").print_stats(12)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ import functools
 import re
 from dataclasses import dataclass
 
-import regex
-
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
 
@@ -84,32 +82,51 @@ def group_lines(words: list[Word]) -> list[Line]:
     return ordered
 
 
-FUZZY_LABEL_LEN = 6  # label words this long may be read with one character wrong
+FUZZY_LABEL_LEN = 6  # one-word labels this long may be read with one character wrong
 
 
 def _label_word(label: str) -> str:
-    """One label as a pattern: a trailing '.' optional (it is often lost), long words fuzzy."""
+    """One label as a pattern, its trailing '.' optional (it is often lost)."""
     core = label.rstrip(".")
-    pattern = re.escape(core) + (r"\.?" if core != label else "")
-    if len(core) >= FUZZY_LABEL_LEN and core.isalpha():
-        pattern = f"(?:{re.escape(core)}){{e<=1}}"
-    return pattern
+    return re.escape(core) + (r"\.?" if core != label else "")
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled_label(labels: tuple[str, ...]) -> regex.Pattern[str] | None:
+def _compiled_label(labels: tuple[str, ...]) -> re.Pattern[str] | None:
     if not labels:
         return None
     alternatives = "|".join(_label_word(label)
                             for label in sorted(labels, key=len, reverse=True))
     # Plates stack languages: "Typ/Type", "Spannung / Voltage", "Ser. No./编号:".
     chain = rf"(?:{alternatives})(?:\s*/\s*(?:{alternatives}))*"
-    return regex.compile(rf"(?<![\w/])(?:{chain})(?![\w])\s*[:：.]?\s*",
-                         regex.IGNORECASE | regex.BESTMATCH)
+    return re.compile(rf"(?<![\w/])(?:{chain})(?![\w])\s*[:：.]?\s*", re.IGNORECASE)
 
 
-def _label_regex(spec: FieldSpec) -> regex.Pattern[str] | None:
+def _label_regex(spec: FieldSpec) -> re.Pattern[str] | None:
     return _compiled_label(tuple(spec.labels))
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by at most one inserted, dropped or changed character."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1:] == b[i + 1:]
+    return a[i:] == b[i + 1:]
+
+
+def _fuzzy_label(spec: FieldSpec, token: str) -> bool:
+    """A whitespace-free token such as ``Herslelldatum:`` or ``Spanung/Voltage`` that is one
+    of the field's long one-word labels with at most one character misread."""
+    long_labels = [lb.casefold() for lb in spec.labels
+                   if len(lb) >= FUZZY_LABEL_LEN and lb.isalpha()]
+    parts = token.rstrip(":：.").casefold().split("/")
+    return any(within_one_edit(part, label) for part in parts for label in long_labels)
 
 
 def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) -> tuple[float, Box]:
@@ -128,13 +145,20 @@ def _labelled(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
     if label is None:
         return None
     value_re = spec.value_regex()
-    for line in lines:
-        text, spans = line.text_and_spans()
-        for found in label.finditer(text):
-            match = value_re.match(text, found.end())
-            if match and (match.end() == len(text) or not text[match.end()].isalnum()):
-                conf, box = _evidence(line, spans, match.start(), match.end())
-                return FieldValue(value=match.group(0), confidence=conf, box=box)
+    for fuzzy in (False, True):  # exact labels first, then labels with one misread character
+        for line in lines:
+            text, spans = line.text_and_spans()
+            if fuzzy:
+                ends = [m.end() for m in re.finditer(r"\S+", text)
+                        if _fuzzy_label(spec, m.group(0))]
+            else:
+                ends = [found.end() for found in label.finditer(text)]
+            for end in ends:
+                start = end + len(text[end:]) - len(text[end:].lstrip())
+                match = value_re.match(text, start)
+                if match and (match.end() == len(text) or not text[match.end()].isalnum()):
+                    conf, box = _evidence(line, spans, match.start(), match.end())
+                    return FieldValue(value=match.group(0), confidence=conf, box=box)
     return None
 
 
@@ -146,7 +170,8 @@ def _above(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
     value_re = spec.value_regex()
     for index, line in enumerate(lines[:-1]):
         for word in line.words:
-            found = label.fullmatch(word.text.strip()) or label.fullmatch(word.text.strip() + " ")
+            found = label.fullmatch(word.text.strip()) or label.fullmatch(word.text.strip() + " ") \
+                or _fuzzy_label(spec, word.text.strip())
             if not found:
                 continue
             x0, _, x1, y1 = word.box
