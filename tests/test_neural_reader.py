@@ -130,7 +130,7 @@ def test_schema_file_with_new_label_words_is_honoured(reader: NeuralReader,
                    "see docs/reader-model.md", strict=False)
 def test_an_unseen_short_label_word_is_read(tmp_path: Path) -> None:
     values = plate_values(demo_records()[2])
-    image = render_demo_plate(values, seed=6, labels={"model": "Kind"}).image
+    image = render_demo_plate(values, seed=6, labels={"serial": "Ident", "model": "Kind"}).image
     text = SCHEMA_FILE.read_text().replace('labels = ["Model",', 'labels = ["Kind",')
     custom = tmp_path / "custom.toml"
     custom.write_text(text)
