@@ -64,6 +64,27 @@ def test_labelled_values_follow_the_schema_label_words() -> None:
     assert fields["speed"].value is None and fields["speed"].confidence == 0.0
 
 
+def test_stacked_lost_dot_and_misread_labels_still_find_their_values() -> None:
+    def line(*words: str, y: int = 0, h: int = 20) -> Line:
+        return Line([Word(w, (i * 90, y, i * 90 + 80, y + h), 0.9) for i, w in enumerate(words)])
+
+    title = Line([Word("PN", (0, 20, 30, 32), 0.6), Word("TECAQUA", (40, 0, 240, 40), 0.95)])
+    lines = [title,
+             line("MODÈLE/TYPE/TYP", "9CR2441-6YV26", y=50),
+             line("SER. NO", "220676-8867", y=80),          # the label's dot was lost
+             line("Herslelldatum:", "2024-12", y=110),      # one letter misread
+             line("Spannung/Voltage:", "415V", y=140)]
+    fields = assign_fields(lines, SCHEMA)
+    assert fields["manufacturer"].value == "TECAQUA"        # the tallest run, not the marks
+    assert fields["model"].value == "9CR2441-6YV26"
+    assert fields["serial"].value == "220676-8867"
+    assert fields["manufactured"].value == "2024-12"
+    assert fields["voltage"].value == "415V"
+    # two misread letters are too many: no label, and a year-like value stays unattached
+    two = assign_fields([line("Hcrslclldatum:", "2024-12", y=0)], SCHEMA)
+    assert two["manufactured"].value is None
+
+
 def test_corrupt_and_empty_images_give_clear_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
