@@ -14,15 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from appliance.reader.neural.vocab import default_chars
 from appliance.schema import load_schema
 from appliance.synth.dataset import statistics, write_dataset
 from appliance.synth.engine import render_sample, sample_seed
-from appliance.synth.values import value_for
+from appliance.synth.layout import SHORT_LABELS
+from appliance.synth.values import DISTRACTORS, value_for
+from appliance.synth.words import random_text
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = REPO / "config" / "schemas" / "motor.toml"
 SCHEMA = load_schema(SCHEMA_FILE)
 CARD = REPO / "docs" / "synthetic-data.md"
+SHORT_WORDS = {w.casefold() for words in SHORT_LABELS.values() for w in words}
 
 
 def _diff_mask(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -137,6 +141,33 @@ def test_generated_values_have_the_field_format(field: str) -> None:
     for _ in range(300):
         value = value_for(field, rng)
         assert spec.matches(value), (field, value)
+
+
+def test_training_plates_carry_unknown_words_and_dev_plates_do_not() -> None:
+    vocabulary = set(default_chars())
+    rng = random.Random(5)
+    assert all(set(random_text(rng)) <= vocabulary for _ in range(3000))
+    known = {lab.strip(":.").casefold() for spec in SCHEMA.fields.values()
+             for lab in spec.labels}
+
+    def label_words(split: str) -> tuple[set[str], set[str]]:
+        labels, extras = set(), set()
+        for i in range(8):
+            items = render_sample(sample_seed(3, split, i), schema=SCHEMA, split=split
+                                  ).labels["items"]
+            for item in items:
+                words = {w.strip(":.").casefold() for w in item["text"].split("/")}
+                if item["role"] == "label" and not words <= known | SHORT_WORDS:
+                    labels.add(item["text"])
+                if item["role"] == "distractor" and item["text"] not in DISTRACTORS:
+                    extras.add(item["text"])
+        return labels, extras
+
+    train_labels, train_extras = label_words("train")
+    assert train_labels and train_extras   # made-up label words and random strings
+    dev_labels, dev_extras = label_words("dev")
+    assert not dev_labels                  # dev keeps the schema's words (comparable numbers)
+    assert all(len(text) <= 3 for text in dev_extras)  # only logo letters and terminals
 
 
 def test_a_new_field_needs_only_a_schema_file(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from PIL import ImageFont
 from appliance.schema import PlateSchema
 from appliance.synth.fonts import FontInfo, pick_font
 from appliance.synth.values import DISTRACTORS, label_variant, value_for
+from appliance.synth.words import pseudo_word, random_text
 
 UNIT_FIELDS = ("voltage", "current", "power", "frequency", "speed", "ip_rating")
 SHORT_LABELS = {"voltage": ["U", "V", "Un"], "current": ["I", "A", "In"],
@@ -123,9 +124,14 @@ def build_layout(schema: PlateSchema, values: dict[str, str], rng: random.Random
         label = _pick_label(schema, name, rng, language)
         if name in UNIT_FIELDS and rng.random() < 0.3:
             label = None  # the unit says what it is
+        if label and split == "train" and rng.random() < 0.2:
+            label = label_variant(pseudo_word(rng), rng)  # a label word no schema has
         body_items.append((name, values[name], label))
     for _ in range(rng.randint(1, 6)):
-        body_items.insert(rng.randint(0, len(body_items)), (None, rng.choice(DISTRACTORS), None))
+        text = rng.choice(DISTRACTORS)
+        if split == "train" and rng.random() < 0.6:
+            text = random_text(rng)
+        body_items.insert(rng.randint(0, len(body_items)), (None, text, None))
     if rng.random() < 0.5:  # model and serial usually come first
         body_items.sort(key=lambda it: 0 if it[0] in ("model", "serial") else 1)
     layout.params.update(columns=columns, placement=placement, style=style,
