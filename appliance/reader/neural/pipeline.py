@@ -4,7 +4,9 @@ them to schema fields, and judge the frame's quality. Also verify mode."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,13 +80,30 @@ class NeuralReader:
         self.dtype = dtype
         self.input_w = int(self.detector.config.input_width)
         self.input_h = int(self.detector.config.input_height)
+        #: milliseconds per stage, summed since last cleared; None (the default) times nothing
+        self.stage_ms: dict[str, float] | None = None
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        if self.stage_ms is None:
+            yield
+            return
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        yield
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        elapsed = (time.perf_counter() - started) * 1000
+        self.stage_ms[name] = self.stage_ms.get(name, 0.0) + elapsed
 
     # -- public interface ----------------------------------------------------------------
     def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
         """Read a batch of RGB frames."""
         analyses = self.analyse(images)
-        return [self._reading(image, analysis) for image, analysis in zip(images, analyses,
-                                                                           strict=True)]
+        with self._stage("fields+quality"):
+            return [self._reading(image, analysis)
+                    for image, analysis in zip(images, analyses, strict=True)]
 
     @torch.inference_mode()
     def analyse(self, images: Sequence[np.ndarray]) -> list[FrameAnalysis]:
@@ -94,10 +113,11 @@ class NeuralReader:
         detections = self._detect(images)
         crops: list[np.ndarray] = []
         owners: list[int] = []
-        for index, (image, (quads, _)) in enumerate(zip(images, detections, strict=True)):
-            for quad in quads:
-                crops.append(rectify_quad(image, quad, pad=CROP_PAD))
-                owners.append(index)
+        with self._stage("rectify"):
+            for index, (image, (quads, _)) in enumerate(zip(images, detections, strict=True)):
+                for quad in quads:
+                    crops.append(rectify_quad(image, quad, pad=CROP_PAD))
+                    owners.append(index)
         lines, log_probs, widths = self._recognise(crops)
         analyses = []
         for index, (quads, plate) in enumerate(detections):
@@ -108,9 +128,11 @@ class NeuralReader:
                 log_probs=log_probs[mine] if log_probs is not None and mine else None,
                 widths=[widths[i] for i in mine],
                 crops=[crops[i] for i in mine])
-            self._orient(images[index], analysis)
+            with self._stage("orient"):
+                self._orient(images[index], analysis)
             if self.decode in ("auto", "generate"):
-                self._second_opinion(analysis)
+                with self._stage("generate"):
+                    self._second_opinion(analysis)
             analysis.words = self._words(analysis)
             analyses.append(analysis)
         return analyses
@@ -128,24 +150,31 @@ class NeuralReader:
     # -- stages --------------------------------------------------------------------------
     def _detect(self, images: Sequence[np.ndarray],
                 ) -> list[tuple[list[np.ndarray], np.ndarray | None]]:
-        inputs = [letterbox(image, self.input_w, self.input_h) for image in images]
-        scales = [scale for _, scale in inputs]
-        pixels = torch.from_numpy(np.stack([p for p, _ in inputs])).to(self.device)
-        probs = torch.sigmoid(self.detector(pixel_values=pixels)["logits"]).float().cpu().numpy()
-        return [segments_from_maps(p[0], p[1], scale=s) for p, s in zip(probs, scales,
-                                                                         strict=True)]
+        with self._stage("letterbox"):
+            inputs = [letterbox(image, self.input_w, self.input_h) for image in images]
+            scales = [scale for _, scale in inputs]
+            pixels = torch.from_numpy(np.stack([p for p, _ in inputs])).to(self.device)
+        with self._stage("detector"):
+            logits = self.detector(pixel_values=pixels)["logits"]
+            probs = torch.sigmoid(logits).float().cpu().numpy()
+        with self._stage("segments"):
+            return [segments_from_maps(p[0], p[1], scale=s)
+                    for p, s in zip(probs, scales, strict=True)]
 
     def _recognise(self, crops: list[np.ndarray],
                    ) -> tuple[list[LineReading], torch.Tensor | None, list[int]]:
         if not crops:
             return [], None, []
-        pixels = prepare_lines(crops).to(self.device, dtype=self.dtype)
-        hidden = self.recognizer.encoder(pixel_values=pixels).last_hidden_state
-        log_probs = torch.log_softmax(self.recognizer.encoder.ctc_logits(hidden).float(), -1)
-        widths = [min(log_probs.shape[1], max(1, min(c.shape[1], MAX_WIDTH) // STRIDE))
-                  for c in crops]
-        log_probs = log_probs.cpu()
-        return ctc_greedy(log_probs, self.vocab, widths), log_probs, widths
+        with self._stage("prepare lines"):
+            pixels = prepare_lines(crops).to(self.device, dtype=self.dtype)
+        with self._stage("encoder"):
+            hidden = self.recognizer.encoder(pixel_values=pixels).last_hidden_state
+            logits = self.recognizer.encoder.ctc_logits(hidden).float()
+            log_probs = torch.log_softmax(logits, -1).cpu()
+        with self._stage("ctc decode"):
+            widths = [min(log_probs.shape[1], max(1, min(c.shape[1], MAX_WIDTH) // STRIDE))
+                      for c in crops]
+            return ctc_greedy(log_probs, self.vocab, widths), log_probs, widths
 
     def _orient(self, image: np.ndarray, analysis: FrameAnalysis) -> None:
         """Turn the plate's text runs 180° when that reads with more confidence."""
