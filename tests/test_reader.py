@@ -80,7 +80,7 @@ def test_stacked_lost_dot_and_misread_labels_still_find_their_values() -> None:
     assert fields["serial"].value == "220676-8867"
     assert fields["manufactured"].value == "2024-12"
     assert fields["voltage"].value == "415V"
-    # two misread letters are too many: no label, and a year-like value stays unattached
+    # three misread letters are too many: no label, and a year-like value stays unattached
     two = assign_fields([line("Hcrslclldatum:", "2024-12", y=0)], SCHEMA)
     assert two["manufactured"].value is None
 

@@ -11,6 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 
+from appliance.reader.textmatch import edit_distance
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
 
@@ -82,9 +83,6 @@ def group_lines(words: list[Word]) -> list[Line]:
     return ordered
 
 
-FUZZY_LABEL_LEN = 6  # one-word labels this long may be read with one character wrong
-
-
 def _label_word(label: str) -> str:
     """One label as a pattern, its trailing '.' optional (it is often lost)."""
     core = label.rstrip(".")
@@ -99,34 +97,74 @@ def _compiled_label(labels: tuple[str, ...]) -> re.Pattern[str] | None:
                             for label in sorted(labels, key=len, reverse=True))
     # Plates stack languages: "Typ/Type", "Spannung / Voltage", "Ser. No./编号:".
     chain = rf"(?:{alternatives})(?:\s*/\s*(?:{alternatives}))*"
-    return re.compile(rf"(?<![\w/])(?:{chain})(?![\w])\s*[:：.]?\s*", re.IGNORECASE)
+    # "SN-48213907", "No.# 5521": a hyphen or hash may follow the label like a colon
+    return re.compile(rf"(?<![\w/])(?:{chain})(?![\w])\s*[:：.#-]?\s*", re.IGNORECASE)
 
 
 def _label_regex(spec: FieldSpec) -> re.Pattern[str] | None:
     return _compiled_label(tuple(spec.labels))
 
 
-def within_one_edit(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` differ by at most one inserted, dropped or changed character."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) > len(b):
-        a, b = b, a
-    i = 0
-    while i < len(a) and a[i] == b[i]:
-        i += 1
-    if len(a) == len(b):
-        return a[i + 1:] == b[i + 1:]
-    return a[i:] == b[i + 1:]
+def allowed_edits(label: str) -> int:
+    """Misread characters tolerated in a label: none under 4 letters, two from 9 on."""
+    return 0 if len(label) < 4 else 1 if len(label) < 9 else 2
 
 
-def _fuzzy_label(spec: FieldSpec, token: str) -> bool:
-    """A whitespace-free token such as ``Herslelldatum:`` or ``Spanung/Voltage`` that is one
-    of the field's long one-word labels with at most one character misread."""
-    long_labels = [lb.casefold() for lb in spec.labels
-                   if len(lb) >= FUZZY_LABEL_LEN and lb.isalpha()]
-    parts = token.rstrip(":：.").casefold().split("/")
-    return any(within_one_edit(part, label) for part in parts for label in long_labels)
+@functools.lru_cache(maxsize=256)
+def _fuzzy_forms(labels: tuple[str, ...]) -> tuple[str, ...]:
+    forms = {re.sub(r"\s+", "", label).rstrip(".").casefold() for label in labels}
+    return tuple(form for form in forms if allowed_edits(form))
+
+
+LabelTable = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _label_table(schema: PlateSchema) -> LabelTable:
+    return tuple((name, tuple(spec.labels)) for name, spec in schema.fields.items())
+
+
+@functools.lru_cache(maxsize=65536)
+def _nearest_field(text: str, table: LabelTable) -> str | None:
+    """The field whose label ``text`` is, exactly or with a few characters misread; None when
+    no label is near enough or two fields' labels are equally near (``Manufacture`` is
+    neither the maker nor the date)."""
+    for name, labels in table:
+        label = _compiled_label(labels)
+        if label is not None and label.fullmatch(text + " "):
+            return name
+    parts = [p for p in re.sub(r"\s+", "", text).rstrip(":：.").casefold().split("/") if p]
+    best: dict[str, int] = {}
+    for name, labels in table:
+        for form in _fuzzy_forms(labels):
+            allowed = allowed_edits(form)
+            for part in parts:
+                distance = edit_distance(part, form, limit=allowed)
+                if distance <= allowed and distance < best.get(name, allowed + 1):
+                    best[name] = distance
+    if not best:
+        return None
+    nearest = min(best.values())
+    owners = [name for name, distance in best.items() if distance == nearest]
+    return owners[0] if len(owners) == 1 else None
+
+
+def _fuzzy_label(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
+    """True when ``text`` (e.g. ``Herslelldatum:``, ``SEIAL NO``, ``Spanung/Voltage``) is one
+    of this field's labels of four letters or more with a few characters misread, and
+    nearer to it than to any other field's label."""
+    return _nearest_field(text, _label_table(schema)) == spec.name
+
+
+def _fuzzy_label_ends(spec: FieldSpec, text: str, schema: PlateSchema) -> list[int]:
+    """Where a fuzzily read label of one to three words ends in ``text``."""
+    words = list(re.finditer(r"\S+", text))
+    ends = []
+    for last, word in enumerate(words):
+        for first in range(max(0, last - 2), last + 1):
+            if _fuzzy_label(spec, text[words[first].start():word.end()], schema):
+                ends.append(word.end())
+                break
+    return ends
 
 
 def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) -> tuple[float, Box]:
@@ -140,48 +178,68 @@ def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) ->
              max(b[2] for b in boxes), max(b[3] for b in boxes)))
 
 
-def _labelled(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
+def _starts_a_label(text: str, start: int, end: int, schema: PlateSchema) -> bool:
+    """True when some field's label begins at ``start`` and covers ``text[start:end]``."""
+    for spec in schema.fields.values():
+        label = _label_regex(spec)
+        found = label.match(text, start) if label is not None else None
+        if found and len(found.group(0).rstrip()) >= end - start:
+            return True
+    return False
+
+
+def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
+              ) -> FieldValue | None:
     label = _label_regex(spec)
     if label is None:
         return None
     value_re = spec.value_regex()
-    for fuzzy in (False, True):  # exact labels first, then labels with one misread character
+    for fuzzy in (False, True):  # exact labels first, then labels with misread characters
         for line in lines:
             text, spans = line.text_and_spans()
             if fuzzy:
-                ends = [m.end() for m in re.finditer(r"\S+", text)
-                        if _fuzzy_label(spec, m.group(0))]
+                ends = _fuzzy_label_ends(spec, text, schema)
             else:
                 ends = [found.end() for found in label.finditer(text)]
             for end in ends:
                 start = end + len(text[end:]) - len(text[end:].lstrip())
                 match = value_re.match(text, start)
+                if match and _starts_a_label(text, start, match.end(), schema):
+                    continue  # "MODEL  RATED CURRENT": a label, not this field's value
                 if match and (match.end() == len(text) or not text[match.end()].isalnum()):
-                    conf, box = _evidence(line, spans, match.start(), match.end())
-                    return FieldValue(value=match.group(0), confidence=conf, box=box)
+                    value = match.group(0)
+                    shorter = _before_next_label(value, schema)
+                    if shorter != value and value_re.fullmatch(shorter):
+                        value = shorter  # the next field's label and value were swallowed
+                    conf, box = _evidence(line, spans, match.start(), match.start() + len(value))
+                    return FieldValue(value=value, confidence=conf, box=box)
     return None
 
 
-def _above(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
-    """A label alone on its line with the value just below it (rating tables, stacked)."""
+def _above(spec: FieldSpec, lines: list[Line], schema: PlateSchema) -> FieldValue | None:
+    """A label that ends its line with the value just below it (rating tables, stacked), or
+    to its right but grouped into the next line (a tilted plate, a wide gap)."""
     label = _label_regex(spec)
     if label is None:
         return None
     value_re = spec.value_regex()
     for index, line in enumerate(lines[:-1]):
-        for word in line.words:
+        for position, word in enumerate(line.words):
             found = label.fullmatch(word.text.strip()) or label.fullmatch(word.text.strip() + " ") \
-                or _fuzzy_label(spec, word.text.strip())
+                or _fuzzy_label(spec, word.text.strip(), schema)
             if not found:
                 continue
-            x0, _, x1, y1 = word.box
-            height = max(1, word.box[3] - word.box[1])
+            x0, y0, x1, y1 = word.box
+            height = max(1, y1 - y0)
+            last = position == len(line.words) - 1
             for below in lines[index + 1 : index + 3]:
                 for cand in below.words:
                     overlaps = cand.box[0] < x1 + height and cand.box[2] > x0 - height
                     near = cand.box[1] - y1 < 2.5 * height
+                    beside = last and cand is below.words[0] and cand.box[0] >= x1 and \
+                        abs((cand.box[1] + cand.box[3]) - (y0 + y1)) / 2 < 0.9 * height
                     match = value_re.match(cand.text.strip())
-                    if overlaps and near and match:
+                    if ((overlaps and near) or beside) and match:
                         conf, box = cand.evidence(0, match.end())
                         return FieldValue(value=match.group(0), confidence=conf, box=box)
     return None
@@ -199,33 +257,68 @@ def _anywhere(spec: FieldSpec, lines: list[Line], taken: set[str]) -> FieldValue
     return None
 
 
-def _first_line(spec: FieldSpec, lines: list[Line]) -> FieldValue | None:
-    """The title: the tallest text run of the first lines that is a value on its own (stray
-    marks beside it on the same line stay out), else the first line as a whole."""
-    runs = [w for line in lines[:2] for w in line.words]
-    for word in sorted(runs, key=lambda w: w.box[3] - w.box[1], reverse=True):
-        if spec.matches(word.text.strip()):
-            conf, box = word.evidence(0, len(word.text))
-            return FieldValue(value=word.text.strip(), confidence=conf, box=box)
+def _is_label(text: str, schema: PlateSchema) -> bool:
+    """True when ``text`` is, as a whole, some field's label (exactly or a little misread)."""
+    return _nearest_field(text, _label_table(schema)) is not None
+
+
+def _before_next_label(text: str, schema: PlateSchema) -> str:
+    """``text`` up to the first word that starts another field's label (runs merged by the
+    detector: ``TRADRIVE S.p.A. SPEED 2953`` is the maker's name and the speed)."""
+    cut = len(text)
+    for spec in schema.fields.values():
+        label = _label_regex(spec)
+        found = label.search(text, 1) if label is not None else None
+        if found and text[found.start() - 1].isspace():
+            cut = min(cut, found.start())
+    return text[:cut].strip()
+
+
+def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
+                taken: set[str]) -> FieldValue | None:
+    """The title: the tallest text run of the first lines that is a value on its own, not a
+    label or another field's value, longer than logo letters where there is a choice; else
+    the first line as a whole."""
+    candidates = []
+    for line in lines[:3]:
+        for word in line.words:
+            text = _before_next_label(word.text.strip(), schema)
+            if text and spec.matches(text) and text not in taken \
+                    and not _is_label(text, schema):
+                letters = sum(ch.isalpha() for ch in text)
+                candidates.append((letters >= 3, word.box[3] - word.box[1], word, text))
+    if candidates:
+        _, _, word, text = max(candidates, key=lambda c: (c[0], c[1]))
+        start = word.text.index(text) if text in word.text else 0
+        conf, box = word.evidence(start, start + len(text))
+        return FieldValue(value=text, confidence=conf, box=box)
     for line in lines[:2]:
         text, spans = line.text_and_spans()
-        if spec.matches(text):
+        if spec.matches(text) and text not in taken and not _is_label(text, schema):
             conf, box = _evidence(line, spans, 0, len(text))
             return FieldValue(value=text, confidence=conf, box=box)
     return None
 
 
 def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValue]:
-    """Return a value (or not-read) for every schema field, found in ``lines``."""
+    """Return a value (or not-read) for every schema field, found in ``lines``.
+
+    Labelled values come first; a title field (``unlabelled = "first_line"``) without a
+    label is looked for last, among what no other field took.
+    """
     result: dict[str, FieldValue] = {}
     taken: set[str] = set()
     for name, spec in schema.fields.items():
-        found = _labelled(spec, lines) or _above(spec, lines)
+        found = _labelled(spec, lines, schema) or _above(spec, lines, schema)
         if found is None and spec.unlabelled == "anywhere":
             found = _anywhere(spec, lines, taken)
-        if found is None and spec.unlabelled == "first_line":
-            found = _first_line(spec, lines)
         if found is not None and found.value:
             taken.add(found.value)
         result[name] = found or FieldValue(value=None, confidence=0.0)
-    return result
+    for name, spec in schema.fields.items():
+        if result[name].value is None and spec.unlabelled == "first_line":
+            found = _first_line(spec, lines, schema, taken)
+            if found is not None and found.value:
+                taken.add(found.value)
+                result[name] = found
+    return {name: result[name] for name in schema.fields}

@@ -110,6 +110,11 @@ def collate(examples: list[dict[str, Any]], vocab: CharVocab,
     targets = torch.from_numpy(np.stack([e["targets"] for e in examples])).float()
     if lines is None:
         lines = [(c, t) for e in examples for c, t in zip(e["crops"], e["texts"], strict=True)]
+    return {"pixels": pixels, "targets": targets, **line_batch(lines, vocab)}
+
+
+def line_batch(lines: list[tuple[np.ndarray, str]], vocab: CharVocab) -> dict[str, torch.Tensor]:
+    """(line image, text) pairs as one recognizer batch: pixels, decoder labels, CTC targets."""
     crops = [c for c, _ in lines]
     texts = [t for _, t in lines]
     if not crops:
@@ -123,9 +128,8 @@ def collate(examples: list[dict[str, Any]], vocab: CharVocab,
     ctc_targets = torch.tensor([i for seq in ids for i in seq], dtype=torch.long)
     ctc_lengths = torch.tensor([len(seq) for seq in ids], dtype=torch.long)
     widths = torch.tensor([min(c.shape[1], MAX_WIDTH) // 4 for c in crops], dtype=torch.long)
-    return {"pixels": pixels, "targets": targets, "line_pixels": line_pixels,
-            "labels": labels, "ctc_targets": ctc_targets, "ctc_lengths": ctc_lengths,
-            "line_widths": widths}
+    return {"line_pixels": line_pixels, "labels": labels, "ctc_targets": ctc_targets,
+            "ctc_lengths": ctc_lengths, "line_widths": widths}
 
 
 class TrainingBank:

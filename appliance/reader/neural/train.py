@@ -120,13 +120,8 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
                  for k, v in collate(chosen, vocab, pairs).items()}
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
             det = detector(pixel_values=batch["pixels"], labels=batch["targets"])
-            rec = recognizer(pixel_values=batch["line_pixels"], labels=batch["labels"])
-            ctc_logits = recognizer.encoder.ctc_logits(rec.encoder_last_hidden_state)
-        log_probs = torch.log_softmax(ctc_logits.float(), -1).transpose(0, 1)
-        widths = batch["line_widths"].clamp(max=log_probs.shape[0])
-        ctc = nn.functional.ctc_loss(log_probs, batch["ctc_targets"], widths,
-                                     batch["ctc_lengths"], blank=PAD_ID, zero_infinity=True)
-        loss = det["loss"] + rec.loss + ctc
+        decoder_loss, ctc = recognition_loss(recognizer, batch, amp=use_amp)
+        loss = det["loss"] + decoder_loss + ctc
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_([*detector.parameters(), *recognizer.parameters()], 1.0)
@@ -134,7 +129,7 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
         step += 1
         record = {"step": step, "seconds": round(time.time() - started, 1),
                   "loss": round(loss.item(), 4), "detector": round(det["loss"].item(), 4),
-                  "decoder": round(rec.loss.item(), 4), "ctc": round(ctc.item(), 4),
+                  "decoder": round(decoder_loss.item(), 4), "ctc": round(ctc.item(), 4),
                   "lines": int(batch["line_pixels"].shape[0]), "rendered": bank.rendered}
         history.append(record)
         if step % log_every == 0 or step == 1:
@@ -161,6 +156,19 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
                "init": str(init) if init else None}
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def recognition_loss(recognizer: Any, batch: dict[str, torch.Tensor], *, amp: bool = False,
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The recognizer's two losses on a line batch: decoder cross-entropy and CTC."""
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+        rec = recognizer(pixel_values=batch["line_pixels"], labels=batch["labels"])
+        ctc_logits = recognizer.encoder.ctc_logits(rec.encoder_last_hidden_state)
+    log_probs = torch.log_softmax(ctc_logits.float(), -1).transpose(0, 1)
+    widths = batch["line_widths"].clamp(max=log_probs.shape[0])
+    ctc = nn.functional.ctc_loss(log_probs, batch["ctc_targets"], widths,
+                                 batch["ctc_lengths"], blank=PAD_ID, zero_infinity=True)
+    return rec.loss, ctc
 
 
 def as_is(example: dict[str, Any]) -> dict[str, Any]:

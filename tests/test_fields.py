@@ -1,0 +1,62 @@
+"""Attaching read text to schema fields: misread labels, label rows over value rows, labels
+glued to values, titles among logo letters and labels, and approximate matching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.reader.fields import Line, Word, assign_fields, group_lines
+from appliance.reader.textmatch import best_substring, edit_distance
+from appliance.schema import load_schema
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = load_schema(REPO / "config" / "schemas" / "motor.toml")
+
+
+def words(*items: tuple[str, int, int, int]) -> list[Word]:
+    """Words from (text, x, y, height); width follows the text length."""
+    return [Word(text, (x, y, x + 10 * len(text), y + h), 0.9) for text, x, y, h in items]
+
+
+def test_edit_distances() -> None:
+    assert edit_distance("Herstelldatum", "Herslelldatum") == 1
+    assert edit_distance("serialno", "seialno") == 1
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("kitten", "sitting", limit=1) == 2   # capped: "more than one"
+    assert best_substring("SN-191167-67O6", "191167-6706") == (3, 14, 1)
+    assert best_substring("", "abc") == (0, 0, 3)
+
+
+def test_label_row_over_value_row_and_glued_labels() -> None:
+    lines = group_lines(words(
+        ("ACME Motors", 10, 0, 40),
+        ("MODEL", 10, 60, 18), ("RATED CURRENT", 200, 60, 18),
+        ("KX-200", 10, 90, 18), ("12.5 A", 200, 90, 18),
+        ("SN-191167-6706", 10, 130, 18)))
+    fields = assign_fields(lines, SCHEMA)
+    assert fields["model"].value == "KX-200"          # not "RATED", the next label
+    assert fields["current"].value == "12.5 A"
+    assert fields["serial"].value == "191167-6706"    # "SN-" is the label
+
+
+def test_misread_labels_and_a_tilted_row() -> None:
+    def read(*items: tuple[str, int, int, int]) -> dict[str, str | None]:
+        return {k: v.value for k, v in assign_fields(group_lines(words(*items)), SCHEMA).items()}
+
+    assert read(("Serlennr.:", 10, 0, 20), ("4821390", 150, 0, 20))["serial"] == "4821390"
+    assert read(("SERIAI NO", 10, 0, 20), ("4821390", 150, 0, 20))["serial"] == "4821390"
+    date = read(("Manufacturd:", 10, 40, 20), ("2024-05", 160, 40, 20))
+    assert date["manufactured"] == "2024-05" and date["manufacturer"] is None
+    # a tilted plate: the value sits lower than its label, past the line-grouping limit
+    tilted = read(("BAUJAHR", 10, 80, 20), ("08OKT17", 400, 91, 20))
+    assert tilted["manufactured"] == "08OKT17"
+
+
+def test_title_is_not_a_logo_a_label_or_a_merged_run() -> None:
+    logo_and_label = group_lines(words(("CE", 500, 0, 60), ("Serial No.", 10, 10, 20),
+                                       ("VOLPOL Pumps", 10, 40, 30), ("Typ: KX-1", 10, 80, 20)))
+    assert assign_fields(logo_and_label, SCHEMA)["manufacturer"].value == "VOLPOL Pumps"
+    merged = [Line(words(("FABRICANT: TRADRIVE S.p.A. SPEED 2953 rpm", 10, 0, 20)))]
+    fields = assign_fields(merged, SCHEMA)
+    assert fields["manufacturer"].value == "TRADRIVE S.p.A."
+    assert fields["speed"].value == "2953 rpm"
