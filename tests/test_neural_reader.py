@@ -125,10 +125,9 @@ def test_schema_file_with_new_label_words_is_honoured(reader: NeuralReader,
 
 
 @shipped
-@pytest.mark.xfail(reason="known defect: the recognizer reads the unseen word 'Kind' as 'Knd' "
-                   "with full confidence (it has learnt the training label vocabulary); "
-                   "see docs/reader-model.md", strict=False)
 def test_an_unseen_short_label_word_is_read(tmp_path: Path) -> None:
+    # The recognizer still reads "Kind" as "Knd" (known defect, docs/reader-model.md); the
+    # field is found because a label of four letters may have one character misread.
     values = plate_values(demo_records()[2])
     image = render_demo_plate(values, seed=6, labels={"serial": "Ident", "model": "Kind"}).image
     text = SCHEMA_FILE.read_text().replace('labels = ["Model",', 'labels = ["Kind",')
