@@ -11,15 +11,9 @@ from pathlib import Path
 
 import click
 
+from appliance.cli_common import cli_settings as _settings
+from appliance.cli_model import MODEL_COMMANDS
 from appliance.settings import ConfigError, Settings, default_config_path, load_settings
-
-
-def _settings(ctx: click.Context) -> Settings:
-    try:
-        settings: Settings = load_settings(ctx.obj["config"])
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration error\n{exc}") from None
-    return settings
 
 
 @click.group()
@@ -182,92 +176,6 @@ def _load_json(path: Path) -> dict:  # type: ignore[type-arg]
     return data
 
 
-@main.command()
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write images/ and labels.jsonl into.")
-@click.option("-n", "count", required=True, type=click.IntRange(1), help="Number of frames.")
-@click.option("--seed", default=0, show_default=True, help="Same seed, same images.")
-@click.option("--schema", "schema_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Plate family schema (default: configuration).")
-@click.option("--split", type=click.Choice(["train", "dev", "heldout"]), default="train",
-              show_default=True, help="heldout renders with fonts kept out of training.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
-@click.option("--crops", is_flag=True, help="Also write rectified text-line crops.")
-@click.option("--sheet", "sheet", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a contact sheet PNG of the first 48 frames.")
-@click.pass_context
-def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Path | None,
-          split: str, workers: int, crops: bool, sheet: Path | None) -> None:
-    """Render synthetic nameplate frames with complete labels."""
-    from appliance.schema import SchemaError, load_schema
-    from appliance.synth.dataset import contact_sheet, write_dataset
-
-    path = schema_file or _settings(ctx).schema_file
-    try:
-        load_schema(path)
-    except SchemaError as exc:
-        raise click.ClickException(str(exc)) from None
-    summary = write_dataset(out, n=count, seed=seed, schema_file=path, split=split,
-                            workers=workers, crops=crops)
-    if sheet:
-        contact_sheet(out, sheet)
-    click.echo(json.dumps(summary, indent=2))
-
-
-@main.command()
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--minutes", default=10.0, show_default=True, help="Training time budget.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-@click.option("--workers", default=2, show_default=True, help="Render workers.")
-@click.option("--frames", default=16, show_default=True, help="Detector frames per step.")
-@click.option("--lines", default=768, show_default=True, help="Text lines per step.")
-@click.option("--seed", default=1, show_default=True)
-@click.option("--size", type=click.Choice(["base", "tiny"]), default="base")
-@click.option("--init", "init", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              default=None, help="Start from this trained reader (e.g. the shipped one).")
-@click.option("--resume/--no-resume", default=True, show_default=True,
-              help="Continue from OUT/checkpoint.pt when it exists.")
-@click.pass_context
-def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: int,
-          frames: int, lines: int, seed: int, size: str, init: Path | None,
-          resume: bool) -> None:
-    """Train the reader on synthetic plates rendered on the fly (GPU: see docs)."""
-    from appliance.reader import resolve_device
-    from appliance.reader.neural.train import train as run_training
-
-    settings = _settings(ctx)
-    summary = run_training(out, minutes=minutes, device=resolve_device(device),
-                           workers=workers, frames=frames, lines=lines, seed=seed,
-                           schema_file=settings.schema_file, size=size, resume=resume,
-                           init=init)
-    click.echo(json.dumps(summary, indent=2))
-
-
-@main.command("eval")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Trained reader folder (default: the shipped one).")
-@click.option("--backend", default="neural", show_default=True)
-@click.option("--split", type=click.Choice(["dev", "heldout"]), default="dev")
-@click.option("-n", "count", default=100, show_default=True)
-@click.option("--seed", default=2026, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-@click.option("--workers", default=2, show_default=True)
-@click.pass_context
-def eval_cmd(ctx: click.Context, model_dir: Path | None, backend: str, split: str, count: int,
-             seed: int, device: str, workers: int) -> None:
-    """Measure a reader on rendered plates (field exact match, model+serial, latency)."""
-    from appliance.reader import load_reader
-    from appliance.reader.neural.evaluate import evaluate
-    from appliance.schema import load_schema
-
-    settings = _settings(ctx)
-    options = {"model_dir": model_dir} if model_dir else {}
-    reader = load_reader(backend, schema=load_schema(settings.schema_file), device=device,
-                         **options)
-    click.echo(json.dumps(evaluate(reader, settings.schema_file, split=split, n=count,
-                                   seed=seed, workers=workers), indent=2))
-
-
 @main.group()
 def bench() -> None:
     """Measure speed (results belong in docs/benchmarks.md with the machine)."""
@@ -378,6 +286,9 @@ def up(ctx: click.Context) -> None:
     click.echo(f"panel: http://{settings.panel.host}:{settings.panel.port}", err=True)
     Supervisor(service_specs(settings, settings.config_file)).run(stop)  # type: ignore[arg-type]
 
+
+for _command in MODEL_COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ import multiprocessing as mp
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,25 @@ _SCHEMA: PlateSchema | None = None
 
 def _init(schema_file: str) -> None:
     global _SCHEMA
-    cv2.setNumThreads(1)  # many workers share the cores
     _SCHEMA = load_schema(schema_file)
+
+
+@contextmanager
+def render_pool(workers: int, schema_file: Path | str) -> Iterator[Any]:
+    """Forked render workers, one OpenCV thread each (many workers share the cores).
+
+    The thread count is set in the parent around the fork and inherited: calling
+    ``cv2.setNumThreads`` in a child forked after the parent used OpenCV's threads hangs.
+    """
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        pool = mp.get_context("fork").Pool(workers, initializer=_init,
+                                           initargs=(str(schema_file),))
+    finally:
+        cv2.setNumThreads(before)
+    with pool:
+        yield pool
 
 
 def _render_sample(job: tuple[int, str, int]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -40,8 +58,7 @@ def iter_samples(schema_file: Path, *, seed: int, split: str, n: int,
                  workers: int) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
     """(image, labels) of samples 0..n-1 of a split, rendered by ``workers`` processes."""
     jobs = [(seed, split, i) for i in range(n)]
-    with mp.get_context("fork").Pool(workers, initializer=_init,
-                                     initargs=(str(schema_file),)) as pool:
+    with render_pool(workers, schema_file) as pool:
         yield from pool.imap(_render_sample, jobs, chunksize=2)
 
 
@@ -90,8 +107,7 @@ def write_dataset(out: Path, *, n: int, seed: int, schema_file: Path, split: str
         _init(str(schema_file))
         records = [_render_one(job) for job in jobs]
     else:
-        ctx = mp.get_context("fork")
-        with ctx.Pool(workers, initializer=_init, initargs=(str(schema_file),)) as pool:
+        with render_pool(workers, schema_file) as pool:
             records = list(pool.imap(_render_one, jobs, chunksize=4))
     elapsed = time.perf_counter() - started
     with (out / "labels.jsonl").open("w", encoding="utf-8") as handle:

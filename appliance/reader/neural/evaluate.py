@@ -7,8 +7,11 @@ import re
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from appliance.reader.base import Reader
 from appliance.synth.dataset import iter_samples
@@ -33,8 +36,11 @@ def beyond_limits(field: dict[str, Any]) -> bool:
 
 
 def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 200,
-             seed: int = 2026, workers: int = 2) -> dict[str, Any]:
-    """Render ``n`` frames of ``split`` and read them one at a time.
+             seed: int = 2026, workers: int = 2,
+             samples: Iterable[tuple[np.ndarray, dict[str, Any]]] | None = None,
+             ) -> dict[str, Any]:
+    """Render ``n`` frames of ``split`` (or take ``samples``, already rendered) and read
+    them one at a time.
 
     Fields are scored where a person could read them (``scoreable``); on fields past the
     legibility limits only a wrong value counts against the reader (not read is right).
@@ -44,8 +50,11 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
     beyond = [0, 0]  # fields past the legibility limits: read wrongly, total
     latencies: list[float] = []
     failures: list[dict[str, Any]] = []
-    for image, labels in iter_samples(schema_file, seed=seed, split=split, n=n,
-                                      workers=workers):
+    if samples is None:
+        samples = iter_samples(schema_file, seed=seed, split=split, n=n, workers=workers)
+    frames = 0
+    for image, labels in samples:
+        frames += 1
         started = time.perf_counter()
         reading = reader.read([image])[0]
         _sync(reader)
@@ -79,7 +88,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
     total = sum(c[2] for c in per_field.values())
     wrong = sum(c[1] for c in per_field.values())
     return {
-        "split": split, "frames": n, "seed": seed,
+        "split": split, "frames": frames, "seed": seed,
         "field_exact": round(exact / max(1, total), 4), "fields": total,
         "field_wrong": round(wrong / max(1, total), 4),
         "field_not_read": round((total - exact - wrong) / max(1, total), 4),
@@ -87,7 +96,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
         "plates": plates,
         "beyond_limits_fields": beyond[1],
         "beyond_limits_read_wrong": round(beyond[0] / max(1, beyond[1]), 4),
-        "quality_flagged": round(gated / max(1, n), 4),
+        "quality_flagged": round(gated / max(1, frames), 4),
         "per_field": {k: round(v[0] / max(1, v[2]), 4) for k, v in sorted(per_field.items())},
         "latency_ms": {"median": round(statistics.median(latencies), 1) if latencies else None,
                        "p90": round(sorted(latencies)[int(0.9 * (len(latencies) - 1))], 1)

@@ -1,0 +1,16 @@
+"""What the command-line modules share: the configuration, loaded once per command."""
+
+from __future__ import annotations
+
+import click
+
+from appliance.settings import ConfigError, Settings, load_settings
+
+
+def cli_settings(ctx: click.Context) -> Settings:
+    """The configuration named by ``nameplate --config`` (or the default), or a clear error."""
+    try:
+        settings: Settings = load_settings(ctx.obj["config"])
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error\n{exc}") from None
+    return settings

@@ -1,0 +1,143 @@
+"""``nameplate synth``, ``train``, ``eval`` and ``finetune``: making and measuring the reader."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from appliance.cli_common import cli_settings as _settings
+
+
+@click.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write images/ and labels.jsonl into.")
+@click.option("-n", "count", required=True, type=click.IntRange(1), help="Number of frames.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same images.")
+@click.option("--schema", "schema_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Plate family schema (default: configuration).")
+@click.option("--split", type=click.Choice(["train", "dev", "heldout"]), default="train",
+              show_default=True, help="heldout renders with fonts kept out of training.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--crops", is_flag=True, help="Also write rectified text-line crops.")
+@click.option("--sheet", "sheet", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a contact sheet PNG of the first 48 frames.")
+@click.pass_context
+def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Path | None,
+          split: str, workers: int, crops: bool, sheet: Path | None) -> None:
+    """Render synthetic nameplate frames with complete labels."""
+    from appliance.schema import SchemaError, load_schema
+    from appliance.synth.dataset import contact_sheet, write_dataset
+
+    path = schema_file or _settings(ctx).schema_file
+    try:
+        load_schema(path)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = write_dataset(out, n=count, seed=seed, schema_file=path, split=split,
+                            workers=workers, crops=crops)
+    if sheet:
+        contact_sheet(out, sheet)
+    click.echo(json.dumps(summary, indent=2))
+
+
+@click.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--minutes", default=10.0, show_default=True, help="Training time budget.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--workers", default=2, show_default=True, help="Render workers.")
+@click.option("--frames", default=16, show_default=True, help="Detector frames per step.")
+@click.option("--lines", default=768, show_default=True, help="Text lines per step.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--size", type=click.Choice(["base", "tiny"]), default="base")
+@click.option("--init", "init", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None, help="Start from this trained reader (e.g. the shipped one).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue from OUT/checkpoint.pt when it exists.")
+@click.pass_context
+def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: int,
+          frames: int, lines: int, seed: int, size: str, init: Path | None,
+          resume: bool) -> None:
+    """Train the reader on synthetic plates rendered on the fly (GPU: see docs)."""
+    from appliance.reader import resolve_device
+    from appliance.reader.neural.train import train as run_training
+
+    settings = _settings(ctx)
+    summary = run_training(out, minutes=minutes, device=resolve_device(device),
+                           workers=workers, frames=frames, lines=lines, seed=seed,
+                           schema_file=settings.schema_file, size=size, resume=resume,
+                           init=init)
+    click.echo(json.dumps(summary, indent=2))
+
+
+@click.command("eval")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Trained reader folder (default: the shipped one).")
+@click.option("--backend", default="neural", show_default=True)
+@click.option("--split", type=click.Choice(["dev", "heldout"]), default="dev")
+@click.option("-n", "count", default=100, show_default=True)
+@click.option("--seed", default=2026, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--workers", default=2, show_default=True)
+@click.pass_context
+def eval_cmd(ctx: click.Context, model_dir: Path | None, backend: str, split: str, count: int,
+             seed: int, device: str, workers: int) -> None:
+    """Measure a reader on rendered plates (field exact match, model+serial, latency)."""
+    from appliance.reader import load_reader
+    from appliance.reader.neural.evaluate import evaluate
+    from appliance.schema import load_schema
+
+    settings = _settings(ctx)
+    options = {"model_dir": model_dir} if model_dir else {}
+    reader = load_reader(backend, schema=load_schema(settings.schema_file), device=device,
+                         **options)
+    click.echo(json.dumps(evaluate(reader, settings.schema_file, split=split, n=count,
+                                   seed=seed, workers=workers), indent=2))
+
+
+@click.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="New folder for the fine-tuned reader (must not exist).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Reader to start from (default: the shipped one).")
+@click.option("--steps", default=300, show_default=True, help="Training steps.")
+@click.option("--lr", default=1e-4, show_default=True, help="Learning rate.")
+@click.option("--batch", default=32, show_default=True,
+              help="Lines per step (half photo lines, half synthetic).")
+@click.option("--rehearsal", default=60, show_default=True,
+              help="Synthetic frames rendered for rehearsal lines.")
+@click.option("--dev", "dev_frames", default=40, show_default=True,
+              help="Synthetic dev frames read before and after (the guard).")
+@click.option("--tolerance", default=0.01, show_default=True,
+              help="Largest drop in dev field exact match accepted (0.01 = 1 point).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--workers", default=2, show_default=True, help="Render workers.")
+@click.pass_context
+def finetune(ctx: click.Context, folder: Path, out: Path, model_dir: Path | None, steps: int,
+             lr: float, batch: int, rehearsal: int, dev_frames: int, tolerance: float,
+             device: str, workers: int) -> None:
+    """Fine-tune the reader on FOLDER's labelled photos (NAME.jpg + NAME.json, the panel's
+    correction format); refused, writing nothing, if the synthetic dev set gets worse."""
+    from appliance.reader import resolve_device
+    from appliance.reader.neural.finetune import FinetuneError
+    from appliance.reader.neural.finetune import finetune as run_finetune
+
+    settings = _settings(ctx)
+    try:
+        report = run_finetune(folder, out, schema_file=settings.schema_file,
+                              model_dir=model_dir, steps=steps, lr=lr, batch=batch,
+                              rehearsal_frames=rehearsal, dev_frames=dev_frames,
+                              tolerance=tolerance, device=resolve_device(device),
+                              workers=workers)
+    except FinetuneError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(report, indent=2))
+    if not report["accepted"]:
+        click.echo(f"refused: {report['refused']}", err=True)
+        sys.exit(3)
+
+
+MODEL_COMMANDS = [synth, train, eval_cmd, finetune]
