@@ -7,7 +7,7 @@ pipeline's recorder and ``nameplate check`` call the same function.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rules.models import Decision, FieldCheck, FieldRule, FieldStatus, Policy, RuleSet, Verdict
 from rules.normalise import (
@@ -115,11 +115,13 @@ def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: st
 
 def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | None,
              rules: RuleSet, *, family: str, attempt: int = 0,
-             read_error: str | None = None) -> Decision:
+             read_error: str | None = None, quality: Sequence[str] = ()) -> Decision:
     """Decide the verdict of one inspection.
 
     ``reading`` maps field → {"value", "confidence"}; ``expected`` is the ERP record's fields
-    (None when the unit has no record); ``attempt`` counts reshoots already made.
+    (None when the unit has no record); ``attempt`` counts reshoots already made;
+    ``quality`` lists what the reader found wrong with the frame, added to the reason of a
+    reshoot or review so the operator (and the camera) knows what to change.
     """
     if family not in rules.families:
         raise KeyError(f"no rules for plate family {family!r}")
@@ -147,6 +149,8 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
     if read_error or unsure:
         what = read_error or "not sure of " + ", ".join(
             f"{f} ({checks[f].status.value})" for f in unsure)
+        if quality:
+            what += " (frame: " + "; ".join(quality) + ")"
         if attempt < policy.max_reshoots:
             return decide(Verdict.RESHOOT, what, unsure)
         return decide(Verdict.REVIEW, f"{what}; still unsure after {attempt} reshoot(s)", unsure)

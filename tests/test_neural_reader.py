@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -92,6 +93,26 @@ def test_shipped_reader_reads_clear_demo_plates(reader: NeuralReader) -> None:
             x0, y0, x1, y1 = got.box  # type: ignore[misc]
             bx0, by0, bx1, by1 = plate.boxes[name]
             assert x0 < bx1 and bx0 < x1 and y0 < by1 and by0 < y1, name
+
+
+@shipped
+def test_quality_gate_names_what_the_camera_should_change(reader: NeuralReader) -> None:
+    image = render_demo_plate(plate_values(demo_records()[0]), seed=1).image
+
+    def reasons(frame: np.ndarray) -> str:
+        return " | ".join(reader.read([frame])[0].extra["quality"])  # type: ignore[arg-type]
+
+    assert reasons(image) == ""
+    assert "blurred" in reasons(cv2.GaussianBlur(image, (0, 0), 6))
+    glare = image.copy()
+    cv2.ellipse(glare, (640, 480), (260, 160), 0, 0, 360, (255, 255, 255), -1)
+    assert "glare on" in reasons(glare)
+    small = np.full_like(image, 80)
+    small[300:492, 400:656] = cv2.resize(image, (256, 192), interpolation=cv2.INTER_AREA)
+    assert "characters too small" in reasons(small)
+    cut = np.full_like(image, 80)
+    cut[:, :900] = image[:, 380:]
+    assert "plate cut off" in reasons(cut)
 
 
 @shipped

@@ -189,3 +189,14 @@ def test_case(case: Case) -> None:
 def test_unknown_family_is_an_error() -> None:
     with pytest.raises(KeyError, match="no rules for plate family 'lamp'"):
         evaluate({}, {}, RULES, family="lamp")
+
+
+def test_frame_problems_explain_a_reshoot_but_never_change_the_verdict() -> None:
+    problems = ["glare over the serial", "blurred (sharpness 7 < 12)"]
+    unsure = reading_for(Case("serial missing", V.RESHOOT, read={"serial": None}))
+    decision = evaluate(unsure, RECORD, RULES, family="motor", quality=problems)
+    assert decision.verdict is V.RESHOOT
+    assert decision.reason.endswith("(frame: glare over the serial; blurred (sharpness 7 < 12))")
+    clean = evaluate(reading_for(Case("exact", V.PASS)), RECORD, RULES, family="motor",
+                     quality=problems)
+    assert clean.verdict is V.PASS and "frame" not in clean.reason

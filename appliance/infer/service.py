@@ -96,10 +96,12 @@ class InferenceService:
             results[index] = reading
         for index, (frame, payload) in enumerate(batch):
             reading = results[index]
+            issues = reading.extra.get("quality")
             message = ResultMessage(
                 frame=frame, fields=reading.fields, backend=self.reader.name,
                 device=self.reader.device, latency_ms=0.0 if index not in good else per_image_ms,
-                read_at=utc_now(), error=reading.error)
+                read_at=utc_now(), error=reading.error,
+                quality=[str(r) for r in issues] if isinstance(issues, list) else [])
             self.results.send(message, payload)
             self.processed += 1
 

@@ -11,9 +11,10 @@ MIN_SHARPNESS = 12.0      # variance of the Laplacian on the plate, grey levelsÂ
 
 
 def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
-           field_boxes: dict[str, tuple[int, int, int, int] | None],
-           missing: list[str]) -> list[str]:
-    """Reasons (one line each) why this frame is a poor basis for a verdict; [] if none."""
+           field_boxes: dict[str, tuple[int, int, int, int] | None]) -> list[str]:
+    """Reasons (one line each) why this frame is a poor basis for a verdict, each one a
+    thing the camera can do better (no plate, plate cut off, glare, blur, characters too
+    small); [] if none. Fields not read are the rule engine's business, not listed here."""
     reasons: list[str] = []
     h, w = image.shape[:2]
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
@@ -50,6 +51,4 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
             reasons.append(f"characters too small ({height:.0f} px, need â‰¥ {MIN_CHAR_PX} px)")
     elif plate is not None:
         reasons.append("no text found on the plate")
-    if missing and not reasons:
-        reasons.append("not read: " + ", ".join(missing))
     return reasons

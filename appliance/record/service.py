@@ -100,7 +100,8 @@ class Recorder:
         record = self.store.expected(frame.unit_id)
         reading = {name: fv.model_dump() for name, fv in result.fields.items()}
         decision = evaluate(reading, record["fields"] if record else None, self.rules.rules,
-                            family=self.family, attempt=frame.attempt, read_error=result.error)
+                            family=self.family, attempt=frame.attempt, read_error=result.error,
+                            quality=result.quality)
         image_path = self._save_image(result, payload)
         inspection = {
             "id": frame.inspection_id, "station": frame.station, "unit_id": frame.unit_id,

@@ -92,6 +92,9 @@ class ResultMessage(_Message):
     latency_ms: float
     read_at: datetime
     error: str | None = None
+    #: what the reader found wrong with the frame (glare over a field, blur, characters too
+    #: small, plate cut off); optional, so results without it still parse
+    quality: list[str] = Field(default_factory=list)
 
 
 class ReshootCommand(_Message):

@@ -245,10 +245,9 @@ class NeuralReader:
     def _reading(self, image: np.ndarray, analysis: FrameAnalysis) -> PlateReading:
         lines: list[Line] = group_lines(analysis.words)
         fields = assign_fields(lines, self.schema)
-        missing = [n for n, f in fields.items() if f.value is None]
         heights = [float(np.linalg.norm(q[3] - q[0])) for q in analysis.quads]
         issues = assess(image, plate=analysis.plate, text_heights=heights,
-                        field_boxes={n: f.box for n, f in fields.items()}, missing=missing)
+                        field_boxes={n: f.box for n, f in fields.items()})
         return PlateReading(fields, extra={"quality": issues,
                                            "lines": [w.text for w in analysis.words]})
 
