@@ -103,11 +103,11 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backend: str, split: st
               help="New folder for the fine-tuned reader (must not exist).")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Reader to start from (default: the shipped one).")
-@click.option("--steps", default=300, show_default=True, help="Training steps.")
-@click.option("--lr", default=1e-4, show_default=True, help="Learning rate.")
+@click.option("--steps", default=200, show_default=True, help="Training steps.")
+@click.option("--lr", default=5e-5, show_default=True, help="Learning rate.")
 @click.option("--batch", default=32, show_default=True,
-              help="Lines per step (half photo lines, half synthetic).")
-@click.option("--rehearsal", default=60, show_default=True,
+              help="Lines per step (a quarter from the photos, the rest synthetic).")
+@click.option("--rehearsal", default=80, show_default=True,
               help="Synthetic frames rendered for rehearsal lines.")
 @click.option("--dev", "dev_frames", default=40, show_default=True,
               help="Synthetic dev frames read before and after (the guard).")

@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--photos", type=int, default=60)
     parser.add_argument("--out", type=Path, required=True, help="work folder (replaced)")
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--dev", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")

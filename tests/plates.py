@@ -5,11 +5,18 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from appliance.reader import encode_jpeg
 from appliance.synth import render_demo_plate
 from appliance.transport import FrameMessage, ImageInfo, new_id, utc_now
 
-ERP = Path(__file__).resolve().parent.parent / "config" / "demo" / "erp.csv"
+REPO = Path(__file__).resolve().parent.parent
+ERP = REPO / "config" / "demo" / "erp.csv"
+SCHEMA_FILE = REPO / "config" / "schemas" / "motor.toml"
+#: tests of the reader the repository ships (skipped in a checkout without its weights)
+shipped = pytest.mark.skipif(not (REPO / "models" / "nameplate-reader" / "recognizer").is_dir(),
+                             reason="no shipped reader weights")
 FIELDS = ("manufacturer", "model", "serial", "voltage", "current", "power", "frequency",
           "speed", "manufactured", "ip_rating")
 

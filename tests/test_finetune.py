@@ -12,15 +12,13 @@ import pytest
 
 from appliance.reader.neural.evaluate import scoreable
 from appliance.reader.neural.finetune import FinetuneError, finetune
-from appliance.reader.neural.pipeline import DEFAULT_MODEL, NeuralReader
+from appliance.reader.neural.pipeline import NeuralReader
 from appliance.schema import load_schema
 from appliance.synth.engine import render_sample, sample_seed
+from tests.plates import SCHEMA_FILE, shipped
 
-REPO = Path(__file__).resolve().parent.parent
-SCHEMA_FILE = REPO / "config" / "schemas" / "motor.toml"
 SCHEMA = load_schema(SCHEMA_FILE)
-pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL / "recognizer").is_dir(),
-                                reason="no shipped reader weights")
+pytestmark = shipped
 
 
 @pytest.fixture(scope="module")

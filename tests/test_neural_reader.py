@@ -16,17 +16,20 @@ from transformers import VisionEncoderDecoderModel
 
 from appliance.reader import load_reader
 from appliance.reader.neural.detector import TextDetector
-from appliance.reader.neural.pipeline import DEFAULT_MODEL, ModelNotFound, NeuralReader
+from appliance.reader.neural.pipeline import ModelNotFound, NeuralReader
 from appliance.reader.neural.train import train
 from appliance.schema import load_schema
 from appliance.synth import render_demo_plate
-from tests.plates import demo_records, plate_and_bad_file, plate_values
+from tests.plates import (
+    REPO,
+    SCHEMA_FILE,
+    demo_records,
+    plate_and_bad_file,
+    plate_values,
+    shipped,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-SCHEMA_FILE = REPO / "config" / "schemas" / "motor.toml"
 SCHEMA = load_schema(SCHEMA_FILE)
-shipped = pytest.mark.skipif(not (DEFAULT_MODEL / "recognizer").is_dir(),
-                             reason="no shipped reader weights")
 
 
 @pytest.fixture(scope="module")
