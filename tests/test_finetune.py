@@ -49,7 +49,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_finetune_learns_the_plant_lines_and_names_bad_files(photos: Path,
                                                               tmp_path: Path) -> None:
     out = tmp_path / "plant-reader"
-    report = finetune(photos, out, schema_file=SCHEMA_FILE, steps=12, lr=3e-4, batch=8,
+    report = finetune(photos, out, schema_file=SCHEMA_FILE, steps=16, lr=3e-4, batch=16,
                       rehearsal_frames=2, dev_frames=3, tolerance=1.0, workers=1)
     problems = "\n".join(report["problems"])
     for bad in ("broken.json", "orphan.json", "alien.json: fields not in schema",

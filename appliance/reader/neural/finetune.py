@@ -203,6 +203,7 @@ def _train(model: Any, plant: list[tuple[np.ndarray, str]],
            synthetic: list[tuple[np.ndarray, str]], vocab: Any, *, steps: int, lr: float,
            batch: int, device: str, seed: int) -> None:
     rng = random.Random(seed)
+    torch.manual_seed(seed)  # dropout: the same photos give the same reader
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     # a quarter of each batch from the photos: a few hundred lines are learnt by heart
     # long before the rest of what the model knows is worn away
