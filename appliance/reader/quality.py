@@ -10,8 +10,14 @@ MAX_GLARE = 0.08          # ID-scanning SDKs reject frames with more than ~8 % g
 MIN_SHARPNESS = 12.0      # variance of the Laplacian on the plate, grey levels²
 
 
+def _touches_edge(quad: np.ndarray, w: int, h: int, margin: float) -> bool:
+    return bool(quad[:, 0].min() < margin or quad[:, 1].min() < margin
+                or quad[:, 0].max() > w - margin or quad[:, 1].max() > h - margin)
+
+
 def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
-           field_boxes: dict[str, tuple[int, int, int, int] | None]) -> list[str]:
+           field_boxes: dict[str, tuple[int, int, int, int] | None],
+           text_quads: list[np.ndarray] | None = None) -> list[str]:
     """Reasons (one line each) why this frame is a poor basis for a verdict, each one a
     thing the camera can do better (no plate, plate cut off, glare, blur, characters too
     small); [] if none. Fields not read are the rule engine's business, not listed here."""
@@ -22,9 +28,11 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         reasons.append("no plate found in the frame")
         region = np.ones_like(grey, dtype=bool)
     else:
-        margin = 2
-        if (plate[:, 0].min() < margin or plate[:, 1].min() < margin
-                or plate[:, 0].max() > w - margin or plate[:, 1].max() > h - margin):
+        if _touches_edge(plate, w, h, 2) and (text_quads is None or any(
+                _touches_edge(q, w, h, 0.5 * float(np.median(text_heights or [8])))
+                for q in text_quads)):
+            # a plate outline at the edge alone is not enough (the outline found can run
+            # into the background): text must reach the edge too
             reasons.append("plate cut off at the frame edge")
         mask = np.zeros_like(grey, dtype=np.uint8)
         cv2.fillConvexPoly(mask, np.round(plate).astype(np.int32), 1)

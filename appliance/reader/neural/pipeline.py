@@ -260,7 +260,8 @@ class NeuralReader:
         fields = assign_fields(lines, self.schema)
         heights = [float(np.linalg.norm(q[3] - q[0])) for q in analysis.quads]
         issues = assess(image, plate=analysis.plate, text_heights=heights,
-                        field_boxes={n: f.box for n, f in fields.items()})
+                        field_boxes={n: f.box for n, f in fields.items()},
+                        text_quads=analysis.quads)
         return PlateReading(fields, extra={"quality": issues,
                                            "lines": [w.text for w in analysis.words]})
 
