@@ -289,7 +289,7 @@ def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
                 candidates.append((letters >= 3, word.box[3] - word.box[1], word, text))
     if candidates:
         _, _, word, text = max(candidates, key=lambda c: (c[0], c[1]))
-        start = word.text.index(text) if text in word.text else 0
+        start = word.text.index(text)  # a prefix of the stripped run
         conf, box = word.evidence(start, start + len(text))
         return FieldValue(value=text, confidence=conf, box=box)
     for line in lines[:2]:
@@ -321,4 +321,4 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
             if found is not None and found.value:
                 taken.add(found.value)
                 result[name] = found
-    return {name: result[name] for name in schema.fields}
+    return result

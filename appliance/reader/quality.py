@@ -28,9 +28,9 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         reasons.append("no plate found in the frame")
         region = np.ones_like(grey, dtype=bool)
     else:
+        text_margin = 0.5 * float(np.median(text_heights or [8]))
         if _touches_edge(plate, w, h, 2) and (text_quads is None or any(
-                _touches_edge(q, w, h, 0.5 * float(np.median(text_heights or [8])))
-                for q in text_quads)):
+                _touches_edge(q, w, h, text_margin) for q in text_quads)):
             # a plate outline at the edge alone is not enough (the outline found can run
             # into the background): text must reach the edge too
             reasons.append("plate cut off at the frame edge")

@@ -20,6 +20,7 @@ one by name is kept out of training) to show the gain on the plant's own plates.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import random
@@ -33,7 +34,6 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
-from transformers import VisionEncoderDecoderModel
 
 from appliance.geometry import quad_box
 from appliance.reader.images import ImageError, load_image
@@ -264,8 +264,7 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
         "before": {"dev_field_exact": evaluate(reader, schema_file, samples=dev)["field_exact"],
                    "check_photos_field_exact": photo_accuracy(reader, check)},
     }
-    model: Any = VisionEncoderDecoderModel.from_pretrained(source / "recognizer")
-    model = model.float().to(device)
+    model: Any = copy.deepcopy(reader.recognizer).float()  # the shipped fp16 weights, as read
     vocab = reader.vocab
     report["plant_line_loss_before"] = _line_loss(model, plant, vocab, device)
     _train(model, plant, synthetic, vocab, steps=steps, lr=lr, batch=batch, device=device,
