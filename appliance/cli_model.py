@@ -18,7 +18,7 @@ from appliance.cli_common import cli_settings as _settings
 @click.option("--seed", default=0, show_default=True, help="Same seed, same images.")
 @click.option("--schema", "schema_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Plate family schema (default: configuration).")
-@click.option("--split", type=click.Choice(["train", "dev", "heldout"]), default="train",
+@click.option("--split", type=click.Choice(["train", "dev", "heldout", "station"]), default="train",
               show_default=True, help="heldout renders with fonts kept out of training.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--crops", is_flag=True, help="Also write rectified text-line crops.")
@@ -76,7 +76,7 @@ def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: i
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Trained reader folder (default: the shipped one).")
 @click.option("--backend", default="neural", show_default=True)
-@click.option("--split", type=click.Choice(["dev", "heldout"]), default="dev")
+@click.option("--split", type=click.Choice(["dev", "heldout", "station"]), default="dev")
 @click.option("-n", "count", default=100, show_default=True)
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")

@@ -42,6 +42,7 @@ ReaderFactory = Callable[..., Reader]
 _BACKENDS: dict[str, str] = {
     "tesseract": "appliance.reader.tesseract:TesseractReader",
     "neural": "appliance.reader.neural.pipeline:NeuralReader",
+    "ppocr": "appliance.reader.ppocr.pipeline:PPOCRReader",
 }
 
 

@@ -34,10 +34,14 @@ def background(h: int, w: int, rng: random.Random, nrng: np.random.Generator) ->
 
 
 def placement(plate_w: int, plate_h: int, frame_w: int, frame_h: int, scale: float,
-              rng: random.Random) -> tuple[np.ndarray, dict[str, object]]:
-    """The homography plate → frame: scale, rotation, perspective, position (maybe cut)."""
+              rng: random.Random, *, station: bool = False,
+              ) -> tuple[np.ndarray, dict[str, object]]:
+    """The homography plate → frame: scale, rotation, perspective, position (maybe cut).
+    A ``station`` keeps the plate whole, upright within ±6° and nearly square-on."""
     roll = rng.random()
-    if roll < 0.03:
+    if station:
+        rotation = max(-6.0, min(6.0, rng.gauss(0, 2.5)))
+    elif roll < 0.03:
         rotation = 180.0
     elif roll < 0.05:
         rotation = rng.choice((90.0, -90.0))
@@ -46,7 +50,7 @@ def placement(plate_w: int, plate_h: int, frame_w: int, frame_h: int, scale: flo
         rotation = max(-15.0, min(15.0, rotation))
     w, h = float(plate_w), float(plate_h)
     src = np.array([[0, 0], [plate_w, 0], [plate_w, plate_h], [0, plate_h]], np.float32)
-    jitter = rng.uniform(0.0, 0.08)
+    jitter = rng.uniform(0.0, 0.04 if station else 0.08)
     pts = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]],
                    np.float32)
     pts += np.array([[rng.uniform(-jitter, jitter) * w, rng.uniform(-jitter, jitter) * h]
@@ -55,7 +59,7 @@ def placement(plate_w: int, plate_h: int, frame_w: int, frame_h: int, scale: flo
     rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]],
                    np.float32)
     pts = pts @ rot.T
-    cut = rng.random() < 0.06
+    cut = rng.random() < 0.06 and not station
     # The camera is set up to see the whole plate: shrink it to fit unless it is to be cut.
     fit = 0.95 * min(frame_w / float(np.ptp(pts[:, 0])), frame_h / float(np.ptp(pts[:, 1])))
     if not cut:
@@ -77,9 +81,12 @@ def placement(plate_w: int, plate_h: int, frame_w: int, frame_h: int, scale: flo
 
 
 def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
-               plate_quad: np.ndarray) -> tuple[np.ndarray, dict[str, object]]:
-    """Light, glare, shadow, blur, noise, resolution and colour of a real camera (in place)."""
+               plate_quad: np.ndarray, *, station: bool = False,
+               ) -> tuple[np.ndarray, dict[str, object]]:
+    """Light, glare, shadow, blur, noise, resolution and colour of a real camera (in place).
+    A ``station`` camera has mild glare, little blur and noise, and full resolution."""
     h, w = frame.shape[:2]
+    mild = 0.5 if station else 1.0
     params: dict[str, object] = {}
     gain = 0.55 + 0.9 * cv2.resize(nrng.random((3, 4)).astype(np.float32), (w, h),
                                    interpolation=cv2.INTER_CUBIC)
@@ -103,17 +110,17 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
             yy, xx = np.ogrid[y0:y1, x0:x1]
             blob = np.exp(-(((xx.astype(np.float32) - cx) / sx) ** 2
                             + ((yy.astype(np.float32) - cy) / sy) ** 2)).astype(np.float32)
-            frame[y0:y1, x0:x1] += (rng.uniform(0.5, 1.6) * blob)[..., None]
+            frame[y0:y1, x0:x1] += (mild * rng.uniform(0.5, 1.6) * blob)[..., None]
         else:
             rng.uniform(0.5, 1.6)
         params["glare"] = {"x": round(float(cx)), "y": round(float(cy))}
     np.clip(frame, 0, 1, out=frame)
     if rng.random() < 0.4:
-        sigma = rng.uniform(0.4, 2.2)
+        sigma = rng.uniform(0.4, 1.0 if station else 2.2)
         frame[:] = cv2.GaussianBlur(frame, (0, 0), sigma)
         params["defocus"] = round(sigma, 2)
     if rng.random() < 0.15:
-        length = rng.randint(3, 11)
+        length = rng.randint(3, 5 if station else 11)
         kernel = np.zeros((length, length), np.float32)
         kernel[length // 2, :] = 1.0 / length
         angle = rng.uniform(0, 180)
@@ -122,7 +129,7 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
         kernel /= max(kernel.sum(), 1e-6)
         frame[:] = cv2.filter2D(frame, -1, kernel)
         params["motion_blur"] = length
-    if rng.random() < 0.2:
+    if rng.random() < 0.2 and not station:
         factor = rng.uniform(0.35, 0.8)
         small = cv2.resize(frame, (int(w * factor), int(h * factor)), interpolation=cv2.INTER_AREA)
         frame[:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -132,7 +139,7 @@ def photograph(frame: np.ndarray, rng: random.Random, nrng: np.random.Generator,
         params["monochrome"] = True
     else:
         frame *= np.array([rng.uniform(0.85, 1.15) for _ in range(3)], np.float32)
-    noise = rng.uniform(0, 0.05)
+    noise = rng.uniform(0, 0.05 * mild)
     frame += noise * gaussian_noise(nrng, frame.shape)
     params["noise"] = round(noise, 3)
     np.clip(frame, 0, 1, out=frame)

@@ -21,7 +21,10 @@ from appliance.synth.glyphs import draw_items
 from appliance.synth.layout import build_layout, plate_values
 from appliance.synth.material import compose, plate_base, wear, worn_ink
 
-SPLITS = ("train", "dev", "heldout")
+SPLITS = ("train", "dev", "heldout", "station")
+#: splits rendered as a fixed inspection station sees plates: whole plate, capitals ≥ 14 px,
+#: mild tilt, glare, blur and noise (fonts, layouts, materials and label words as in dev)
+STATION_SPLITS = ("station",)
 
 
 @dataclass
@@ -108,11 +111,14 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
     wear_params = wear(plate, rng, nrng)
 
     body_size = float(np.median([it.size for it in layout.items])) if layout.items else 20.0
+    station = split in STATION_SPLITS
     char_px = math.exp(rng.uniform(math.log(10), math.log(60)))
+    if station:
+        char_px = math.exp(rng.uniform(math.log(16), math.log(40)))
     if "dotmatrix" in (layout.params.get("style"), layout.params.get("value_style")):
         char_px = max(char_px, rng.uniform(18, 40))  # finer dots than a camera resolves: no
     matrix, place_params = placement(layout.width, layout.height, frame_w, frame_h,
-                                     char_px / (0.72 * body_size), rng)
+                                     char_px / (0.72 * body_size), rng, station=station)
     char_px = float(place_params["scale"]) * 0.72 * body_size  # type: ignore[arg-type]
     frame = background(frame_h, frame_w, rng, nrng)
     alpha = cv2.warpPerspective(np.ones((layout.height, layout.width), np.float32), matrix,
@@ -126,9 +132,10 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
     warped = cv2.warpPerspective(plate, matrix, (frame_w, frame_h), flags=cv2.INTER_LINEAR)
     frame = frame * (1 - alpha[..., None]) + warped * alpha[..., None]
     plate_quad = _quad(matrix, (0, 0, layout.width, layout.height))
-    covered = occlude(frame, rng, plate_quad)
-    frame, camera_params = photograph(frame.astype(np.float32), rng, nrng, plate_quad)
-    quality = rng.randint(30, 95)
+    covered = None if station else occlude(frame, rng, plate_quad)
+    frame, camera_params = photograph(frame.astype(np.float32), rng, nrng, plate_quad,
+                                      station=station)
+    quality = rng.randint(60, 95) if station else rng.randint(30, 95)
     rgb = (frame * 255 + 0.5).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                            [cv2.IMWRITE_JPEG_QUALITY, quality])

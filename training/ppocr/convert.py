@@ -9,6 +9,7 @@ the slot it feeds, so nothing a network computes shapes from is ever trained.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ _STATIC_SLOTS = {("Resize", 1), ("Resize", 2), ("Resize", 3), ("Clip", 1), ("Cli
                  ("Pow", 1), ("Squeeze", 1), ("Unsqueeze", 1), ("ReduceMean", 1),
                  ("Div", 1)}
 _BN_STATS = {("BatchNormalization", 3), ("BatchNormalization", 4)}
+# the exporter's own values ("p2o.helper.constant.N": hard-swish's 3 and 6, epsilons) are
+# constants of the architecture, never weights
+_EXPORTER_CONSTANT = re.compile(r"(^|\.)(helper\.)?constant(\.|_|$)")
 
 
 def _attr(attribute: Any) -> Any:
@@ -77,7 +81,8 @@ def convert_onnx(path: Path | str) -> tuple[dict[str, Any], dict[str, torch.Tens
         if not slots:
             continue
         static = all(slot in _STATIC_SLOTS for slot in slots)
-        if array.dtype.kind != "f" or static or array.ndim == 0:
+        if array.dtype.kind != "f" or static or array.ndim == 0 \
+                or _EXPORTER_CONSTANT.search(name):
             spec["literals"][name] = _literal(array)
         elif all(slot in _BN_STATS for slot in slots):
             spec["buffers"][name] = list(array.shape)

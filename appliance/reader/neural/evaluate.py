@@ -46,6 +46,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
     legibility limits only a wrong value counts against the reader (not read is right).
     """
     per_field: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # exact, wrong, total
+    in_text = 0  # legible values found verbatim (folded) inside one of the reader's text runs
     plates_ok = plates = gated = 0
     beyond = [0, 0]  # fields past the legibility limits: read wrongly, total
     unreadable_frames = caught = 0  # model or serial drawn but unreadable; of those, flagged
@@ -67,6 +68,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
             unreadable_frames += 1
             caught += int(flagged)
         both = True
+        runs = [fold(str(t)) or "" for t in reading.extra.get("lines", [])]  # type: ignore[union-attr]
         for name, truth in labels["fields"].items():
             got = reading.fields[name].value if name in reading.fields else None
             if beyond_limits(truth):
@@ -76,6 +78,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
                 continue
             counts = per_field[name]
             counts[2] += 1
+            in_text += int(any((fold(truth["value"]) or "") in run for run in runs))
             if fold(got) == fold(truth["value"]):
                 counts[0] += 1
             else:
@@ -94,6 +97,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
     wrong = sum(c[1] for c in per_field.values())
     return {
         "split": split, "frames": frames, "seed": seed,
+        "values_in_text": round(in_text / max(1, total), 4),
         "field_exact": round(exact / max(1, total), 4), "fields": total,
         "field_wrong": round(wrong / max(1, total), 4),
         "field_not_read": round((total - exact - wrong) / max(1, total), 4),

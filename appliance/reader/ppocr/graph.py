@@ -95,6 +95,71 @@ def _resize(x: torch.Tensor, a: dict[str, Any], scales: Value | None,
     return F.interpolate(x, scale_factor=factors, mode="bilinear", align_corners=False)
 
 
+def _uses(nodes: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in nodes:
+        for name in node["in"]:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def fuse(nodes: list[dict[str, Any]], literals: dict[str, Value],
+         params: set[str]) -> list[dict[str, Any]]:
+    """Rewrite element-wise chains the exporter spelt out into single operations, keeping
+    every parameter: ``x·s + t`` → ``Affine``; ``Conv`` then ``Affine`` → ``ConvAffine``
+    (the scale folded into the kernel on the fly, so it still trains); ``y·clip(y+3, 0, 6)/6``
+    → ``HardSwish``. Same numbers, a fraction of the memory traffic."""
+    uses = _uses(nodes)
+    producer = {node["out"][0]: k for k, node in enumerate(nodes)}
+    out: list[dict[str, Any]] = []
+    skip: set[int] = set()
+
+    def single_use_next(k: int, op: str) -> int | None:
+        name = nodes[k]["out"][0]
+        if uses.get(name) != 1:
+            return None
+        for j in range(k + 1, min(len(nodes), k + 8)):
+            if name in nodes[j]["in"]:
+                return j if nodes[j]["op"] == op else None
+        return None
+
+    for k, node in enumerate(nodes):
+        if k in skip:
+            continue
+        op, inputs = node["op"], node["in"]
+        if op == "Add" and len(inputs) == 2 and literals.get(inputs[1]) == 3.0:
+            clip = single_use_next(k, "Clip")
+            if clip is not None and [literals.get(n) for n in nodes[clip]["in"][1:]] == [0.0, 6.0]:
+                mul = single_use_next(clip, "Mul")
+                if mul is not None and inputs[0] in nodes[mul]["in"]:
+                    div = single_use_next(mul, "Div")
+                    if div is not None and literals.get(nodes[div]["in"][1]) == 6.0:
+                        skip.update({clip, mul, div})
+                        out.append({"op": "HardSwish", "in": [inputs[0]],
+                                    "out": nodes[div]["out"]})
+                        continue
+        if op == "Mul" and len(inputs) == 2 and any(n in params for n in inputs):
+            add = single_use_next(k, "Add")
+            scale = next(n for n in inputs if n in params)
+            x = next((n for n in inputs if n != scale), scale)
+            if add is not None:
+                bias = next((n for n in nodes[add]["in"] if n != node["out"][0]), None)
+                if bias in params:
+                    skip.add(add)
+                    source = producer.get(x)
+                    conv = out[-1] if out and source is not None and out[-1]["op"] == "Conv" \
+                        and out[-1]["out"][0] == x and uses.get(x) == 1 else None
+                    if conv is not None and len(conv["in"]) == 3:
+                        out[-1] = {"op": "ConvAffine", "in": [*conv["in"], scale, bias],
+                                   "out": nodes[add]["out"], "attrs": conv.get("attrs", {})}
+                    else:
+                        out.append({"op": "Affine", "in": [x, scale, bias],
+                                    "out": nodes[add]["out"]})
+                    continue
+        out.append(node)
+    return out
+
+
 class GraphNet(nn.Module):
     """A network rebuilt from a converted graph spec; ``forward`` runs it node by node.
 
@@ -112,6 +177,7 @@ class GraphNet(nn.Module):
             self.register_buffer(param_key(name), torch.zeros(shape))
         self._literals: dict[str, Value] = dict(spec["literals"])
         self._buffer_names = set(spec["buffers"])
+        self._nodes = fuse(spec["nodes"], self._literals, set(spec["params"]))
 
     def tensor(self, name: str) -> Value:
         """A weight, buffer or literal of the graph by its ONNX name."""
@@ -125,7 +191,7 @@ class GraphNet(nn.Module):
         """Run the graph on ``x``; returns its outputs by name. ``until`` stops at that
         value (for instance the logits before a final softmax) and returns it alone."""
         env: dict[str, Value] = {self.spec["inputs"][0]: x}
-        for node in self.spec["nodes"]:
+        for node in self._nodes:
             args = [None if not n else env[n] if n in env else self.tensor(n)
                     for n in node["in"]]
             result = self._run(node["op"], args, node.get("attrs", {}))
@@ -137,6 +203,12 @@ class GraphNet(nn.Module):
     def _run(self, op: str, v: list[Value], a: dict[str, Any]) -> Value:
         if op == "Conv":
             return _conv(v[0], v[1], v[2] if len(v) > 2 else None, a)
+        if op == "ConvAffine":  # conv(x; W, b)·s + t == conv(x; W·s, b·s + t), s per tensor
+            scale = v[3].reshape(-1)
+            kernel = v[1] * (scale.reshape(-1, 1, 1, 1) if scale.numel() > 1 else scale)
+            return _conv(v[0], kernel, v[2] * v[3].reshape(-1) + v[4].reshape(-1), a)
+        if op == "Affine":
+            return torch.addcmul(v[2], v[0], v[1])
         if op == "ConvTranspose":
             return F.conv_transpose2d(v[0], v[1], v[2] if len(v) > 2 else None,
                                       stride=tuple(a.get("strides", [1, 1])),

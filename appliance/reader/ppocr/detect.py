@@ -1,0 +1,128 @@
+"""Text detection with PP-OCR's DB network: frame → probability map → text-run quads.
+
+Pre-processing bounds the cost for frames of any size (the longer side is scaled to
+``limit``, both sides to multiples of 32); post-processing follows DB's recipe: threshold,
+connected regions, minimum-area rectangles scored on the map, grown back ("unclipped") by a
+distance proportional to area / perimeter. Quads are ordered TL, TR, BR, BL along the
+frame's dominant text direction (the 0°/180° question is left to the orientation model).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Knobs of the DB post-processing (PaddleOCR's defaults, a stricter box score)."""
+
+    limit: int = 960          # longer side of the detector's input, pixels
+    threshold: float = 0.3    # probability that makes a pixel "text"
+    box_score: float = 0.55   # mean probability a box needs to be kept
+    unclip: float = 1.6       # growth: area × unclip / perimeter on every side
+    min_side: float = 3.0     # shorter side of a kept box, detector pixels
+    max_boxes: int = 400
+
+
+def detector_input(image: np.ndarray, limit: int) -> tuple[np.ndarray, float, float]:
+    """Resize an RGB frame for the detector; returns (normalised 3×H×W BGR float32 array,
+    x scale, y scale) where a detector pixel × scale is a frame pixel."""
+    h, w = image.shape[:2]
+    ratio = min(1.0, limit / max(h, w))
+    new_h = max(32, int(round(h * ratio / 32)) * 32)
+    new_w = max(32, int(round(w * ratio / 32)) * 32)
+    interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    pixels = (resized[:, :, ::-1].astype(np.float32) / 255.0 - 0.5) / 0.5
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1)), w / new_w, h / new_h
+
+
+def stack_inputs(arrays: list[np.ndarray]) -> torch.Tensor:
+    """Batch detector inputs of different sizes, padded bottom/right to the largest."""
+    height = max(a.shape[1] for a in arrays)
+    width = max(a.shape[2] for a in arrays)
+    batch = np.zeros((len(arrays), 3, height, width), np.float32)
+    for i, a in enumerate(arrays):
+        batch[i, :, : a.shape[1], : a.shape[2]] = a
+    return torch.from_numpy(batch)
+
+
+def _box_score(prob: np.ndarray, box: np.ndarray) -> float:
+    h, w = prob.shape
+    x0, y0 = np.clip(np.floor(box.min(0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(box.max(0)).astype(int), 0, [w - 1, h - 1])
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+    cv2.fillPoly(mask, [np.round(box - [x0, y0]).astype(np.int32)], 1)
+    return float(cv2.mean(prob[y0: y1 + 1, x0: x1 + 1], mask)[0])
+
+
+def boxes_from_map(prob: np.ndarray, settings: DetectorSettings,
+                   ) -> list[tuple[tuple[float, float], tuple[float, float], float]]:
+    """Rotated rectangles ((cx, cy), (w, h), angle) of text in a probability map,
+    grown back to the full text size, in detector pixels."""
+    bitmap = (prob > settings.threshold).astype(np.uint8)
+    bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    contours = sorted(contours, key=cv2.contourArea, reverse=True)[: settings.max_boxes]
+    rects = []
+    for contour in contours:
+        if len(contour) < 4:
+            continue
+        (cx, cy), (w, h), angle = cv2.minAreaRect(contour)
+        if min(w, h) < settings.min_side:
+            continue
+        if _box_score(prob, cv2.boxPoints(((cx, cy), (w, h), angle))) < settings.box_score:
+            continue
+        grow = w * h * settings.unclip / (2 * (w + h))
+        w, h = w + 2 * grow, h + 2 * grow
+        if min(w, h) < settings.min_side + 2:
+            continue
+        rects.append(((cx, cy), (w, h), angle))
+    return rects
+
+
+def text_direction(rects: list[tuple[tuple[float, float], tuple[float, float], float]],
+                   ) -> float:
+    """The frame's reading direction in radians (modulo π), from the long axes of elongated
+    boxes, weighted by length; 0 (left to right) when no box is elongated."""
+    sx = sy = 0.0
+    for _, (w, h), angle in rects:
+        long_side, short_side = max(w, h), min(w, h)
+        if long_side < 2 * short_side:
+            continue
+        theta = math.radians(angle) + (0 if w >= h else math.pi / 2)
+        sx += long_side * math.cos(2 * theta)
+        sy += long_side * math.sin(2 * theta)
+    if sx == 0 and sy == 0:
+        return 0.0
+    return 0.5 * math.atan2(sy, sx)
+
+
+def ordered_quad(rect: tuple[tuple[float, float], tuple[float, float], float],
+                 direction: float) -> np.ndarray:
+    """The rectangle's corners as TL, TR, BR, BL, reading along ``direction``."""
+    corners = cv2.boxPoints(rect).astype(np.float32)
+    u = np.array([math.cos(direction), math.sin(direction)], np.float32)
+    v = np.array([-u[1], u[0]], np.float32)  # "down" in the reading frame
+    centre = corners.mean(0)
+    along, down = (corners - centre) @ u, (corners - centre) @ v
+    top = np.argsort(down)[:2]
+    bottom = np.argsort(down)[2:]
+    tl, tr = top[np.argsort(along[top])]
+    bl, br = bottom[np.argsort(along[bottom])]
+    return corners[[tl, tr, br, bl]]
+
+
+def detect_quads(prob: np.ndarray, scale_x: float, scale_y: float,
+                 settings: DetectorSettings) -> list[np.ndarray]:
+    """Text-run quads (TL, TR, BR, BL) in frame pixels from one probability map."""
+    rects = boxes_from_map(prob, settings)
+    direction = text_direction(rects)
+    quads = [ordered_quad(rect, direction) * np.array([scale_x, scale_y], np.float32)
+             for rect in rects]
+    return sorted(quads, key=lambda q: (float(q[:, 1].mean()), float(q[:, 0].mean())))

@@ -1,0 +1,255 @@
+"""The pretrained reader (``backend = "ppocr"``): PP-OCR's detector, 0°/180° classifier and
+CTC recogniser ported to torch, then the schema's field attachment and the quality gate.
+
+One detector pass per batch of frames, one orientation vote per frame, every text run of
+every frame recognised in width-bucketed batches. Verify mode scores expected values under
+the recogniser's CTC distribution instead of comparing strings.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from appliance.geometry import quad_box, rectify_quad
+from appliance.reader.base import PlateReading
+from appliance.reader.fields import Line, Word, assign_fields, group_lines
+from appliance.reader.ppocr.detect import (
+    DetectorSettings,
+    detect_quads,
+    detector_input,
+    stack_inputs,
+)
+from appliance.reader.ppocr.modeling import PPOCRModel
+from appliance.reader.ppocr.recognise import (
+    HEIGHT,
+    MAX_WIDTH,
+    STRIDE,
+    Charset,
+    LineReading,
+    batches,
+    ctc_greedy,
+    line_input,
+)
+from appliance.reader.ppocr.verify import verify_field
+from appliance.reader.quality import assess
+from appliance.schema import PlateSchema
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "ppocr-reader"
+ORIENT_LINES = 6          # longest runs that vote on a frame's 0°/180°
+ORIENT_WIDTH = 192
+
+
+class ModelNotFound(FileNotFoundError):
+    """The reader's weights are not where the configuration says."""
+
+
+@dataclass
+class FrameAnalysis:
+    """Everything the reader found in one frame (kept for verify mode and evidence)."""
+
+    quads: list[np.ndarray]
+    crops: list[np.ndarray]
+    lines: list[LineReading] = field(default_factory=list)
+    log_probs: list[torch.Tensor] = field(default_factory=list)  # T×K per line
+    flipped: bool = False
+    words: list[Word] = field(default_factory=list)
+
+    def plate(self) -> np.ndarray | None:
+        """The plate's outline as seen through its text: the rectangle around every run,
+        grown by one text height (None when no text was found)."""
+        if not self.quads:
+            return None
+        points = np.concatenate(self.quads).astype(np.float32)
+        (cx, cy), (w, h), angle = cv2.minAreaRect(points)
+        grow = float(np.median([np.linalg.norm(q[3] - q[0]) for q in self.quads]))
+        return cv2.boxPoints(((cx, cy), (w + 2 * grow, h + 2 * grow), angle)).astype(np.float32)
+
+
+def _load(folder: Path, device: str, dtype: torch.dtype) -> Any:
+    model: Any = PPOCRModel.from_pretrained(folder)
+    return model.to(device, dtype=dtype).eval()
+
+
+class PPOCRReader:
+    """PP-OCR-based reader; see the module docstring."""
+
+    name = "ppocr"
+
+    def __init__(self, *, schema: PlateSchema, device: str = "cpu",
+                 model_dir: Path | str | None = None, detector_limit: int | None = None,
+                 **_: object) -> None:
+        folder = Path(model_dir) if model_dir else DEFAULT_MODEL
+        for part in ("detector", "recognizer", "orientation"):
+            if not (folder / part / "config.json").is_file():
+                raise ModelNotFound(f"{folder}: no {part}/ here (expected detector/, "
+                                    "recognizer/ and orientation/ model folders)")
+        self.schema = schema
+        self.device = device
+        # weights stay float32 (BatchNorm statistics overflow float16); a GPU runs the
+        # convolutions and matrix products in float16 under autocast
+        self.dtype = torch.float32
+        self.detector = _load(folder / "detector", device, self.dtype)
+        self.recognizer = _load(folder / "recognizer", device, self.dtype)
+        self.orientation = _load(folder / "orientation", device, self.dtype)
+        self.charset = Charset(list(self.recognizer.config.charset))
+        limit = detector_limit or (1280 if device == "cuda" else 960)
+        self.settings = DetectorSettings(limit=int(limit))
+        #: milliseconds per stage, summed since last cleared; None (the default) times nothing
+        self.stage_ms: dict[str, float] | None = None
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        if self.stage_ms is None:
+            yield
+            return
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        yield
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        self.stage_ms[name] = self.stage_ms.get(name, 0.0) + (time.perf_counter() - started) * 1e3
+
+    # -- public interface ----------------------------------------------------------------
+    def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
+        """Read a batch of RGB frames; one reading per frame, in order."""
+        analyses = self.analyse(images)
+        with self._stage("fields+quality"):
+            return [self._reading(image, analysis)
+                    for image, analysis in zip(images, analyses, strict=True)]
+
+    @torch.inference_mode()
+    def analyse(self, images: Sequence[np.ndarray]) -> list[FrameAnalysis]:
+        """Detect, orient and recognise every text run of every frame."""
+        if not images:
+            return []
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.device == "cuda"):
+            return self._analyse(images)
+
+    def _analyse(self, images: Sequence[np.ndarray]) -> list[FrameAnalysis]:
+        analyses = []
+        for image, quads in zip(images, self._detect(images), strict=True):
+            with self._stage("rectify"):
+                crops = [rectify_quad(image, q, height=HEIGHT, pad=0.0, max_width=MAX_WIDTH)
+                         for q in quads]
+            analyses.append(FrameAnalysis(quads, crops))
+        with self._stage("orient"):
+            self._orient(analyses)
+        self._recognise(analyses)
+        for analysis in analyses:
+            analysis.words = self._words(analysis)
+        return analyses
+
+    def verify(self, image: np.ndarray, expected: dict[str, str]) -> dict[str, dict[str, object]]:
+        """Score each expected value under the recogniser: verified / differs / unreadable."""
+        analysis = self.analyse([image])[0]
+        reading = self._reading(image, analysis)
+        return {name: verify_field(analysis.lines, analysis.log_probs, analysis.quads,
+                                   reading.fields.get(name), want, self.charset)
+                for name, want in expected.items()}
+
+    # -- stages --------------------------------------------------------------------------
+    def _detect(self, images: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        with self._stage("detector input"):
+            inputs = [detector_input(image, self.settings.limit) for image in images]
+            pixels = stack_inputs([p for p, _, _ in inputs]).to(self.device, self.dtype)
+        with self._stage("detector"):
+            probs = self.detector(pixels)["probs"][:, 0].float().cpu().numpy()
+        with self._stage("boxes"):
+            out = []
+            for prob, (array, sx, sy) in zip(probs, inputs, strict=True):
+                prob = prob[: array.shape[1], : array.shape[2]]
+                out.append(detect_quads(prob, sx, sy, self.settings))
+            return out
+
+    def _orient(self, analyses: list[FrameAnalysis]) -> None:
+        """Turn a frame's runs 180° when the orientation model's vote says so."""
+        votes: list[tuple[int, np.ndarray]] = []
+        for index, analysis in enumerate(analyses):
+            longest = sorted(range(len(analysis.crops)), reverse=True,
+                             key=lambda i: analysis.crops[i].shape[1])[:ORIENT_LINES]
+            votes.extend((index, analysis.crops[i]) for i in longest)
+        if not votes:
+            return
+        batch = np.zeros((len(votes), 3, HEIGHT, ORIENT_WIDTH), np.float32)
+        weights = []
+        for row, (_, crop) in enumerate(votes):
+            array = line_input(crop)[:, :, :ORIENT_WIDTH]
+            batch[row, :, :, : array.shape[2]] = array
+            weights.append(min(crop.shape[1], ORIENT_WIDTH))
+        probs = self.orientation(torch.from_numpy(batch).to(self.device, self.dtype))["probs"]
+        turned = probs[:, 1].float().cpu().numpy()
+        for index, analysis in enumerate(analyses):
+            mine = [k for k, (owner, _) in enumerate(votes) if owner == index]
+            w = np.array([weights[k] for k in mine], np.float32)
+            if mine and float((turned[mine] * w).sum() / w.sum()) > 0.5:
+                analysis.flipped = True
+                analysis.quads = [q[[2, 3, 0, 1]] for q in analysis.quads]
+                analysis.crops = [np.ascontiguousarray(c[::-1, ::-1]) for c in analysis.crops]
+
+    def _recognise(self, analyses: list[FrameAnalysis]) -> None:
+        owners = [(a, i) for a, analysis in enumerate(analyses)
+                  for i in range(len(analysis.crops))]
+        if not owners:
+            return
+        with self._stage("line input"):
+            inputs = [line_input(analyses[a].crops[i]) for a, i in owners]
+        readings: list[LineReading | None] = [None] * len(inputs)
+        log_probs: list[torch.Tensor | None] = [None] * len(inputs)
+        with self._stage("recognizer"):
+            for members, pixels in batches(inputs):
+                logits = self.recognizer(pixels.to(self.device, self.dtype), logits=True)
+                lp = self.charset.masked_log_probs(logits["logits"].float()).cpu()
+                widths = [min(lp.shape[1], max(1, math.ceil(inputs[i].shape[2] / STRIDE)))
+                          for i in members]
+                for row, (i, line) in enumerate(zip(members, ctc_greedy(lp, self.charset,
+                                                                        widths), strict=True)):
+                    readings[i] = line
+                    log_probs[i] = lp[row, : widths[row]]
+        for k, (a, _) in enumerate(owners):
+            analyses[a].lines.append(readings[k])  # type: ignore[arg-type]
+            analyses[a].log_probs.append(log_probs[k])  # type: ignore[arg-type]
+
+    @staticmethod
+    def _words(analysis: FrameAnalysis) -> list[Word]:
+        angles = [math.atan2(*(q[1] - q[0])[::-1]) for q in analysis.quads]
+        angle = float(np.median(angles)) if angles else 0.0
+        rot = np.array([[math.cos(-angle), -math.sin(-angle)],
+                        [math.sin(-angle), math.cos(-angle)]])
+        words = []
+        for quad, line, crop in zip(analysis.quads, analysis.lines, analysis.crops, strict=True):
+            text = line.text.strip()
+            if not text:
+                continue
+            lead = len(line.text) - len(line.text.lstrip())
+            upright = quad @ rot.T  # line grouping happens in the plate's own frame
+            box = (int(upright[:, 0].min()), int(upright[:, 1].min()),
+                   int(upright[:, 0].max()), int(upright[:, 1].max()))
+            seen_w = max(1, min(round(crop.shape[1] * HEIGHT / max(1, crop.shape[0])),
+                                MAX_WIDTH))
+            xs = [min(1.0, (p * STRIDE + STRIDE / 2) / seen_w) for p in line.char_pos]
+            words.append(Word(text, box, line.confidence, quad=quad,
+                              char_x=xs[lead: lead + len(text)],
+                              char_conf=line.char_conf[lead: lead + len(text)]))
+        return words
+
+    def _reading(self, image: np.ndarray, analysis: FrameAnalysis) -> PlateReading:
+        lines: list[Line] = group_lines(analysis.words)
+        fields = assign_fields(lines, self.schema)
+        heights = [float(np.linalg.norm(q[3] - q[0])) for q in analysis.quads]
+        issues = assess(image, plate=analysis.plate(), text_heights=heights,
+                        field_boxes={n: f.box for n, f in fields.items()},
+                        text_quads=analysis.quads)
+        return PlateReading(fields, extra={"quality": issues,
+                                           "lines": [w.text for w in analysis.words],
+                                           "boxes": [list(quad_box(q)) for q in analysis.quads]})

@@ -1,0 +1,144 @@
+"""Line recognition with PP-OCR's CTC network: rectified text runs → text, per-character
+confidence and position; plus CTC scoring of given strings (verify mode).
+
+The pretrained recogniser knows thousands of CJK characters; plates do not carry them, so
+decoding is restricted to an alphabet (Latin scripts, digits, punctuation, unit symbols):
+a masked class can never be read, which removes a whole family of look-alike errors.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+HEIGHT = 48
+STRIDE = 8            # input pixels per CTC time step
+BUCKET = 64           # line widths are padded up to a multiple of this
+MAX_WIDTH = 1600      # wider runs are squeezed to this width
+
+PLATE_ALPHABET = (
+    string.ascii_letters + string.digits + string.punctuation + " "
+    + "ÄÖÜäöüßÉÈÊËéèêëÀÂàâÇçÎÏîïÔôÙÛùûÑñÁÍÓÚáíóúÅåØøÆæŁłŚśŹźŻżĆćĘęĄąŃńŠšŽžČčŘřĚěŮů"
+    + "°ΩμµφΦ±²³~×·Δ€£¥§")
+
+
+@dataclass
+class LineReading:
+    """What CTC made of one line: text, per-character confidence and time step."""
+
+    text: str
+    char_conf: list[float]
+    char_pos: list[int]      # CTC time step (× STRIDE input pixels) of each character
+    width: int               # time steps covering the real (unpadded) line
+
+    @property
+    def confidence(self) -> float:
+        """The least confident character (0 when nothing was read)."""
+        return min(self.char_conf) if self.char_conf else 0.0
+
+
+class Charset:
+    """The recogniser's classes (index 0 is CTC's blank) and the decoding mask."""
+
+    def __init__(self, classes: list[str], alphabet: str = PLATE_ALPHABET) -> None:
+        self.classes = classes
+        self.index = {c: i for i, c in enumerate(classes) if i > 0}
+        allowed = [0, *sorted(self.index[c] for c in set(alphabet) if c in self.index)]
+        self.allowed = torch.tensor(allowed)
+
+    def encode(self, text: str) -> list[int] | None:
+        """Class indices of ``text``; None when a character is outside the alphabet."""
+        ids = [self.index.get(c) for c in text]
+        return None if any(i is None for i in ids) else ids  # type: ignore[return-value]
+
+    def masked_log_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """B×T×V logits → B×T×K log-probabilities over the allowed classes only
+        (column k is class ``allowed[k]``)."""
+        return torch.log_softmax(logits.float()[..., self.allowed.to(logits.device)], -1)
+
+
+def line_input(crop: np.ndarray) -> np.ndarray:
+    """A rectified RGB crop → the recogniser's 3×48×W BGR input in -1..1 (W ≤ MAX_WIDTH)."""
+    h, w = crop.shape[:2]
+    width = max(STRIDE, min(MAX_WIDTH, int(round(w * HEIGHT / max(1, h)))))
+    resized = cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA
+                         if h > HEIGHT else cv2.INTER_LINEAR)
+    return ((resized[:, :, ::-1].astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+
+
+def batches(inputs: list[np.ndarray], max_pixels: int = 48 * 320 * 64,
+            ) -> list[tuple[list[int], torch.Tensor]]:
+    """Group line inputs by padded width (a multiple of BUCKET) into zero-padded batches;
+    each batch is (indices into ``inputs``, B×3×48×W tensor)."""
+    order = sorted(range(len(inputs)), key=lambda i: inputs[i].shape[2])
+    groups: list[tuple[list[int], torch.Tensor]] = []
+    start = 0
+    while start < len(order):
+        width = -(-inputs[order[start]].shape[2] // BUCKET) * BUCKET
+        members = [i for i in order[start:] if inputs[i].shape[2] <= width]
+        cap = max(1, max_pixels // (HEIGHT * width))
+        members = members[:cap]
+        batch = np.zeros((len(members), 3, HEIGHT, width), np.float32)
+        for row, i in enumerate(members):
+            batch[row, :, :, : inputs[i].shape[2]] = inputs[i]
+        groups.append((members, torch.from_numpy(batch)))
+        start += len(members)
+    return groups
+
+
+def ctc_greedy(log_probs: torch.Tensor, charset: Charset, widths: list[int],
+               ) -> list[LineReading]:
+    """Best-path decoding of B×T×K masked log-probabilities."""
+    probs, best = log_probs.exp().max(-1)
+    allowed = charset.allowed.tolist()
+    out = []
+    for b in range(log_probs.shape[0]):
+        ids = best[b, : widths[b]].tolist()
+        conf = probs[b, : widths[b]].tolist()
+        chars: list[str] = []
+        confs: list[float] = []
+        positions: list[int] = []
+        previous = 0
+        for t, k in enumerate(ids):
+            if k != 0 and k != previous:
+                chars.append(charset.classes[allowed[k]])
+                confs.append(conf[t])
+                positions.append(t)
+            elif k != 0 and k == previous and confs:
+                confs[-1] = max(confs[-1], conf[t])
+            previous = k
+        out.append(LineReading("".join(chars), confs, positions, widths[b]))
+    return out
+
+
+def ctc_scores(log_probs: torch.Tensor, widths: list[int], candidates: list[tuple[int, str]],
+               charset: Charset) -> list[float]:
+    """Log-likelihood of each (line index, text) candidate under CTC, summed over all
+    alignments; -inf for text with characters outside the alphabet."""
+    if not candidates:
+        return []
+    column = {int(c): k for k, c in enumerate(charset.allowed.tolist())}
+    scores: list[float] = [float("-inf")] * len(candidates)
+    rows, targets, lengths, inputs, keep = [], [], [], [], []
+    for n, (line, text) in enumerate(candidates):
+        ids = charset.encode(text)
+        if not ids or any(i not in column for i in ids):
+            continue
+        rows.append(line)
+        targets.append(torch.tensor([column[i] for i in ids]))
+        lengths.append(len(ids))
+        inputs.append(widths[line])
+        keep.append(n)
+    if not keep:
+        return scores
+    lp = log_probs[torch.tensor(rows)].transpose(0, 1).float().cpu()
+    loss = torch.nn.functional.ctc_loss(lp, torch.cat(targets), torch.tensor(inputs),
+                                        torch.tensor(lengths), blank=0, reduction="none",
+                                        zero_infinity=False)
+    for n, value in zip(keep, loss.tolist(), strict=True):
+        scores[n] = -value
+    return scores

@@ -1,0 +1,99 @@
+"""Verify mode: is the expected value what the plate says?
+
+The expected value is put in place of the closest part of the text run that holds it, and
+scored under the recogniser's CTC distribution against every single-character change of
+it (substitutions, deletions, insertions of characters the run makes plausible) and against
+what was read. It is ``verified`` only when it beats all of them by a clear margin, so a
+record that differs from the plate by one character is not verified; otherwise the field
+``differs`` (something else was read with confidence) or is ``unreadable``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from appliance.geometry import quad_box
+from appliance.reader.ppocr.recognise import Charset, LineReading, ctc_scores
+from appliance.reader.textmatch import best_substring
+from appliance.transport.messages import FieldValue
+
+MARGIN = math.log(20.0)   # the expected text must be 20× likelier than any one-character change
+PLAUSIBLE = 1e-3          # a character is a plausible alternative where it reaches this probability
+
+
+def _fold(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def _plausible_chars(log_probs: torch.Tensor, charset: Charset) -> list[str]:
+    peak = log_probs.exp().max(0).values[1:]  # per class, over the run; skip the blank
+    allowed = charset.allowed.tolist()[1:]
+    return [charset.classes[allowed[k]] for k in torch.nonzero(peak >= PLAUSIBLE).flatten()]
+
+
+def single_changes(value: str, alphabet: Sequence[str]) -> set[str]:
+    """Every string one substitution, deletion or insertion (from ``alphabet``) away."""
+    out: set[str] = set()
+    for i in range(len(value) + 1):
+        if i < len(value):
+            out.add(value[:i] + value[i + 1:])
+            out.update(value[:i] + c + value[i + 1:] for c in alphabet if c != value[i])
+        out.update(value[:i] + c + value[i:] for c in alphabet)
+    out.discard(value)
+    out.discard("")
+    return out
+
+
+def _best_line(lines: Sequence[LineReading], want: str) -> tuple[int, int, int] | None:
+    """(line, start, end) of the run part closest to ``want``; None if nothing is close."""
+    best: tuple[int, int, int, int] | None = None
+    for i, line in enumerate(lines):
+        if not line.text:
+            continue
+        start, end, edits = best_substring(line.text, want)
+        if best is None or edits < best[3]:
+            best = (i, start, end, edits)
+    if best is None or best[3] > max(2, len(want) // 3):
+        return None
+    return best[:3]
+
+
+def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor],
+                 quads: Sequence[np.ndarray], got: FieldValue | None, want: str,
+                 charset: Charset) -> dict[str, object]:
+    """Verdict on one expected value: status, what was read, confidence and box."""
+    read = got.value if got is not None else None
+    place = _best_line(lines, want)
+    if place is None or charset.encode(want) is None:
+        status = "differs" if read is not None and got is not None and got.confidence >= 0.5 \
+            else "unreadable"
+        return {"status": status, "read": read, "confidence": 0.0 if got is None else
+                got.confidence, "box": None if got is None else got.box}
+    index, start, end = place
+    text = lines[index].text
+    prefix, suffix = text[:start], text[end:]
+    candidate = prefix + want + suffix
+    rivals = {prefix + v + suffix
+              for v in single_changes(want, _plausible_chars(log_probs[index], charset))}
+    if _fold(text) != _fold(candidate):
+        rivals.add(text)
+    rivals = {r for r in rivals if _fold(r) != _fold(candidate)}
+    width = log_probs[index].shape[0]
+    table = log_probs[index].unsqueeze(0)
+    ordered = [candidate, *sorted(rivals)]
+    scores = ctc_scores(table, [width], [(0, t) for t in ordered], charset)
+    margin = scores[0] - max(scores[1:], default=-math.inf)
+    box = quad_box(quads[index])
+    if scores[0] > -math.inf and margin >= MARGIN:
+        confidence = 1.0 / (1.0 + math.exp(-(margin - MARGIN))) if margin < 60 else 1.0
+        return {"status": "verified", "read": want, "confidence": round(confidence, 4),
+                "box": box}
+    if read is not None and got is not None and _fold(read) != _fold(want) \
+            and got.confidence >= 0.5:
+        return {"status": "differs", "read": read, "confidence": got.confidence,
+                "box": got.box}
+    return {"status": "unreadable", "read": read, "confidence": 0.0, "box": box}
