@@ -123,7 +123,7 @@ def encode_columns(charset: Charset, text: str) -> list[int] | None:
 
 
 def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device: str,
-             workers: int, batch_size: int = 192, lr: float = 2e-4, l2sp: float = 1e-3,
+             workers: int, batch_size: int = 192, lr: float = 2e-3, l2sp: float = 1e-3,
              seed: int = 7, buffer_size: int = 150_000, max_steps: int | None = None,
              ) -> dict[str, Any]:
     """Train the recogniser of ``init`` and save it to ``out/recognizer``; a summary."""
@@ -133,7 +133,11 @@ def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device
     model.train()
     charset = Charset(list(model.config.charset))
     anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    # BatchNorm is folded into the exported kernels, so weights are no longer scale-free:
+    # each tensor's step is relative to its own size (lr × its RMS), as LARS/LAMB do
+    groups = [{"params": [p], "scale": max(float(p.detach().pow(2).mean().sqrt()), 1e-6)}
+              for p in model.parameters()]
+    optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
     budget = minutes * 60
     warmup = 0.05 * budget
     buffer: list[tuple[np.ndarray, list[int]]] = []
@@ -170,18 +174,20 @@ def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device
             scale = min(1.0, elapsed / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0,
                                                                            elapsed / budget)))
             for group in optimiser.param_groups:
-                group["lr"] = lr * scale
+                group["lr"] = lr * scale * group["scale"]
             picked = [buffer[rng.randrange(len(buffer))] for _ in range(min(batch_size,
                                                                              len(buffer)))]
             loss = ctc_loss(model, charset, make_batch(picked, device))
-            pull = sum(((p - anchor[n]) ** 2).sum() for n, p in model.named_parameters())
+            pull = sum((((p - anchor[n]) / g["scale"]) ** 2).mean()
+                       for (n, p), g in zip(model.named_parameters(), groups, strict=True))
             total = loss + l2sp * pull
             optimiser.zero_grad(set_to_none=True)
             total.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimiser.step()
             step += 1
-            smooth = float(loss) if smooth is None else 0.98 * smooth + 0.02 * float(loss)
+            value = float(loss.detach())
+            smooth = value if smooth is None else 0.95 * smooth + 0.05 * value
             if step % 50 == 0 or step == 1:
                 entry = {"step": step, "seconds": round(elapsed, 1), "loss": round(smooth, 4),
                          "l2sp": round(float(pull), 4), "lr": lr * scale, "frames": frames,
@@ -209,7 +215,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=max(1, (mp.cpu_count() or 2) - 1))
     parser.add_argument("--batch-size", type=int, default=192)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr", type=float, default=2e-3,
+                        help="step size relative to each weight tensor's RMS")
     parser.add_argument("--l2sp", type=float, default=1e-3)
     parser.add_argument("--max-steps", type=int, default=None)
     args = parser.parse_args()

@@ -30,26 +30,27 @@ class DetectorSettings:
 
 
 def detector_input(image: np.ndarray, limit: int) -> tuple[np.ndarray, float, float]:
-    """Resize an RGB frame for the detector; returns (normalised 3×H×W BGR float32 array,
-    x scale, y scale) where a detector pixel × scale is a frame pixel."""
+    """Resize an RGB frame for the detector; returns (H×W×3 uint8 RGB array, x scale,
+    y scale) where a detector pixel × scale is a frame pixel. Normalising to the network's
+    -1..1 BGR input happens on the device (a quarter of the bytes to copy)."""
     h, w = image.shape[:2]
     ratio = min(1.0, limit / max(h, w))
     new_h = max(32, int(round(h * ratio / 32)) * 32)
     new_w = max(32, int(round(w * ratio / 32)) * 32)
     interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    pixels = (resized[:, :, ::-1].astype(np.float32) / 255.0 - 0.5) / 0.5
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1)), w / new_w, h / new_h
+    return resized, w / new_w, h / new_h
 
 
 def stack_inputs(arrays: list[np.ndarray]) -> torch.Tensor:
-    """Batch detector inputs of different sizes, padded bottom/right to the largest."""
-    height = max(a.shape[1] for a in arrays)
-    width = max(a.shape[2] for a in arrays)
-    batch = np.zeros((len(arrays), 3, height, width), np.float32)
+    """Batch resized uint8 frames of different sizes as B×3×H×W, padded bottom/right with
+    mid-grey (the network's zero) to the largest."""
+    height = max(a.shape[0] for a in arrays)
+    width = max(a.shape[1] for a in arrays)
+    batch = np.full((len(arrays), height, width, 3), 127, np.uint8)
     for i, a in enumerate(arrays):
-        batch[i, :, : a.shape[1], : a.shape[2]] = a
-    return torch.from_numpy(batch)
+        batch[i, : a.shape[0], : a.shape[1]] = a
+    return torch.from_numpy(batch).permute(0, 3, 1, 2)
 
 
 def _box_score(prob: np.ndarray, box: np.ndarray) -> float:

@@ -45,7 +45,8 @@ from appliance.reader.quality import assess
 from appliance.schema import PlateSchema
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "ppocr-reader"
-ORIENT_LINES = 6          # longest runs that vote on a frame's 0°/180°
+ORIENT_LINES = 4          # longest runs that vote on a frame's 0°/180°
+ORIENT_MARGIN = 0.1       # confidence a turned reading must gain to turn the frame
 ORIENT_WIDTH = 192
 
 
@@ -162,63 +163,86 @@ class PPOCRReader:
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         with self._stage("detector input"):
             inputs = [detector_input(image, self.settings.limit) for image in images]
-            pixels = stack_inputs([p for p, _, _ in inputs]).to(self.device, self.dtype)
+            pixels = stack_inputs([p for p, _, _ in inputs]).to(self.device)
+            pixels = (pixels.flip(1).to(self.dtype) / 127.5 - 1.0)  # RGB→BGR, to -1..1
         with self._stage("detector"):
             probs = self.detector(pixels)["probs"][:, 0].float().cpu().numpy()
         with self._stage("boxes"):
             out = []
             for prob, (array, sx, sy) in zip(probs, inputs, strict=True):
-                prob = prob[: array.shape[1], : array.shape[2]]
+                prob = prob[: array.shape[0], : array.shape[1]]
                 out.append(detect_quads(prob, sx, sy, self.settings))
             return out
 
     def _orient(self, analyses: list[FrameAnalysis]) -> None:
-        """Turn a frame's runs 180° when the orientation model's vote says so."""
-        votes: list[tuple[int, np.ndarray]] = []
+        """Turn a frame's runs 180° when its longest runs read clearly better that way.
+
+        The recogniser reads the longest runs both ways up; a frame is turned only when the
+        turned reading is more confident by ORIENT_MARGIN, or, when the two are close, the
+        orientation model is sure (it alone misjudges dot-matrix and laser plates)."""
+        probes: list[tuple[int, np.ndarray]] = []
         for index, analysis in enumerate(analyses):
             longest = sorted(range(len(analysis.crops)), reverse=True,
                              key=lambda i: analysis.crops[i].shape[1])[:ORIENT_LINES]
-            votes.extend((index, analysis.crops[i]) for i in longest)
-        if not votes:
+            probes.extend((index, analysis.crops[i]) for i in longest)
+        if not probes:
             return
-        batch = np.zeros((len(votes), 3, HEIGHT, ORIENT_WIDTH), np.float32)
-        weights = []
-        for row, (_, crop) in enumerate(votes):
-            array = line_input(crop)[:, :, :ORIENT_WIDTH]
-            batch[row, :, :, : array.shape[2]] = array
-            weights.append(min(crop.shape[1], ORIENT_WIDTH))
-        probs = self.orientation(torch.from_numpy(batch).to(self.device, self.dtype))["probs"]
-        turned = probs[:, 1].float().cpu().numpy()
+        crops = [c for _, c in probes] + [np.ascontiguousarray(c[::-1, ::-1]) for _, c in probes]
+        confidence = [line.confidence for line in self._read_lines(crops)[0]]
+        turned_prob = self._orientation_probs([c for _, c in probes])
+        n = len(probes)
         for index, analysis in enumerate(analyses):
-            mine = [k for k, (owner, _) in enumerate(votes) if owner == index]
-            w = np.array([weights[k] for k in mine], np.float32)
-            if mine and float((turned[mine] * w).sum() / w.sum()) > 0.5:
+            mine = [k for k, (owner, _) in enumerate(probes) if owner == index]
+            if not mine:
+                continue
+            upright = float(np.mean([confidence[k] for k in mine]))
+            turned = float(np.mean([confidence[n + k] for k in mine]))
+            model_says = float(np.mean([turned_prob[k] for k in mine]))
+            if turned > upright + ORIENT_MARGIN or (
+                    abs(turned - upright) <= ORIENT_MARGIN and model_says > 0.9):
                 analysis.flipped = True
                 analysis.quads = [q[[2, 3, 0, 1]] for q in analysis.quads]
                 analysis.crops = [np.ascontiguousarray(c[::-1, ::-1]) for c in analysis.crops]
+
+    def _orientation_probs(self, crops: list[np.ndarray]) -> list[float]:
+        """The orientation model's probability that each crop is upside down."""
+        batch = np.zeros((len(crops), 3, HEIGHT, ORIENT_WIDTH), np.float32)
+        for row, crop in enumerate(crops):
+            array = line_input(crop)[:, :, :ORIENT_WIDTH]
+            batch[row, :, :, : array.shape[2]] = array
+        probs = self.orientation(torch.from_numpy(batch).to(self.device, self.dtype))["probs"]
+        return [float(p) for p in probs[:, 1].float().cpu()]
+
+    def _read_lines(self, crops: list[np.ndarray],
+                    ) -> tuple[list[LineReading], list[torch.Tensor]]:
+        """Recognise rectified crops (width-bucketed batches); readings and T×K log-probs."""
+        inputs = [line_input(crop) for crop in crops]
+        readings: list[LineReading | None] = [None] * len(inputs)
+        log_probs: list[torch.Tensor | None] = [None] * len(inputs)
+        outputs = []
+        for members, pixels in batches(inputs, fixed_shapes=self.device == "cuda"):
+            logits = self.recognizer(pixels.to(self.device, self.dtype), logits=True)
+            outputs.append((members, self.charset.masked_log_probs(logits["logits"].float())))
+        for members, lp in outputs:  # one wait for the GPU, then decoding on the CPU
+            lp = lp.cpu()[: len(members)]  # without the blank padding rows
+            widths = [min(lp.shape[1], max(1, math.ceil(inputs[i].shape[2] / STRIDE)))
+                      for i in members]
+            for row, (i, line) in enumerate(zip(members, ctc_greedy(lp, self.charset, widths),
+                                                strict=True)):
+                readings[i] = line
+                log_probs[i] = lp[row, : widths[row]]
+        return readings, log_probs  # type: ignore[return-value]
 
     def _recognise(self, analyses: list[FrameAnalysis]) -> None:
         owners = [(a, i) for a, analysis in enumerate(analyses)
                   for i in range(len(analysis.crops))]
         if not owners:
             return
-        with self._stage("line input"):
-            inputs = [line_input(analyses[a].crops[i]) for a, i in owners]
-        readings: list[LineReading | None] = [None] * len(inputs)
-        log_probs: list[torch.Tensor | None] = [None] * len(inputs)
         with self._stage("recognizer"):
-            for members, pixels in batches(inputs):
-                logits = self.recognizer(pixels.to(self.device, self.dtype), logits=True)
-                lp = self.charset.masked_log_probs(logits["logits"].float()).cpu()
-                widths = [min(lp.shape[1], max(1, math.ceil(inputs[i].shape[2] / STRIDE)))
-                          for i in members]
-                for row, (i, line) in enumerate(zip(members, ctc_greedy(lp, self.charset,
-                                                                        widths), strict=True)):
-                    readings[i] = line
-                    log_probs[i] = lp[row, : widths[row]]
+            readings, log_probs = self._read_lines([analyses[a].crops[i] for a, i in owners])
         for k, (a, _) in enumerate(owners):
-            analyses[a].lines.append(readings[k])  # type: ignore[arg-type]
-            analyses[a].log_probs.append(log_probs[k])  # type: ignore[arg-type]
+            analyses[a].lines.append(readings[k])
+            analyses[a].log_probs.append(log_probs[k])
 
     @staticmethod
     def _words(analysis: FrameAnalysis) -> list[Word]:

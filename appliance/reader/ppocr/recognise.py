@@ -70,19 +70,31 @@ def line_input(crop: np.ndarray) -> np.ndarray:
     return ((resized[:, :, ::-1].astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
 
 
-def batches(inputs: list[np.ndarray], max_pixels: int = 48 * 320 * 64,
-            ) -> list[tuple[list[int], torch.Tensor]]:
-    """Group line inputs by padded width (a multiple of BUCKET) into zero-padded batches;
-    each batch is (indices into ``inputs``, B×3×48×W tensor)."""
+#: padded widths on a GPU: few distinct shapes, so kernels are chosen once and reused
+FIXED_WIDTHS = (96, 160, 256, 384, 512, 768, 1024, MAX_WIDTH)
+
+
+def _padded_width(width: int, fixed: bool) -> int:
+    if fixed:
+        return next(w for w in FIXED_WIDTHS if w >= width)
+    return -(-width // BUCKET) * BUCKET
+
+
+def batches(inputs: list[np.ndarray], max_pixels: int = 48 * 320 * 64, *,
+            fixed_shapes: bool = False) -> list[tuple[list[int], torch.Tensor]]:
+    """Group line inputs by padded width into zero-padded batches; each batch is (indices
+    into ``inputs``, B×3×48×W tensor). Widths are multiples of BUCKET, or with
+    ``fixed_shapes`` one of FIXED_WIDTHS and B a power of two (padding rows are blank)."""
     order = sorted(range(len(inputs)), key=lambda i: inputs[i].shape[2])
     groups: list[tuple[list[int], torch.Tensor]] = []
     start = 0
     while start < len(order):
-        width = -(-inputs[order[start]].shape[2] // BUCKET) * BUCKET
+        width = _padded_width(inputs[order[start]].shape[2], fixed_shapes)
         members = [i for i in order[start:] if inputs[i].shape[2] <= width]
         cap = max(1, max_pixels // (HEIGHT * width))
         members = members[:cap]
-        batch = np.zeros((len(members), 3, HEIGHT, width), np.float32)
+        rows = 1 << (len(members) - 1).bit_length() if fixed_shapes else len(members)
+        batch = np.zeros((rows, 3, HEIGHT, width), np.float32)
         for row, i in enumerate(members):
             batch[row, :, :, : inputs[i].shape[2]] = inputs[i]
         groups.append((members, torch.from_numpy(batch)))
