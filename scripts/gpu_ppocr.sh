@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Fine-tune and measure the PP-OCR reader on the GPU machine (device tool), in one call:
-#   bash scripts/gpu_ppocr.sh MINUTES [EVAL_FRAMES]
-# carry .whl (pydantic & co. for Python 3.12) and .fonts.tar.xz (the synthetic plates' fonts).
-# Writes under $OUT: finetune.log, report.json, recognizer/ (fine-tuned weights, fp16).
+#   bash scripts/gpu_ppocr.sh MINUTES [EVAL_FRAMES] [PARTS]
+# carry .whl (pydantic, pyzmq & co. for Python 3.12) and .fonts.tar.xz (the plates' fonts).
+# Writes under $OUT: finetune.log, finetune.json, detector/ and recognizer/ (fine-tuned),
+# profile.txt (where a frame's time goes) and report.json (base against fine-tuned).
 set -euo pipefail
 MINUTES=${1:-5}
-N=${2:-150}
+N=${2:-100}
+PARTS=${3:-recognizer,detector}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl
 tar -C /tmp -xJf .fonts.tar.xz
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAMEPLATE_FONT_DIRS=/tmp/.fonts
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 WORK=/tmp/ft
-python3 -m training.ppocr.finetune_rec --init models/ppocr-reader --out $WORK \
-  --minutes "$MINUTES" --workers 15 2>&1 | grep -v -i warn | grep '"step"' > $OUT/finetune.log || true
-tail -n 3 $OUT/finetune.log
-cp -r $WORK/recognizer $OUT/recognizer && cp $WORK/finetune_rec.json $OUT/ || true
-for part in detector orientation; do cp -r models/ppocr-reader/$part $WORK/; done
-timeout 240 python3 -m training.ppocr.report --model models/ppocr-reader --model $WORK \
-  --split station:$N --split dev:$N --split heldout:$N --workers 15 --latency 15 \
+python3 -m training.ppocr.finetune --init models/ppocr-reader --out $WORK --parts "$PARTS" \
+  --minutes "$MINUTES" --workers 15 2>&1 | grep -v -i warn | grep '"step"\|Error' \
+  > $OUT/finetune.log || true
+tail -n 2 $OUT/finetune.log
+cp $WORK/finetune.json $OUT/ || true
+for part in detector recognizer orientation; do
+  [[ -d $WORK/$part ]] && cp -r $WORK/$part $OUT/ || cp -r models/ppocr-reader/$part $WORK/
+done
+rm -rf $OUT/orientation
+timeout 60 python3 bench/profile_reader.py --model $WORK --workers 15 -n 30 \
+  > $OUT/profile.txt 2>&1 || true
+grep median $OUT/profile.txt || true; grep "by stage" $OUT/profile.txt || true
+timeout 200 python3 -m training.ppocr.report --model $WORK --model models/ppocr-reader \
+  --split station:$N --split dev:$N --workers 15 --latency 10 \
   --out $OUT/report.json 2>&1 | grep -v -i warn | grep '^{\|^\[' || true

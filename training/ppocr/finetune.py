@@ -1,12 +1,15 @@
-"""Fine-tune the pretrained PP-OCR recogniser on synthetic plate lines, keeping what it knew.
+"""Fine-tune the pretrained PP-OCR recogniser and detector on synthetic plates, keeping
+what they knew.
 
-``python -m training.ppocr.finetune_rec --init models/ppocr-reader --out OUT --minutes 6``
+``python -m training.ppocr.finetune --init models/ppocr-reader --out OUT --minutes 6``
 
-Render workers draw train-split plates without pause and cut every legible text run the
-way the detector would (its box jittered and padded); the trainer samples batches from a
-replay buffer of recent lines. What keeps the pretrained generality: a low learning rate
-with warm-up and cosine decay, an L2 pull towards the pretrained weights (L2-SP), frozen
-BatchNorm statistics, and CTC over the plate alphabet only (the classes decoding uses).
+Render workers draw train-split plates without pause; from each frame they cut every legible
+text run the way the detector would (its box jittered and padded) and one detector crop
+with DB's targets. The trainer samples batches from replay buffers of recent lines and
+crops, one recogniser step and one detector step at a time. What keeps the pretrained
+generality: small steps relative to each weight tensor, warm-up and cosine decay, an L2
+pull towards the pretrained weights (L2-SP), frozen BatchNorm statistics, and CTC over the
+plate alphabet only (the classes decoding uses).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from appliance.reader.ppocr.recognise import HEIGHT, MAX_WIDTH, STRIDE, Charset,
 from appliance.schema import PlateSchema, load_schema
 from appliance.synth.dataset import crop_items
 from appliance.synth.engine import legible, render_sample, sample_seed
+from training.ppocr.finetune_det import detector_batch, detector_loss, detector_sample
 
 _SCHEMA: PlateSchema | None = None
 MAX_TEXT = 60
@@ -60,12 +64,18 @@ def detector_like_quad(quad: np.ndarray, rng: random.Random) -> np.ndarray:
                      q[3] - grow_x * u + (grow_bottom + tilt) * v + shift * v], np.float32)
 
 
-def frame_lines(seed: int, split: str = "train") -> list[tuple[np.ndarray, str]]:
-    """Render one frame; its legible text runs as (uint8 BGR 48×W crop, text)."""
+Lines = list[tuple[np.ndarray, str]]
+DetSample = tuple[np.ndarray, np.ndarray]
+
+
+def frame_lines(seed: int, split: str = "train") -> tuple[Lines, DetSample]:
+    """Render one frame; its legible text runs as (uint8 BGR 48×W crop, text), and a
+    detector crop with its target."""
     assert _SCHEMA is not None
     sample = render_sample(seed, schema=_SCHEMA, split=split)
     image, labels = sample.image, sample.labels
     rng = random.Random(seed ^ 0x11E5)
+    det = detector_sample(image, labels, rng)
     char_px = float(labels["params"]["char_height_px"])
     out = []
     for _, item in crop_items(labels):
@@ -79,10 +89,10 @@ def frame_lines(seed: int, split: str = "train") -> list[tuple[np.ndarray, str]]
         if rng.random() < 0.1:
             crop = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         out.append((np.ascontiguousarray(crop[:, :, ::-1]), text))
-    return out
+    return out, det
 
 
-def _render_job(job: tuple[int, int]) -> list[tuple[np.ndarray, str]]:
+def _render_job(job: tuple[int, int]) -> tuple[Lines, DetSample]:
     seed, index = job
     return frame_lines(sample_seed(seed, "train", index))
 
@@ -122,24 +132,54 @@ def encode_columns(charset: Charset, text: str) -> list[int] | None:
     return None if any(k is None for k in out) else out  # type: ignore[return-value]
 
 
+class Tuned:
+    """One network being fine-tuned: its optimiser (steps relative to each weight tensor's
+    RMS: BatchNorm is folded into the exported kernels, so weights are no longer
+    scale-free) and its anchor for the L2-SP pull."""
+
+    def __init__(self, folder: Path, device: str, lr: float) -> None:
+        self.model: Any = PPOCRModel.from_pretrained(folder).to(device, torch.float32)
+        self.model.train()
+        self.anchor = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+        self.groups = [{"params": [p], "scale": max(float(p.detach().pow(2).mean().sqrt()),
+                                                    1e-6)}
+                       for p in self.model.parameters()]
+        self.optimiser = torch.optim.AdamW(self.groups, lr=lr, weight_decay=0.0)
+        self.lr = lr
+        self.smooth: float | None = None
+
+    def step(self, loss: torch.Tensor, scale: float, l2sp: float) -> float:
+        """One optimiser step on ``loss`` plus the pull; returns the pull's value."""
+        for group in self.optimiser.param_groups:
+            group["lr"] = self.lr * scale * group["scale"]
+        pull = sum((((p - self.anchor[n]) / g["scale"]) ** 2).mean()
+                   for (n, p), g in zip(self.model.named_parameters(), self.groups,
+                                        strict=True))
+        total = loss + l2sp * pull
+        self.optimiser.zero_grad(set_to_none=True)
+        total.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.optimiser.step()
+        value = float(loss.detach())
+        self.smooth = value if self.smooth is None else 0.95 * self.smooth + 0.05 * value
+        return float(pull)
+
+
 def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device: str,
-             workers: int, batch_size: int = 192, lr: float = 2e-3, l2sp: float = 1e-3,
+             workers: int, batch_size: int = 192, lr: float = 1e-3, l2sp: float = 1e-3,
              seed: int = 7, buffer_size: int = 150_000, max_steps: int | None = None,
-             ) -> dict[str, Any]:
-    """Train the recogniser of ``init`` and save it to ``out/recognizer``; a summary."""
+             parts: tuple[str, ...] = ("recognizer", "detector"), det_batch: int = 8,
+             det_buffer: int = 2000) -> dict[str, Any]:
+    """Train the recogniser and/or detector of ``init``; save them under ``out``."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    model: Any = PPOCRModel.from_pretrained(init / "recognizer").to(device, torch.float32)
-    model.train()
-    charset = Charset(list(model.config.charset))
-    anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
-    # BatchNorm is folded into the exported kernels, so weights are no longer scale-free:
-    # each tensor's step is relative to its own size (lr × its RMS), as LARS/LAMB do
-    groups = [{"params": [p], "scale": max(float(p.detach().pow(2).mean().sqrt()), 1e-6)}
-              for p in model.parameters()]
-    optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
+    rec = Tuned(init / "recognizer", device, lr) if "recognizer" in parts else None
+    det = Tuned(init / "detector", device, lr) if "detector" in parts else None
+    charset = Charset(list(PPOCRModel.config_class.from_pretrained(
+        init / "recognizer").charset))
+    det_samples: list[DetSample] = []
     budget = minutes * 60
-    warmup = 0.05 * budget
+    warmup = 0.1 * budget
     buffer: list[tuple[np.ndarray, list[int]]] = []
     log: list[dict[str, float]] = []
     started = time.perf_counter()
@@ -149,7 +189,6 @@ def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device
         stream = pool.imap_unordered(_render_job, ((seed, i) for i in range(10**9)),
                                      chunksize=1)  # >1 gives a plain generator
         step = frames = 0
-        smooth = None
         while True:
             elapsed = time.perf_counter() - started
             if elapsed > budget or (max_steps is not None and step >= max_steps):
@@ -157,10 +196,14 @@ def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device
             # take what the workers have ready (at least one frame at the start)
             while True:
                 try:
-                    lines = stream.next(timeout=0.0 if len(buffer) >= batch_size else 60)
+                    lines, det_sample = stream.next(
+                        timeout=0.0 if len(buffer) >= batch_size else 60)
                 except mp.TimeoutError:
                     break
                 frames += 1
+                det_samples.append(det_sample)
+                if len(det_samples) > det_buffer:
+                    del det_samples[: len(det_samples) - det_buffer]
                 for crop, text in lines:
                     ids = encode_columns(charset, text)
                     if ids:
@@ -173,35 +216,35 @@ def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device
                 continue
             scale = min(1.0, elapsed / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0,
                                                                            elapsed / budget)))
-            for group in optimiser.param_groups:
-                group["lr"] = lr * scale * group["scale"]
-            picked = [buffer[rng.randrange(len(buffer))] for _ in range(min(batch_size,
-                                                                             len(buffer)))]
-            loss = ctc_loss(model, charset, make_batch(picked, device))
-            pull = sum((((p - anchor[n]) / g["scale"]) ** 2).mean()
-                       for (n, p), g in zip(model.named_parameters(), groups, strict=True))
-            total = loss + l2sp * pull
-            optimiser.zero_grad(set_to_none=True)
-            total.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
+            entry: dict[str, Any] = {"step": step + 1, "seconds": round(elapsed, 1),
+                                     "lr": lr * scale, "frames": frames,
+                                     "buffer": len(buffer)}
+            if rec is not None:
+                picked = [buffer[rng.randrange(len(buffer))]
+                          for _ in range(min(batch_size, len(buffer)))]
+                loss = ctc_loss(rec.model, charset, make_batch(picked, device))
+                entry["rec_l2sp"] = round(rec.step(loss, scale, l2sp), 4)
+                entry["rec_loss"] = round(rec.smooth or 0.0, 4)
+            if det is not None and det_samples:
+                picked_det = [det_samples[rng.randrange(len(det_samples))]
+                              for _ in range(det_batch)]
+                loss = detector_loss(det.model, *detector_batch(picked_det, device))
+                entry["det_l2sp"] = round(det.step(loss, scale, l2sp), 4)
+                entry["det_loss"] = round(det.smooth or 0.0, 4)
             step += 1
-            value = float(loss.detach())
-            smooth = value if smooth is None else 0.95 * smooth + 0.05 * value
             if step % 50 == 0 or step == 1:
-                entry = {"step": step, "seconds": round(elapsed, 1), "loss": round(smooth, 4),
-                         "l2sp": round(float(pull), 4), "lr": lr * scale, "frames": frames,
-                         "buffer": len(buffer)}
                 log.append(entry)
                 print(json.dumps(entry), flush=True)
         pool.terminate()
-    model.eval()
-    (out / "recognizer").mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out / "recognizer")
+    for name, tuned in (("recognizer", rec), ("detector", det)):
+        if tuned is not None:
+            tuned.model.eval()
+            (out / name).mkdir(parents=True, exist_ok=True)
+            tuned.model.save_pretrained(out / name)
     summary = {"steps": step, "frames": frames, "minutes": round(
-        (time.perf_counter() - started) / 60, 2), "lr": lr, "l2sp": l2sp,
-        "batch_size": batch_size, "final_loss": smooth, "log": log}
-    (out / "finetune_rec.json").write_text(json.dumps(summary, indent=1))
+        (time.perf_counter() - started) / 60, 2), "lr": lr, "l2sp": l2sp, "parts": parts,
+        "batch_size": batch_size, "det_batch": det_batch, "log": log}
+    (out / "finetune.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
@@ -215,14 +258,16 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=max(1, (mp.cpu_count() or 2) - 1))
     parser.add_argument("--batch-size", type=int, default=192)
-    parser.add_argument("--lr", type=float, default=2e-3,
+    parser.add_argument("--parts", default="recognizer,detector")
+    parser.add_argument("--lr", type=float, default=1e-3,
                         help="step size relative to each weight tensor's RMS")
     parser.add_argument("--l2sp", type=float, default=1e-3)
     parser.add_argument("--max-steps", type=int, default=None)
     args = parser.parse_args()
     finetune(args.init, args.out, schema_file=args.schema, minutes=args.minutes,
              device=args.device, workers=args.workers, batch_size=args.batch_size,
-             lr=args.lr, l2sp=args.l2sp, max_steps=args.max_steps)
+             lr=args.lr, l2sp=args.l2sp, max_steps=args.max_steps,
+             parts=tuple(args.parts.split(",")))
 
 
 if __name__ == "__main__":
