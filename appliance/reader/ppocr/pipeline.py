@@ -47,6 +47,7 @@ from appliance.schema import PlateSchema
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "ppocr-reader"
 ORIENT_LINES = 4          # longest runs that vote on a frame's 0°/180°
 ORIENT_MARGIN = 0.1       # confidence a turned reading must gain to turn the frame
+ORIENT_SURE = 0.8         # mean run confidence above which a frame is not checked
 ORIENT_WIDTH = 192
 
 
@@ -144,9 +145,9 @@ class PPOCRReader:
                 crops = [rectify_quad(image, q, height=HEIGHT, pad=0.0, max_width=MAX_WIDTH)
                          for q in quads]
             analyses.append(FrameAnalysis(quads, crops))
+        self._recognise(analyses)
         with self._stage("orient"):
             self._orient(analyses)
-        self._recognise(analyses)
         for analysis in analyses:
             analysis.words = self._words(analysis)
         return analyses
@@ -177,32 +178,45 @@ class PPOCRReader:
     def _orient(self, analyses: list[FrameAnalysis]) -> None:
         """Turn a frame's runs 180° when its longest runs read clearly better that way.
 
-        The recogniser reads the longest runs both ways up; a frame is turned only when the
-        turned reading is more confident by ORIENT_MARGIN, or, when the two are close, the
-        orientation model is sure (it alone misjudges dot-matrix and laser plates)."""
-        probes: list[tuple[int, np.ndarray]] = []
+        Frames read with confidence are left alone. For the others the longest runs are read
+        turned; a frame is turned only when that reading is more confident by ORIENT_MARGIN,
+        or, when the two are close, the orientation model is sure (it alone misjudges
+        dot-matrix and laser plates). A turned frame is read again."""
+        probes: list[tuple[int, int]] = []  # (frame, run)
         for index, analysis in enumerate(analyses):
+            if not analysis.lines or np.mean([ln.confidence for ln in analysis.lines]) \
+                    >= ORIENT_SURE:
+                continue
             longest = sorted(range(len(analysis.crops)), reverse=True,
                              key=lambda i: analysis.crops[i].shape[1])[:ORIENT_LINES]
-            probes.extend((index, analysis.crops[i]) for i in longest)
+            probes.extend((index, i) for i in longest)
         if not probes:
             return
-        crops = [c for _, c in probes] + [np.ascontiguousarray(c[::-1, ::-1]) for _, c in probes]
-        confidence = [line.confidence for line in self._read_lines(crops)[0]]
-        turned_prob = self._orientation_probs([c for _, c in probes])
-        n = len(probes)
+        turned_crops = [np.ascontiguousarray(analyses[a].crops[i][::-1, ::-1])
+                        for a, i in probes]
+        turned_conf = [line.confidence for line in self._read_lines(turned_crops)[0]]
+        turned_prob: list[float] | None = None
+        redo = []
         for index, analysis in enumerate(analyses):
             mine = [k for k, (owner, _) in enumerate(probes) if owner == index]
             if not mine:
                 continue
-            upright = float(np.mean([confidence[k] for k in mine]))
-            turned = float(np.mean([confidence[n + k] for k in mine]))
-            model_says = float(np.mean([turned_prob[k] for k in mine]))
-            if turned > upright + ORIENT_MARGIN or (
-                    abs(turned - upright) <= ORIENT_MARGIN and model_says > 0.9):
+            upright = float(np.mean([analysis.lines[probes[k][1]].confidence for k in mine]))
+            turned = float(np.mean([turned_conf[k] for k in mine]))
+            if abs(turned - upright) <= ORIENT_MARGIN and turned_prob is None:
+                turned_prob = self._orientation_probs([analyses[a].crops[i]
+                                                       for a, i in probes])
+            sure = turned_prob is not None and float(
+                np.mean([turned_prob[k] for k in mine])) > 0.9
+            if turned > upright + ORIENT_MARGIN or (abs(turned - upright) <= ORIENT_MARGIN
+                                                    and sure):
                 analysis.flipped = True
                 analysis.quads = [q[[2, 3, 0, 1]] for q in analysis.quads]
                 analysis.crops = [np.ascontiguousarray(c[::-1, ::-1]) for c in analysis.crops]
+                analysis.lines, analysis.log_probs = [], []
+                redo.append(analysis)
+        if redo:
+            self._recognise(redo)
 
     def _orientation_probs(self, crops: list[np.ndarray]) -> list[float]:
         """The orientation model's probability that each crop is upside down."""
@@ -220,7 +234,9 @@ class PPOCRReader:
         readings: list[LineReading | None] = [None] * len(inputs)
         log_probs: list[torch.Tensor | None] = [None] * len(inputs)
         outputs = []
-        for members, pixels in batches(inputs, fixed_shapes=self.device == "cuda"):
+        gpu = self.device == "cuda"
+        for members, pixels in batches(inputs, fixed_shapes=gpu,
+                                       max_pixels=HEIGHT * 1024 * (128 if gpu else 20)):
             logits = self.recognizer(pixels.to(self.device, self.dtype), logits=True)
             outputs.append((members, self.charset.masked_log_probs(logits["logits"].float())))
         for members, lp in outputs:  # one wait for the GPU, then decoding on the CPU

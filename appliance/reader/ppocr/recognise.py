@@ -83,9 +83,12 @@ def _padded_width(width: int, fixed: bool) -> int:
 def batches(inputs: list[np.ndarray], max_pixels: int = 48 * 320 * 64, *,
             fixed_shapes: bool = False) -> list[tuple[list[int], torch.Tensor]]:
     """Group line inputs by padded width into zero-padded batches; each batch is (indices
-    into ``inputs``, B×3×48×W tensor). Widths are multiples of BUCKET, or with
-    ``fixed_shapes`` one of FIXED_WIDTHS and B a power of two (padding rows are blank)."""
-    order = sorted(range(len(inputs)), key=lambda i: inputs[i].shape[2])
+    into ``inputs``, B×3×48×W tensor). On a CPU, widths are multiples of BUCKET (little
+    padding: compute is what costs). With ``fixed_shapes`` (a GPU, where each call costs
+    more than its arithmetic) lines share as few batches as ``max_pixels`` allows, padded to
+    one of FIXED_WIDTHS with B a power of two; the model trained on padded batches."""
+    order = sorted(range(len(inputs)), key=lambda i: inputs[i].shape[2],
+                   reverse=fixed_shapes)
     groups: list[tuple[list[int], torch.Tensor]] = []
     start = 0
     while start < len(order):
