@@ -11,7 +11,7 @@ run: setup
 	$(BIN)/nameplate up
 
 lint: setup
-	$(BIN)/ruff check appliance camera rules erp_bridge tests bench
+	$(BIN)/ruff check appliance camera rules erp_bridge training tests bench
 	$(BIN)/mypy
 
 unit: setup

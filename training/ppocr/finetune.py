@@ -138,7 +138,8 @@ class Tuned:
     scale-free) and its anchor for the L2-SP pull."""
 
     def __init__(self, folder: Path, device: str, lr: float) -> None:
-        self.model: Any = PPOCRModel.from_pretrained(folder).to(device, torch.float32)
+        model: Any = PPOCRModel.from_pretrained(folder)
+        self.model: Any = model.to(device, torch.float32)
         self.model.train()
         self.anchor = {n: p.detach().clone() for n, p in self.model.named_parameters()}
         self.groups = [{"params": [p], "scale": max(float(p.detach().pow(2).mean().sqrt()),

@@ -68,7 +68,7 @@ def detector_sample(image: np.ndarray, labels: dict[str, Any], rng: random.Rando
                         interpolation=cv2.INTER_AREA)
     sy, sx = scaled.shape[0] / h, scaled.shape[1] / w
     corners = np.asarray(labels["plate"]["corners"], np.float32) * [sx, sy]
-    cx, cy = corners.mean(0) + [rng.uniform(-150, 150), rng.uniform(-150, 150)]
+    cx, cy = corners.mean(0) + np.array([rng.uniform(-150, 150), rng.uniform(-150, 150)])
     x0 = int(np.clip(cx - CROP / 2, 0, scaled.shape[1] - CROP))
     y0 = int(np.clip(cy - CROP / 2, 0, scaled.shape[0] - CROP))
     crop = np.ascontiguousarray(scaled[y0: y0 + CROP, x0: x0 + CROP])

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.reader.neural.evaluate import evaluate
+from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
 

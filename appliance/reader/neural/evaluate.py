@@ -68,7 +68,8 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
             unreadable_frames += 1
             caught += int(flagged)
         both = True
-        runs = [fold(str(t)) or "" for t in reading.extra.get("lines", [])]  # type: ignore[union-attr]
+        lines: Any = reading.extra.get("lines", [])
+        runs = [fold(str(t)) or "" for t in lines]
         for name, truth in labels["fields"].items():
             got = reading.fields[name].value if name in reading.fields else None
             if beyond_limits(truth):

@@ -35,8 +35,8 @@ def detector_input(image: np.ndarray, limit: int) -> tuple[np.ndarray, float, fl
     -1..1 BGR input happens on the device (a quarter of the bytes to copy)."""
     h, w = image.shape[:2]
     ratio = min(1.0, limit / max(h, w))
-    new_h = max(32, int(round(h * ratio / 32)) * 32)
-    new_w = max(32, int(round(w * ratio / 32)) * 32)
+    new_h = max(32, round(h * ratio / 32) * 32)
+    new_w = max(32, round(w * ratio / 32) * 32)
     interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     return resized, w / new_w, h / new_h
@@ -67,8 +67,8 @@ def boxes_from_map(prob: np.ndarray, settings: DetectorSettings,
     """Rotated rectangles ((cx, cy), (w, h), angle) of text in a probability map,
     grown back to the full text size, in detector pixels."""
     bitmap = (prob > settings.threshold).astype(np.uint8)
-    bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
-    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    grown = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(grown, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     contours = sorted(contours, key=cv2.contourArea, reverse=True)[: settings.max_boxes]
     rects = []
     for contour in contours:

