@@ -27,5 +27,5 @@ timeout 60 python3 bench/profile_reader.py --model $WORK --workers 15 -n 30 \
   > $OUT/profile.txt 2>&1 || true
 grep median $OUT/profile.txt || true; grep "by stage" $OUT/profile.txt || true
 timeout 130 python3 -m training.ppocr.report --model $WORK \
-  --split station:$N --split dev:$N --workers 15 --latency 10 \
+  --split station:$N --split dev:$N --split heldout:$N --workers 15 --latency 10 \
   --out $OUT/report.json 2>&1 | grep -v -i warn | grep '^{\|^\[' || true
