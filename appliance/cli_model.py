@@ -75,26 +75,36 @@ def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: i
 @click.command("eval")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Trained reader folder (default: the shipped one).")
-@click.option("--backend", default="neural", show_default=True)
+@click.option("--backend", "backends", multiple=True, default=["ppocr"], show_default=True,
+              help="Repeat to measure several readers on the same frames (e.g. "
+                   "--backend ppocr --backend rapidocr).")
 @click.option("--split", type=click.Choice(["dev", "heldout", "station"]), default="dev")
 @click.option("-n", "count", default=100, show_default=True)
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
 @click.option("--workers", default=2, show_default=True)
 @click.pass_context
-def eval_cmd(ctx: click.Context, model_dir: Path | None, backend: str, split: str, count: int,
-             seed: int, device: str, workers: int) -> None:
-    """Measure a reader on rendered plates (field exact match, model+serial, latency)."""
+def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ...], split: str,
+             count: int, seed: int, device: str, workers: int) -> None:
+    """Measure readers on rendered plates: legible values in the text runs, field exact
+    match, model+serial, latency. Several backends read the very same frames."""
     from appliance.reader import load_reader
     from appliance.reader.neural.evaluate import evaluate
     from appliance.schema import load_schema
+    from appliance.synth.dataset import iter_samples
 
     settings = _settings(ctx)
     options = {"model_dir": model_dir} if model_dir else {}
-    reader = load_reader(backend, schema=load_schema(settings.schema_file), device=device,
-                         **options)
-    click.echo(json.dumps(evaluate(reader, settings.schema_file, split=split, n=count,
-                                   seed=seed, workers=workers), indent=2))
+    samples = list(iter_samples(settings.schema_file, seed=seed, split=split, n=count,
+                                workers=workers))
+    for backend in backends:
+        try:
+            reader = load_reader(backend, schema=load_schema(settings.schema_file),
+                                 device=device, **options)
+        except (ImportError, FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(f"backend {backend}: {exc}") from None
+        click.echo(json.dumps(evaluate(reader, settings.schema_file, split=split,
+                                       samples=samples, seed=seed), indent=2))
 
 
 @click.command()
@@ -104,7 +114,10 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backend: str, split: st
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Reader to start from (default: the shipped one).")
 @click.option("--steps", default=200, show_default=True, help="Training steps.")
-@click.option("--lr", default=5e-5, show_default=True, help="Learning rate.")
+@click.option("--backend", type=click.Choice(["ppocr", "neural"]), default="ppocr",
+              show_default=True, help="Which reader to fine-tune.")
+@click.option("--lr", default=None, type=float,
+              help="Learning rate (ppocr: 3e-4 of each weight tensor's RMS; neural: 5e-5).")
 @click.option("--batch", default=32, show_default=True,
               help="Lines per step (a quarter from the photos, the rest synthetic).")
 @click.option("--rehearsal", default=80, show_default=True,
@@ -117,15 +130,19 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backend: str, split: st
 @click.option("--workers", default=2, show_default=True, help="Render workers.")
 @click.pass_context
 def finetune(ctx: click.Context, folder: Path, out: Path, model_dir: Path | None, steps: int,
-             lr: float, batch: int, rehearsal: int, dev_frames: int, tolerance: float,
-             device: str, workers: int) -> None:
+             backend: str, lr: float | None, batch: int, rehearsal: int, dev_frames: int,
+             tolerance: float, device: str, workers: int) -> None:
     """Fine-tune the reader on FOLDER's labelled photos (NAME.jpg + NAME.json, the panel's
     correction format); refused, writing nothing, if the synthetic dev set gets worse."""
     from appliance.reader import resolve_device
     from appliance.reader.neural.finetune import FinetuneError
-    from appliance.reader.neural.finetune import finetune as run_finetune
 
+    if backend == "ppocr":
+        from training.ppocr.plant import finetune as run_finetune
+    else:
+        from appliance.reader.neural.finetune import finetune as run_finetune
     settings = _settings(ctx)
+    lr = lr if lr is not None else (3e-4 if backend == "ppocr" else 5e-5)
     try:
         report = run_finetune(folder, out, schema_file=settings.schema_file,
                               model_dir=model_dir, steps=steps, lr=lr, batch=batch,

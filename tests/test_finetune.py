@@ -86,3 +86,25 @@ def test_cli_reports_a_folder_without_labelled_photos(tmp_path: Path) -> None:
     assert "no usable labelled photos" in result.stderr
     assert "notes.json: version" in result.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_ppocr_finetune_learns_the_plant_lines_and_its_guard_refuses(photos: Path,
+                                                                     tmp_path: Path) -> None:
+    from appliance.reader.ppocr.pipeline import PPOCRReader
+    from training.ppocr.plant import finetune as ppocr_finetune
+
+    out = tmp_path / "plant-ppocr"
+    report = ppocr_finetune(photos, out, schema_file=SCHEMA_FILE, steps=12, lr=3e-4,
+                            batch=12, rehearsal_frames=2, dev_frames=3, tolerance=1.0,
+                            workers=1)
+    assert "corrupt.jpg: not a decodable image" in "\n".join(report["problems"])
+    assert report["plant_lines"] >= 8
+    assert report["plant_line_loss_after"] < report["plant_line_loss_before"]
+    assert report["accepted"] is True
+    PPOCRReader(schema=SCHEMA, device="cpu", model_dir=out)  # loads as a reader
+    ruined = tmp_path / "ruined"
+    refused = ppocr_finetune(photos, ruined, schema_file=SCHEMA_FILE, steps=6, lr=0.2,
+                             batch=8, rehearsal_frames=0, dev_frames=3, tolerance=0.0,
+                             workers=1)
+    assert refused["accepted"] is False and "nothing written" in refused["refused"]
+    assert not ruined.exists()

@@ -43,6 +43,7 @@ _BACKENDS: dict[str, str] = {
     "tesseract": "appliance.reader.tesseract:TesseractReader",
     "neural": "appliance.reader.neural.pipeline:NeuralReader",
     "ppocr": "appliance.reader.ppocr.pipeline:PPOCRReader",
+    "rapidocr": "appliance.reader.rapidocr_anchor:RapidOCRReader",
 }
 
 

@@ -163,7 +163,7 @@ class Tuned:
         self.optimiser.step()
         value = float(loss.detach())
         self.smooth = value if self.smooth is None else 0.95 * self.smooth + 0.05 * value
-        return float(pull)
+        return float(pull.detach())  # type: ignore[union-attr]
 
 
 def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device: str,

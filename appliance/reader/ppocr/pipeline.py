@@ -79,7 +79,8 @@ class FrameAnalysis:
 
 def _load(folder: Path, device: str, dtype: torch.dtype) -> Any:
     model: Any = PPOCRModel.from_pretrained(folder)
-    return model.to(device, dtype=dtype).eval()
+    # channels-last convolutions: ~20 % faster on a CPU (oneDNN), and what tensor cores want
+    return model.to(device, dtype=dtype, memory_format=torch.channels_last).eval()
 
 
 class PPOCRReader:
@@ -166,6 +167,7 @@ class PPOCRReader:
             inputs = [detector_input(image, self.settings.limit) for image in images]
             pixels = stack_inputs([p for p, _, _ in inputs]).to(self.device)
             pixels = (pixels.flip(1).to(self.dtype) / 127.5 - 1.0)  # RGB→BGR, to -1..1
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
         with self._stage("detector"):
             probs = self.detector(pixels)["probs"][:, 0].float().cpu().numpy()
         with self._stage("boxes"):
@@ -237,7 +239,9 @@ class PPOCRReader:
         gpu = self.device == "cuda"
         for members, pixels in batches(inputs, fixed_shapes=gpu,
                                        max_pixels=HEIGHT * 1024 * (128 if gpu else 20)):
-            logits = self.recognizer(pixels.to(self.device, self.dtype), logits=True)
+            pixels = pixels.to(self.device, self.dtype).contiguous(
+                memory_format=torch.channels_last)
+            logits = self.recognizer(pixels, logits=True)
             outputs.append((members, self.charset.masked_log_probs(logits["logits"].float())))
         for members, lp in outputs:  # one wait for the GPU, then decoding on the CPU
             lp = lp.cpu()[: len(members)]  # without the blank padding rows
