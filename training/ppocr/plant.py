@@ -30,6 +30,7 @@ from appliance.reader.neural.finetune import (
     load_labelled_photos,
     photo_accuracy,
     photo_lines,
+    settle,
 )
 from appliance.reader.ppocr.pipeline import DEFAULT_MODEL, PPOCRReader
 from appliance.reader.ppocr.recognise import Charset
@@ -136,14 +137,4 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
     report["after"] = {
         "dev_field_exact": evaluate(after, schema_file, samples=dev)["field_exact"],
         "check_photos_field_exact": photo_accuracy(after, check)}  # type: ignore[arg-type]
-    drop = report["before"]["dev_field_exact"] - report["after"]["dev_field_exact"]
-    report["accepted"] = drop <= tolerance
-    if report["accepted"]:
-        staging.rename(out)
-        report["out"] = str(out)
-        (out / "finetune.json").write_text(json.dumps(report, indent=2))
-    else:
-        shutil.rmtree(staging)
-        report["refused"] = (f"synthetic dev field exact fell {drop:.1%} "
-                             f"(more than the {tolerance:.1%} allowed); nothing written")
-    return report
+    return settle(report, staging, out, tolerance)

@@ -278,6 +278,13 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
     after = NeuralReader(schema=schema, device=device, model_dir=staging, decode="ctc")
     report["after"] = {"dev_field_exact": evaluate(after, schema_file, samples=dev)["field_exact"],
                        "check_photos_field_exact": photo_accuracy(after, check)}
+    return settle(report, staging, out, tolerance)
+
+
+def settle(report: dict[str, Any], staging: Path, out: Path, tolerance: float,
+           ) -> dict[str, Any]:
+    """The guard: move ``staging`` to ``out`` when the synthetic dev set fell at most
+    ``tolerance``, else delete it; the report says which (``accepted``, ``refused``)."""
     drop = report["before"]["dev_field_exact"] - report["after"]["dev_field_exact"]
     report["accepted"] = drop <= tolerance
     if report["accepted"]:

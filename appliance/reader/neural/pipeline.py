@@ -4,9 +4,8 @@ them to schema fields, and judge the frame's quality. Also verify mode."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from appliance.reader.neural.recognizer import (
 )
 from appliance.reader.neural.vocab import EOS_ID, CharVocab
 from appliance.reader.quality import assess
+from appliance.reader.timing import stage
 from appliance.schema import PlateSchema
 from appliance.transport.messages import FieldValue
 
@@ -83,19 +83,8 @@ class NeuralReader:
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
 
-    @contextmanager
-    def _stage(self, name: str) -> Iterator[None]:
-        if self.stage_ms is None:
-            yield
-            return
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        yield
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-        elapsed = (time.perf_counter() - started) * 1000
-        self.stage_ms[name] = self.stage_ms.get(name, 0.0) + elapsed
+    def _stage(self, name: str) -> AbstractContextManager[None]:
+        return stage(self.stage_ms, name, self.device)
 
     # -- public interface ----------------------------------------------------------------
     def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:

@@ -9,9 +9,8 @@ the recogniser's CTC distribution instead of comparing strings.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from appliance.reader.ppocr.recognise import (
 )
 from appliance.reader.ppocr.verify import verify_field
 from appliance.reader.quality import assess
+from appliance.reader.timing import stage
 from appliance.schema import PlateSchema
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "ppocr-reader"
@@ -110,18 +110,8 @@ class PPOCRReader:
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
 
-    @contextmanager
-    def _stage(self, name: str) -> Iterator[None]:
-        if self.stage_ms is None:
-            yield
-            return
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        yield
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-        self.stage_ms[name] = self.stage_ms.get(name, 0.0) + (time.perf_counter() - started) * 1e3
+    def _stage(self, name: str) -> AbstractContextManager[None]:
+        return stage(self.stage_ms, name, self.device)
 
     # -- public interface ----------------------------------------------------------------
     def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
