@@ -22,6 +22,7 @@ import torch
 from appliance.geometry import quad_box, rectify_quad
 from appliance.reader.base import PlateReading
 from appliance.reader.fields import Line, Word, assign_fields, group_lines
+from appliance.reader.ppocr.cudagraphs import GraphedForward
 from appliance.reader.ppocr.detect import (
     DetectorSettings,
     detect_quads,
@@ -90,7 +91,7 @@ class PPOCRReader:
 
     def __init__(self, *, schema: PlateSchema, device: str = "cpu",
                  model_dir: Path | str | None = None, detector_limit: int | None = None,
-                 **_: object) -> None:
+                 cuda_graphs: bool = True, **_: object) -> None:
         folder = Path(model_dir) if model_dir else DEFAULT_MODEL
         for part in ("detector", "recognizer", "orientation"):
             if not (folder / part / "config.json").is_file():
@@ -105,10 +106,24 @@ class PPOCRReader:
         self.recognizer = _load(folder / "recognizer", device, self.dtype)
         self.orientation = _load(folder / "orientation", device, self.dtype)
         self.charset = Charset(list(self.recognizer.config.charset))
+        graphs = cuda_graphs and device == "cuda"
+        self._detect_net = GraphedForward(self._autocast(
+            lambda x: self.detector(x)["probs"]), enabled=graphs)
+        self._recognise_net = GraphedForward(self._autocast(
+            lambda x: self.charset.masked_log_probs(self.recognizer(x, logits=True)["logits"])),
+            enabled=graphs)
+        self._orient_net = GraphedForward(self._autocast(
+            lambda x: self.orientation(x)["probs"]), enabled=graphs)
         limit = detector_limit or (1280 if device == "cuda" else 960)
         self.settings = DetectorSettings(limit=int(limit))
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
+
+    def _autocast(self, forward: Any) -> Any:
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.autocast("cuda", dtype=torch.float16, enabled=self.device == "cuda"):
+                return forward(x).float()
+        return run
 
     def _stage(self, name: str) -> AbstractContextManager[None]:
         return stage(self.stage_ms, name, self.device)
@@ -159,7 +174,7 @@ class PPOCRReader:
             pixels = (pixels.flip(1).to(self.dtype) / 127.5 - 1.0)  # RGB→BGR, to -1..1
             pixels = pixels.contiguous(memory_format=torch.channels_last)
         with self._stage("detector"):
-            probs = self.detector(pixels)["probs"][:, 0].float().cpu().numpy()
+            probs = self._detect_net(pixels)[:, 0].cpu().numpy()
         with self._stage("boxes"):
             out = []
             for prob, (array, sx, sy) in zip(probs, inputs, strict=True):
@@ -216,8 +231,8 @@ class PPOCRReader:
         for row, crop in enumerate(crops):
             array = line_input(crop)[:, :, :ORIENT_WIDTH]
             batch[row, :, :, : array.shape[2]] = array
-        probs = self.orientation(torch.from_numpy(batch).to(self.device, self.dtype))["probs"]
-        return [float(p) for p in probs[:, 1].float().cpu()]
+        probs = self._orient_net(torch.from_numpy(batch).to(self.device, self.dtype))
+        return [float(p) for p in probs[:, 1].cpu()]
 
     def _read_lines(self, crops: list[np.ndarray],
                     ) -> tuple[list[LineReading], list[torch.Tensor]]:
@@ -231,8 +246,7 @@ class PPOCRReader:
                                        max_pixels=HEIGHT * 1024 * (128 if gpu else 20)):
             pixels = pixels.to(self.device, self.dtype).contiguous(
                 memory_format=torch.channels_last)
-            logits = self.recognizer(pixels, logits=True)
-            outputs.append((members, self.charset.masked_log_probs(logits["logits"].float())))
+            outputs.append((members, self._recognise_net(pixels)))
         for members, lp in outputs:  # one wait for the GPU, then decoding on the CPU
             lp = lp.cpu()[: len(members)]  # without the blank padding rows
             widths = [min(lp.shape[1], max(1, math.ceil(inputs[i].shape[2] / STRIDE)))

@@ -49,6 +49,7 @@ class Charset:
         self.index = {c: i for i, c in enumerate(classes) if i > 0}
         allowed = [0, *sorted(self.index[c] for c in set(alphabet) if c in self.index)]
         self.allowed = torch.tensor(allowed)
+        self._allowed_on: dict[torch.device, torch.Tensor] = {}
 
     def encode(self, text: str) -> list[int] | None:
         """Class indices of ``text``; None when a character is outside the alphabet."""
@@ -58,7 +59,10 @@ class Charset:
     def masked_log_probs(self, logits: torch.Tensor) -> torch.Tensor:
         """B×T×V logits → B×T×K log-probabilities over the allowed classes only
         (column k is class ``allowed[k]``)."""
-        return torch.log_softmax(logits.float()[..., self.allowed.to(logits.device)], -1)
+        index = self._allowed_on.get(logits.device)
+        if index is None:  # copied once per device (a CUDA graph cannot copy from the host)
+            index = self._allowed_on[logits.device] = self.allowed.to(logits.device)
+        return torch.log_softmax(logits.float()[..., index], -1)
 
 
 def line_input(crop: np.ndarray) -> np.ndarray:

@@ -1,0 +1,66 @@
+"""The PP-OCR reader's latency on a GPU with and without CUDA graphs, on the same frames,
+and whether both read the same: ``python bench/gpu_latency.py -n 40``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from appliance.reader.ppocr.pipeline import PPOCRReader
+from appliance.schema import load_schema
+from appliance.synth.dataset import iter_samples
+
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml"
+
+
+def timed(reader: PPOCRReader, frames: list, batch: int, repeats: int) -> dict[str, float]:
+    """p50/p90 ms per call of ``batch`` frames, and frames per second."""
+    times = []
+    for r in range(repeats):
+        chunk = [frames[(r * batch + i) % len(frames)] for i in range(batch)]
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        reader.read(chunk)
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"batch": batch, "p50_ms": round(statistics.median(times), 1),
+            "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
+            "frames_per_s": round(batch * 1000 / statistics.median(times), 1)}
+
+
+def main() -> None:
+    """Warm both readers on every frame (captures happen there), then time them."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    schema = load_schema(SCHEMA)
+    frames = [f for f, _ in iter_samples(SCHEMA, seed=2026, split="station", n=args.n,
+                                         workers=args.workers)]
+    readers = {"eager": PPOCRReader(schema=schema, device="cuda", cuda_graphs=False),
+               "cuda_graphs": PPOCRReader(schema=schema, device="cuda", cuda_graphs=True)}
+    values = {}
+    for name, reader in readers.items():
+        started = time.perf_counter()
+        values[name] = [{k: f.value for k, f in r.fields.items()}
+                        for frame in frames for r in reader.read([frame])]
+        for batch in (8, 32):
+            reader.read(frames[:batch])
+        print(json.dumps({"reader": name, "warm_up_s": round(time.perf_counter() - started, 1)}))
+    same = sum(a == b for a, b in zip(values["eager"], values["cuda_graphs"], strict=True))
+    print(json.dumps({"frames_read_the_same": f"{same}/{len(frames)}",
+                      "gpu": torch.cuda.get_device_name()}))
+    for name, reader in readers.items():
+        print(json.dumps({"reader": name, "latency": [timed(reader, frames, b, args.repeats)
+                                                      for b in (1, 8, 32)]}))
+
+
+if __name__ == "__main__":
+    main()
