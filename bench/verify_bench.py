@@ -38,9 +38,13 @@ def main() -> None:
         changed = {name: rng.choice(sorted(single_changes(value, CHANGES)))
                    for name, value in truth.items()}
         for kind, expected in (("true", truth), ("changed", changed)):
-            for result in reader.verify(image, expected).values():
+            for name, result in reader.verify(image, expected).items():
                 counts[kind][0] += int(result["status"] == "verified")
                 counts[kind][1] += 1
+                if kind == "changed" and result["status"] == "verified":
+                    print(json.dumps({"verified_a_change": expected[name],
+                                      "truth": truth[name], "field": name,
+                                      "seed": labels["seed"]}))
     print(json.dumps({"split": args.split, "frames": args.n, **{
         f"{kind}_verified": f"{v}/{t} = {v / max(1, t):.1%}" for kind, (v, t) in
         counts.items()}}))
