@@ -29,9 +29,11 @@ def free_port() -> int:
 
 def write_config(directory: Path, *, run_dir: Path, extra: str = "", stations: str | None = None,
                  port: int | None = None) -> Path:
-    """Write an appliance.toml using the repository's schema, rules and demo ERP file."""
+    """Write an appliance.toml using the repository's schema, rules and demo ERP file.
+
+    The default station runs at 1 Hz: the default reader reads ~1.6 frames/s on 2 CPU cores."""
     stations = stations if stations is not None else (
-        '[[stations]]\nid = "line1"\nsource = "synthetic"\nrate_hz = 2.0\nseed = 3\n'
+        '[[stations]]\nid = "line1"\nsource = "synthetic"\nrate_hz = 1.0\nseed = 3\n'
         "fault_every = 4\n")
     path = directory / "appliance.toml"
     path.write_text(
