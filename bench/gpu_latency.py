@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -14,24 +13,9 @@ import torch
 from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
+from training.ppocr.report import latency
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml"
-
-
-def timed(reader: PPOCRReader, frames: list, batch: int, repeats: int) -> dict[str, float]:
-    """p50/p90 ms per call of ``batch`` frames, and frames per second."""
-    times = []
-    for r in range(repeats):
-        chunk = [frames[(r * batch + i) % len(frames)] for i in range(batch)]
-        torch.cuda.synchronize()
-        started = time.perf_counter()
-        reader.read(chunk)
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {"batch": batch, "p50_ms": round(statistics.median(times), 1),
-            "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
-            "frames_per_s": round(batch * 1000 / statistics.median(times), 1)}
 
 
 def main() -> None:
@@ -58,7 +42,8 @@ def main() -> None:
     print(json.dumps({"frames_read_the_same": f"{same}/{len(frames)}",
                       "gpu": torch.cuda.get_device_name()}))
     for name, reader in readers.items():
-        print(json.dumps({"reader": name, "latency": [timed(reader, frames, b, args.repeats)
+        print(json.dumps({"reader": name, "latency": [latency(reader, frames, batch=b,
+                                                              repeats=args.repeats)
                                                       for b in (1, 8, 32)]}))
 
 
