@@ -48,8 +48,24 @@ def single_changes(value: str, alphabet: Sequence[str]) -> set[str]:
     return out
 
 
+def _same_kind(a: str, b: str) -> bool:
+    return (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())
+
+
+def _whole_token(text: str, start: int, end: int) -> tuple[int, int]:
+    """Grow ``text[start:end]`` over neighbours of the same kind as its edges (digit next to
+    digit, letter next to letter): "30V" found inside "230V" stands for all of "230V", so an
+    ERP value missing a leading digit is scored against the whole number on the plate."""
+    while start > 0 and start < end and _same_kind(text[start - 1], text[start]):
+        start -= 1
+    while end < len(text) and end > start and _same_kind(text[end], text[end - 1]):
+        end += 1
+    return start, end
+
+
 def _best_line(lines: Sequence[LineReading], want: str) -> tuple[int, int, int] | None:
-    """(line, start, end) of the run part closest to ``want``; None if nothing is close."""
+    """(line, start, end) of the run part closest to ``want``, grown to whole tokens; None
+    if nothing is close."""
     best: tuple[int, int, int, int] | None = None
     for i, line in enumerate(lines):
         if not line.text:
@@ -59,7 +75,8 @@ def _best_line(lines: Sequence[LineReading], want: str) -> tuple[int, int, int] 
             best = (i, start, end, edits)
     if best is None or best[3] > max(2, len(want) // 3):
         return None
-    return best[:3]
+    start, end = _whole_token(lines[best[0]].text, best[1], best[2])
+    return best[0], start, end
 
 
 def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor],
