@@ -124,12 +124,7 @@ def ctc_loss(model: Any, charset: Charset, batch: tuple[torch.Tensor, ...]) -> t
 
 def encode_columns(charset: Charset, text: str) -> list[int] | None:
     """``text`` as columns of the masked alphabet (what :func:`ctc_loss` scores)."""
-    ids = charset.encode(text)
-    if ids is None:
-        return None
-    column = {int(c): k for k, c in enumerate(charset.allowed.tolist())}
-    out = [column.get(i) for i in ids]
-    return None if any(k is None for k in out) else out  # type: ignore[return-value]
+    return charset.columns(text)
 
 
 class Tuned:

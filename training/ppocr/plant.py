@@ -13,6 +13,7 @@ written. Only the recogniser learns, with the same relative steps and L2-SP pull
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import random
 import shutil
 from pathlib import Path
@@ -24,12 +25,11 @@ import torch
 
 from appliance.reader.neural.evaluate import evaluate
 from appliance.reader.neural.finetune import (
-    CHECK_EVERY,
     FinetuneError,
     _augment,
-    load_labelled_photos,
     photo_accuracy,
     photo_lines,
+    prepare_photos,
     settle,
 )
 from appliance.reader.ppocr.pipeline import DEFAULT_MODEL, PPOCRReader
@@ -50,8 +50,6 @@ def _synthetic_lines(schema_file: Path, frames: int, *, workers: int, seed: int,
         return []
     jobs = [sample_seed(seed, "train", i) for i in range(frames)]
     cv2.setNumThreads(1)
-    import multiprocessing as mp
-
     with mp.get_context("fork").Pool(max(1, workers), initializer=synthetic._worker_init,
                                      initargs=(str(schema_file),)) as pool:
         rendered = pool.map(synthetic.frame_lines, jobs)
@@ -78,15 +76,8 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
     """Fine-tune the PP-OCR reader at ``model_dir`` on the labelled photos in ``folder``;
     writes ``out`` (which must not exist) only when the guard passes. Returns the report."""
     source = Path(model_dir) if model_dir else DEFAULT_MODEL
-    if out.exists():
-        raise FinetuneError(f"{out}: already exists; give a new folder for the fine-tuned "
-                            "reader")
     schema = load_schema(schema_file)
-    photos, problems = load_labelled_photos(folder, schema)
-    if not photos:
-        raise FinetuneError(f"{folder}: no usable labelled photos"
-                            + "".join(f"\n  {p}" for p in problems))
-    check = photos[CHECK_EVERY - 1::CHECK_EVERY]
+    photos, problems, check = prepare_photos(folder, out, schema)
     fit = [p for p in photos if p not in check]
     charset = Charset(list(json.loads((source / "recognizer" / "config.json")
                                       .read_text())["charset"]))

@@ -224,6 +224,20 @@ def _train(model: Any, plant: list[tuple[np.ndarray, str]],
     model.eval()
 
 
+def prepare_photos(folder: Path, out: Path, schema: PlateSchema,
+                   ) -> tuple[list[LabelledPhoto], list[str], list[LabelledPhoto]]:
+    """Refuse an ``out`` that exists; load ``folder``'s labelled photos (problems named) and
+    set every fifth aside to check the gain. Returns (photos, problems, check photos)."""
+    if out.exists():
+        raise FinetuneError(f"{out}: already exists; give a new folder for the fine-tuned "
+                            "reader")
+    photos, problems = load_labelled_photos(folder, schema)
+    if not photos:
+        raise FinetuneError(f"{folder}: no usable labelled photos"
+                            + "".join(f"\n  {p}" for p in problems))
+    return photos, problems, photos[CHECK_EVERY - 1::CHECK_EVERY]
+
+
 def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | None = None,
              steps: int = 200, lr: float = 5e-5, batch: int = 32, rehearsal_frames: int = 80,
              dev_frames: int = 40, tolerance: float = 0.01, device: str = "cpu",
@@ -234,15 +248,8 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
     is at most ``tolerance`` worse; returns the report (``accepted`` says which).
     """
     source = Path(model_dir) if model_dir else DEFAULT_MODEL
-    if out.exists():
-        raise FinetuneError(f"{out}: already exists; give a new folder for the fine-tuned "
-                            "reader")
     schema = load_schema(schema_file)
-    photos, problems = load_labelled_photos(folder, schema)
-    if not photos:
-        raise FinetuneError(f"{folder}: no usable labelled photos"
-                            + "".join(f"\n  {p}" for p in problems))
-    check = photos[CHECK_EVERY - 1::CHECK_EVERY]
+    photos, problems, check = prepare_photos(folder, out, schema)
     # render everything before any model runs (see _synthetic_lines)
     synthetic = _synthetic_lines(schema_file, rehearsal_frames, workers=workers, seed=seed + 7)
     dev = list(iter_samples(schema_file, seed=2026, split="dev", n=dev_frames,

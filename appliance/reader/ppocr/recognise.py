@@ -49,12 +49,21 @@ class Charset:
         self.index = {c: i for i, c in enumerate(classes) if i > 0}
         allowed = [0, *sorted(self.index[c] for c in set(alphabet) if c in self.index)]
         self.allowed = torch.tensor(allowed)
+        self._column = {c: k for k, c in enumerate(allowed)}  # class → masked column
         self._allowed_on: dict[torch.device, torch.Tensor] = {}
 
     def encode(self, text: str) -> list[int] | None:
         """Class indices of ``text``; None when a character is outside the alphabet."""
         ids = [self.index.get(c) for c in text]
         return None if any(i is None for i in ids) else ids  # type: ignore[return-value]
+
+    def columns(self, text: str) -> list[int] | None:
+        """``text`` as columns of the masked alphabet (what decoding and CTC scoring see);
+        None when a character is outside the alphabet."""
+        ids = self.encode(text)
+        if ids is None or any(i not in self._column for i in ids):
+            return None
+        return [self._column[i] for i in ids]
 
     def masked_log_probs(self, logits: torch.Tensor) -> torch.Tensor:
         """B×T×V logits → B×T×K log-probabilities over the allowed classes only
@@ -140,15 +149,14 @@ def ctc_scores(log_probs: torch.Tensor, widths: list[int], candidates: list[tupl
     alignments; -inf for text with characters outside the alphabet."""
     if not candidates:
         return []
-    column = {int(c): k for k, c in enumerate(charset.allowed.tolist())}
     scores: list[float] = [float("-inf")] * len(candidates)
     rows, targets, lengths, inputs, keep = [], [], [], [], []
     for n, (line, text) in enumerate(candidates):
-        ids = charset.encode(text)
-        if not ids or any(i not in column for i in ids):
+        ids = charset.columns(text)
+        if not ids:
             continue
         rows.append(line)
-        targets.append(torch.tensor([column[i] for i in ids]))
+        targets.append(torch.tensor(ids))
         lengths.append(len(ids))
         inputs.append(widths[line])
         keep.append(n)
