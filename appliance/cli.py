@@ -207,11 +207,21 @@ def bench_read_cmd(ctx: click.Context, backend: str | None, device: str, count: 
                                      erp_file=settings.erp_file, n=count), indent=2))
 
 
+_HELD: list[object] = []  # lock handles live as long as the process
+
+
 def _serve(ctx: click.Context, name: str) -> tuple[Settings, object]:
-    from appliance.runtime import StopFlag, setup_logging
+    """Settings, logging, a stop flag, and this service's lock (one instance per run dir)."""
+    from appliance.runtime import LockHeld, StopFlag, hold_lock, setup_logging
 
     settings = _settings(ctx)
     setup_logging(settings.log_level, name)
+    if name != "up":
+        assert settings.run_dir is not None
+        try:
+            _HELD.append(hold_lock(settings.run_dir / f"{name}.lock"))
+        except LockHeld as exc:
+            raise click.ClickException(f"{name} is already running ({exc})") from None
     return settings, StopFlag().install()
 
 
@@ -280,11 +290,19 @@ def panel(ctx: click.Context) -> None:
 @click.pass_context
 def up(ctx: click.Context) -> None:
     """Run the whole appliance: every service as a supervised child process."""
-    from appliance.supervisor import Supervisor, service_specs
+    from appliance.supervisor import AlreadyRunning, Supervisor, acquire_lock, service_specs
 
     settings, stop = _serve(ctx, "up")
+    try:
+        lock = acquire_lock(settings.data_dir)
+    except AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"panel: http://{settings.panel.host}:{settings.panel.port}", err=True)
-    Supervisor(service_specs(settings, settings.config_file)).run(stop)  # type: ignore[arg-type]
+    try:
+        Supervisor(service_specs(settings, settings.config_file),
+                   settings=settings).run(stop)  # type: ignore[arg-type]
+    finally:
+        lock.close()
 
 
 for _command in MODEL_COMMANDS:

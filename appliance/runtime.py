@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -9,7 +11,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 
 def setup_logging(level: str, name: str) -> logging.Logger:
@@ -66,13 +70,50 @@ def status_path(run_dir: Path, service: str) -> Path:
     return run_dir / f"{service}.status.json"
 
 
-def write_status(run_dir: Path, service: str, status: dict[str, object]) -> None:
-    """Atomically publish a service's status (read by the panel and the tests)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+def write_status(run_dir: Path, service: str, status: dict[str, object]) -> bool:
+    """Atomically publish a service's status (read by the panel, ``status`` and ``up``).
+
+    Never raises: a full disk or a missing folder costs a stale status (which health reports),
+    not the service. Returns False when the status could not be written.
+    """
     path = status_path(run_dir, service)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(status, pid=os.getpid(), updated=time.time())))
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per writer process
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(dict(status, pid=os.getpid(), updated=time.time()),
+                                  default=str))
+        tmp.replace(path)
+    except OSError as exc:
+        logging.getLogger(service).warning("status not written: %s", exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return False
+    return True
+
+
+class Heartbeat:
+    """Publishes a service's status once a second from its main loop.
+
+    Written by the loop itself, not a thread: a hung loop stops the heartbeat, and that is
+    how ``up`` and ``/healthz`` notice it.
+    """
+
+    def __init__(self, run_dir: Path, service: str, status: Callable[[], dict[str, object]],
+                 *, period_s: float = 1.0) -> None:
+        self.run_dir = run_dir
+        self.service = service
+        self.status = status
+        self.period_s = period_s
+        self._last = 0.0
+
+    def due(self) -> bool:
+        """True when a beat is due."""
+        return time.monotonic() - self._last >= self.period_s
+
+    def beat(self, *, state: str = "ready") -> None:
+        """Publish the status now."""
+        self._last = time.monotonic()
+        write_status(self.run_dir, self.service, dict(self.status(), state=state))
 
 
 def read_status(run_dir: Path, service: str) -> dict[str, object] | None:
@@ -89,3 +130,34 @@ def report_ready(run_dir: Path, service: str, log: logging.Logger, **details: ob
     write_status(run_dir, service, dict(details, state="ready"))
     sd_notify("READY=1")
     log.info("ready %s", json.dumps(details, default=str))
+
+
+class LockHeld(RuntimeError):
+    """Another live process holds a lock file."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"{path}: held by pid {holder}")
+        self.path = path
+        self.holder = holder
+
+
+def hold_lock(path: Path) -> IO[str]:
+    """Take an exclusive lock on ``path`` for as long as the returned handle stays open.
+
+    The kernel releases it when the process dies (even by SIGKILL), so a stale file never
+    blocks a restart. Raises :class:`LockHeld` naming the holder's pid.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise LockHeld(path, holder) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

@@ -58,8 +58,45 @@ class StationSettings(_Section):
     burst: int = Field(default=1, ge=1, le=32)          # frames per trigger; the sharpest is sent
     part_present: bool = False                         # skip frames with no plate in view
     reconnect_max_s: float = Field(default=2.0, gt=0, le=300)  # back-off cap after a failure
-    queue: int = Field(default=16, ge=1, le=1000)       # triggered frames waiting for inference
-    deliver_timeout_s: float = Field(default=10.0, gt=0)  # then the inspection is marked failed
+    window: int = Field(default=4, ge=1, le=256, description=(
+        "frames sent to inference and not yet acknowledged, at most; free-running capture "
+        "skips (counted) while this many wait"))
+    redeliver_s: float = Field(default=30.0, gt=0, le=3600, description=(
+        "a frame whose stored result was not acknowledged within this time is sent again "
+        "(the recorder keeps one)"))
+    journal_max: int = Field(default=10_000, ge=1, le=1_000_000, description=(
+        "frames the station's journal keeps at most while inference or the recorder is away; "
+        "then capture is refused (counted)"))
+
+
+class StorageSettings(_Section):
+    """Disk guard and retention of the recorder's database and images."""
+
+    min_free_mb: float = Field(default=200.0, ge=0, description=(
+        "capture stops (health: disk_full) and results are spooled below this free space"))
+    keep_days: float = Field(default=30.0, gt=0, description=(
+        "images of PASS and RESHOOT inspections are pruned after this many days"))
+    keep_days_flagged: float = Field(default=365.0, gt=0, description=(
+        "images of MISMATCH and REVIEW inspections are kept this long"))
+    max_images_gb: float = Field(default=50.0, gt=0, description=(
+        "oldest unflagged images are pruned first when images take more than this"))
+
+
+class HealthSettings(_Section):
+    """When a service or station counts as unhealthy (``/healthz``, ``nameplate status``)."""
+
+    stale_s: float = Field(default=5.0, gt=0, description=(
+        "a service whose heartbeat is older than this is stalled (frozen, hung or dead)"))
+    max_batch_s: float = Field(default=8.0, gt=0, description=(
+        "inference busy on one batch for longer than this is hung"))
+    max_lag_s: float = Field(default=60.0, gt=0, description=(
+        "a station whose oldest unacknowledged frame is older than this is lagging"))
+    restart_stalled: bool = Field(default=True, description=(
+        "nameplate up kills and restarts a service whose heartbeat stopped"))
+    erp_max_age_h: float | None = Field(default=None, gt=0, description=(
+        "the ERP export counts as stale when unchanged for longer (unset: never)"))
+    reshoot_timeout_s: float = Field(default=60.0, gt=0, description=(
+        "a RESHOOT not answered by a new attempt within this time escalates to REVIEW"))
 
 
 class ReaderSettings(_Section):
@@ -96,6 +133,8 @@ class Settings(BaseSettings):
     schema_file: Path = Path("schemas/motor.toml")
     rules_file: Path = Path("rules.toml")
     erp_file: Path = Path("demo/erp.csv")
+    erp_max_shrink: float = Field(default=0.5, ge=0, le=1, description=(
+        "an ERP export that lost more than this share of the rows loaded before is refused"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     endpoints: EndpointSettings = EndpointSettings()
     stations: list[StationSettings] = Field(
@@ -103,6 +142,8 @@ class Settings(BaseSettings):
     )
     reader: ReaderSettings = ReaderSettings()
     panel: PanelSettings = PanelSettings()
+    storage: StorageSettings = StorageSettings()
+    health: HealthSettings = HealthSettings()
 
     @classmethod
     def settings_customise_sources(

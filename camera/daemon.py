@@ -1,30 +1,39 @@
-"""The camera daemon of one station: capture, measure, send; obey trigger and reshoot orders."""
+"""The camera daemon of one station: capture, journal, send; obey trigger, reshoot and ack.
+
+Every frame that becomes an inspection is first written to the station's journal
+(:mod:`camera.journal`) and stays there until the recorder acknowledges its stored result;
+unacknowledged frames are sent again. When inference falls behind, free-running capture
+pauses (counted drops, never failed inspections); a full disk stops capture with a clear state.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
-from collections import deque
 from pathlib import Path
 
 from appliance.reader.images import encode_jpeg
-from appliance.runtime import StopFlag, report_ready, sd_notify, write_status
+from appliance.runtime import Heartbeat, StopFlag, report_ready, sd_notify
 from appliance.schema import load_schema
 from appliance.settings import Settings, StationSettings
 from appliance.transport import (
+    AckCommand,
     ControlReceiver,
     FrameMessage,
     ImageInfo,
     ReshootCommand,
-    ResultMessage,
+    ReshootReason,
     Sender,
     TriggerCommand,
     new_id,
     utc_now,
 )
-from camera.health import StationHealth
+from camera.health import DropReason, StationHealth
+from camera.journal import FrameJournal, JournalError
 from camera.quality import measure_quality
-from camera.selection import part_present, select_for_reason
+from camera.responses import response_for
+from camera.selection import part_present, select_frame
 from camera.sources import (
     Capture,
     FolderSource,
@@ -50,20 +59,23 @@ def open_source(settings: Settings, station: StationSettings) -> FrameSource:
     return OpenCVSource(station.uri)
 
 
+def journal_path(settings: Settings, station_id: str) -> Path:
+    """Where a station's frame journal lives (beside the database, on the same disk)."""
+    return settings.data_dir / "journal" / f"{station_id}.db"
+
+
 class CameraDaemon:
     """One station's capture loop."""
 
     def __init__(self, settings: Settings, station: StationSettings) -> None:
         self.settings = settings
         self.station = station
-        self.frames = Sender(settings.endpoint("frames"), hwm=20)
+        self.frames = Sender(settings.endpoint("frames"), hwm=max(4, station.window))
         self.control = ControlReceiver(settings.endpoint("control", station.id), bind=True)
         self.source: FrameSource | None = None
         self.health = StationHealth(station=station.id, reconnect_max_s=station.reconnect_max_s)
-        # Triggered frames are never dropped silently: they wait here (bounded) for inference,
-        # and past their deadline the inspection is recorded as failed, with the reason.
-        self.pending: deque[tuple[float, FrameMessage, bytes]] = deque()
-        self.results = Sender(settings.endpoint("results"), hwm=100)
+        self.journal = FrameJournal(journal_path(settings, station.id),
+                                    max_frames=station.journal_max)
 
     def _ensure_source(self) -> FrameSource | None:
         """Open the source when it is closed and the back-off allows another try."""
@@ -87,8 +99,13 @@ class CameraDaemon:
         self.source = None
         self.health.failed(error)
 
-    def _send(self, capture: Capture, *, inspection_id: str, attempt: int,
-              reason: str | None, triggered: bool) -> bool:
+    def disk_free_mb(self) -> float:
+        """Free space where the journal lives, in MB."""
+        return shutil.disk_usage(self.journal.path.parent).free / 1e6
+
+    def _keep(self, capture: Capture, *, inspection_id: str, attempt: int,
+              reason: ReshootReason | None, triggered: bool) -> bool:
+        """Journal a captured frame (it is an inspection from now on) and send what is due."""
         image = capture.image
         frame = FrameMessage(
             frame_id=new_id("F"), inspection_id=inspection_id, station=self.station.id,
@@ -96,113 +113,130 @@ class CameraDaemon:
             triggered=triggered, captured_at=utc_now(), monotonic_ns=time.monotonic_ns(),
             image=ImageInfo(encoding="jpeg", width=image.shape[1], height=image.shape[0]),
             quality=measure_quality(image))
-        payload = encode_jpeg(image)
-        if not triggered:  # a free-running frame may be dropped when inference is behind
-            if self.frames.send(frame, payload, timeout_ms=0):
-                self.health.frame_sent()
-                return True
-            self.health.dropped += 1
+        try:
+            added = self.journal.add(inspection_id, attempt, frame.model_dump_json(),
+                                     encode_jpeg(image))
+        except JournalError as exc:
+            self.health.drop(DropReason.JOURNAL, str(exc))
+            log.error("station %s: frame not captured: %s", self.station.id, exc)
             return False
-        if len(self.pending) >= self.station.queue:
-            self._fail(self.pending.popleft(), "camera queue full: inference is not keeping up")
-        self.pending.append((time.monotonic() + self.station.deliver_timeout_s, frame, payload))
-        self._flush()
-        return True
+        if added:
+            self.health.captured += 1
+        self._pump()
+        return added
 
-    def _flush(self) -> None:
-        """Send queued triggered frames in order; fail the ones past their deadline."""
-        while self.pending:
-            deadline, frame, payload = self.pending[0]
-            if self.frames.send(frame, payload, timeout_ms=0):
-                self.pending.popleft()
-                self.health.frame_sent()
-            elif time.monotonic() > deadline:
-                self._fail(self.pending.popleft(), "frame not delivered to inference within "
-                           f"{self.station.deliver_timeout_s:g} s (inference busy or down)")
-            else:
-                break
-
-    def _fail(self, entry: tuple[float, FrameMessage, bytes], reason: str) -> None:
-        _, frame, payload = entry
-        self.health.dropped += 1
-        log.error("station %s: inspection %s failed: %s", self.station.id,
-                  frame.inspection_id, reason)
-        failed = ResultMessage(frame=frame, fields={}, backend="camera", device="none",
-                               latency_ms=0.0, read_at=utc_now(), error=reason)
-        if not self.results.send(failed, payload, timeout_ms=2000):
-            log.error("station %s: recorder unreachable; inspection %s lost: %s",
-                      self.station.id, frame.inspection_id, reason)
+    def _pump(self) -> None:
+        """Send the journal's due frames (first deliveries and overdue ones), window-bounded."""
+        for entry in self.journal.due(window=self.station.window):
+            frame = FrameMessage.model_validate_json(entry.header)
+            if entry.deliveries:
+                frame = frame.model_copy(update={"delivery": entry.deliveries + 1})
+                self.health.redelivered += 1
+            if not self.frames.send(frame, entry.payload, timeout_ms=0):
+                break  # inference not there or full: the frame waits in the journal
+            self.journal.sent(entry, redeliver_after_s=self.station.redeliver_s)
+            self.health.frame_sent()
 
     def shoot(self, *, unit_id: str | None = None, inspection_id: str | None = None,
-              attempt: int = 0, reason: str | None = None, triggered: bool = True) -> bool:
-        """Capture one frame and send it; False when the source gave nothing."""
+              attempt: int = 0, reason: ReshootReason | None = None,
+              triggered: bool = True) -> bool:
+        """Capture one frame and journal it; False when nothing became an inspection."""
+        if self.disk_free_mb() < self.settings.storage.min_free_mb:
+            self.health.drop(DropReason.DISK_FULL, f"less than {self.settings.storage.min_free_mb}"
+                             f" MB free on {self.journal.path.parent}")
+            return False
         source = self._ensure_source()
         if source is None:
+            self.health.drop(DropReason.NO_SOURCE, self.health.error or "source not open")
             return False
-        frames = self.station.burst
-        if reason:  # a reshoot: adapt the camera where it can, and take several frames
+        response = response_for(reason, burst=self.station.burst)
+        if reason is not None:
             adjust = getattr(source, "adjust_for", None)
-            if adjust is not None and adjust(reason):
-                log.info("station %s: camera settings adjusted for %r", self.station.id, reason)
-            frames = max(frames, 3)
+            if adjust is not None and adjust(response):
+                log.info("station %s: camera settings adjusted for %s", self.station.id,
+                         reason.value)
         try:
-            burst = [source.capture(unit_id) for _ in range(frames)]
+            burst = [source.capture(unit_id) for _ in range(response.burst)]
         except SourceError as exc:
             self._lose_source(str(exc))
+            self.health.drop(DropReason.NO_SOURCE, str(exc))
             return False
         captures = [c for c in burst if c is not None]
         if not captures:
             return False
-        capture = captures[select_for_reason([c.image for c in captures], reason)]
+        capture = captures[select_frame([c.image for c in captures], response.keep)]
         if self.station.part_present and reason is None and not part_present(capture.image):
             self.health.empty += 1  # nothing in view: no inspection
             return False
-        return self._send(capture, inspection_id=inspection_id or new_id(f"I-{self.station.id}"),
+        return self._keep(capture, inspection_id=inspection_id or new_id(f"I-{self.station.id}"),
                           attempt=attempt, reason=reason, triggered=triggered)
 
     def _handle_control(self) -> None:
-        received = self.control.receive(timeout_ms=0)
-        if received is None:
+        for _ in range(100):  # acknowledgements come in bursts; serve them together
+            received = self.control.receive(timeout_ms=0)
+            if received is None:
+                return
+            command = received[0]
+            station = getattr(command, "station", None)
+            if station != self.station.id:
+                self.health.drop(DropReason.WRONG_STATION, f"command for {station}")
+            elif isinstance(command, AckCommand):
+                if self.journal.ack(command.inspection_id, command.attempt):
+                    self.health.acknowledged += 1
+            elif isinstance(command, ReshootCommand):
+                log.info("reshoot %s (attempt %d): %s", command.inspection_id, command.attempt,
+                         command.reason.value)
+                self.shoot(unit_id=command.unit_id, inspection_id=command.inspection_id,
+                           attempt=command.attempt, reason=command.reason)
+            elif isinstance(command, TriggerCommand):
+                self.shoot(unit_id=command.unit_id)
+
+    def _free_running_shot(self) -> None:
+        """One free-running frame, unless inference is behind (then a counted drop)."""
+        if self.journal.pending() >= self.station.window:
+            self.health.drop(DropReason.BUSY, "inference is behind: frame skipped")
             return
-        command = received[0]
-        if isinstance(command, ReshootCommand) and command.station == self.station.id:
-            log.info("reshoot %s (attempt %d): %s", command.inspection_id, command.attempt,
-                     command.reason)
-            self.shoot(unit_id=command.unit_id, inspection_id=command.inspection_id,
-                       attempt=command.attempt, reason=command.reason)
-        elif isinstance(command, TriggerCommand) and command.station == self.station.id:
-            self.shoot(unit_id=command.unit_id)
+        self.shoot(triggered=False)
+
+    def status(self) -> dict[str, object]:
+        """The station's health, journal and counters, as published every second."""
+        counts = self.journal.counters()
+        return dict(self.health.as_dict(), pending=self.journal.pending(),
+                    oldest_pending_s=round(self.journal.oldest_age_s(), 1),
+                    captured_total=counts["captured"], acknowledged_total=counts["acknowledged"],
+                    disk_free_mb=round(self.disk_free_mb(), 1),
+                    rejected_commands=self.control.stats.rejected,
+                    rejections=self.control.stats.rejections_by_reason)
 
     def run(self, stop: StopFlag) -> None:
-        """Capture until ``stop`` is set."""
+        """Capture until ``stop`` is set; frames still unacknowledged stay in the journal."""
         run_dir = self.settings.run_dir
         assert run_dir is not None
         name = f"camera-{self.station.id}"
         self._ensure_source()  # a source that fails now is retried with back-off
-        report_ready(run_dir, name, log, station=self.station.id, source=self.station.source)
+        heartbeat = Heartbeat(run_dir, name, self.status)
+        report_ready(run_dir, name, log, station=self.station.id, source=self.station.source,
+                     pending=self.journal.pending())
         period = 1.0 / self.station.rate_hz
         next_shot = time.monotonic()
-        last_status = 0.0
         while not stop.is_set():
             self._handle_control()
-            self._flush()
+            self._pump()
             now = time.monotonic()
-            if self.station.trigger == "free" and now >= next_shot and self.source is not None:
-                self.shoot(triggered=True)
+            if self.station.trigger == "free" and now >= next_shot:
+                if self._ensure_source() is not None:
+                    self._free_running_shot()
                 next_shot = now + period
-            if now - last_status > 1.0:
-                last_status = now
-                if self.source is None:
-                    self._ensure_source()
-                write_status(run_dir, name, dict(self.health.as_dict(),
-                                                 rejected_commands=self.control.stats.rejected))
+            if heartbeat.due():
+                heartbeat.beat()
                 sd_notify("WATCHDOG=1")
             stop.wait(0.02)
+        heartbeat.beat(state="stopped")
         if self.source:
             self.source.close()
         self.frames.close()
         self.control.close()
-        self.results.close()
+        self.journal.close()
 
 
 def run_camera(settings: Settings, station_id: str, stop: StopFlag) -> None:

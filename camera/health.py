@@ -5,6 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class DropReason(StrEnum):
+    """Why a frame did not become an inspection (counted per reason, never silent)."""
+
+    BUSY = "busy"                    # free-running frame skipped: inference is behind
+    DISK_FULL = "disk_full"          # free-space guard: capture stopped
+    JOURNAL = "journal"              # the journal could not keep the frame
+    NO_SOURCE = "no_source"          # the camera is gone
+    WRONG_STATION = "wrong_station"  # a command meant for another station
 
 
 @dataclass
@@ -16,13 +27,27 @@ class StationHealth:
     state: str = "starting"
     error: str | None = None
     sent: int = 0
-    dropped: int = 0
+    captured: int = 0
+    acknowledged: int = 0
+    redelivered: int = 0
     empty: int = 0
     reconnects: int = 0
     failures: int = 0
     last_frame_at: str | None = None
+    drops: dict[str, int] = field(default_factory=dict)
+    last_drop: str | None = None
     _next_try: float = 0.0
     _times: list[float] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> int:
+        """Frames that did not become inspections, all reasons together."""
+        return sum(self.drops.values())
+
+    def drop(self, reason: DropReason, detail: str) -> None:
+        """Count a frame that did not become an inspection."""
+        self.drops[reason.value] = self.drops.get(reason.value, 0) + 1
+        self.last_drop = f"{reason.value}: {detail}"
 
     def may_retry(self) -> bool:
         """True when the back-off since the last failure has passed."""
@@ -66,6 +91,9 @@ class StationHealth:
 
     def as_dict(self) -> dict[str, object]:
         """The health as JSON-ready data."""
-        return {"station": self.station, "state": self.state, "error": self.error,
+        return {"station": self.station, "source_state": self.state, "error": self.error,
                 "fps": self.fps(), "last_frame_at": self.last_frame_at, "sent": self.sent,
-                "dropped": self.dropped, "empty": self.empty, "reconnects": self.reconnects}
+                "captured": self.captured, "acknowledged": self.acknowledged,
+                "redelivered": self.redelivered, "dropped": self.dropped,
+                "drops": dict(self.drops), "last_drop": self.last_drop, "empty": self.empty,
+                "reconnects": self.reconnects}

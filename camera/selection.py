@@ -64,10 +64,10 @@ def glare_fraction(rgb: np.ndarray) -> float:
     return float(np.mean(grey >= 250))
 
 
-def select_for_reason(frames: Sequence[np.ndarray], reason: str | None) -> int:
-    """The frame to send: least glare first when glare was the reason, else the sharpest."""
+def select_frame(frames: Sequence[np.ndarray], keep: str) -> int:
+    """The frame to send: least glare first when ``keep`` says so, else the sharpest."""
     best, scores = select_sharpest(frames)
-    if reason and "glare" in reason.lower():
+    if keep == "least_glare":
         return min(range(len(frames)), key=lambda i: (round(glare_fraction(frames[i]), 3),
                                                       -scores[i]))
     return best

@@ -12,6 +12,7 @@ import numpy as np
 
 from appliance.schema import PlateSchema
 from appliance.synth import render_demo_plate
+from camera.responses import CameraResponse
 from erp_bridge import load_erp_csv
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -130,17 +131,18 @@ class OpenCVSource:
         if not self.cap.isOpened():
             raise SourceError(f"cannot open video source {uri!r}")
 
-    def adjust_for(self, reason: str) -> bool:
-        """Before a reshoot: lower the exposure against glare, raise the gain against dark or
-        blurred frames, where the device supports it. Returns True when a setting changed."""
-        text = reason.lower()
-        if "glare" in text:
+    def adjust_for(self, response: CameraResponse) -> bool:
+        """Before a reshoot: change exposure and gain as ``response`` says, where the device
+        supports it. Returns True when a setting changed."""
+        changed = False
+        if response.exposure_factor != 1.0:
             exposure = self.cap.get(cv2.CAP_PROP_EXPOSURE)
-            return bool(exposure and self.cap.set(cv2.CAP_PROP_EXPOSURE, exposure / 2))
-        if "dark" in text or "blur" in text or "small" in text:
+            changed |= bool(exposure and self.cap.set(cv2.CAP_PROP_EXPOSURE,
+                                                      exposure * response.exposure_factor))
+        if response.gain_step:
             gain = self.cap.get(cv2.CAP_PROP_GAIN)
-            return bool(self.cap.set(cv2.CAP_PROP_GAIN, (gain or 0) + 4))
-        return False
+            changed |= bool(self.cap.set(cv2.CAP_PROP_GAIN, (gain or 0) + response.gain_step))
+        return changed
 
     def capture(self, unit_id: str | None = None) -> Capture | None:
         """Grab the current frame."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from appliance.transport.messages import QualityIssue, ReshootReason
 from rules.models import Decision, FieldCheck, FieldRule, FieldStatus, Policy, RuleSet, Verdict
 from rules.normalise import (
     alternatives,
@@ -115,7 +116,7 @@ def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: st
 
 def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | None,
              rules: RuleSet, *, family: str, attempt: int = 0,
-             read_error: str | None = None, quality: Sequence[str] = ()) -> Decision:
+             read_error: str | None = None, quality: Sequence[QualityIssue] = ()) -> Decision:
     """Decide the verdict of one inspection.
 
     ``reading`` maps field → {"value", "confidence"}; ``expected`` is the ERP record's fields
@@ -136,9 +137,10 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
     mismatched = [c.field for c in checks.values() if c.status is FieldStatus.MISMATCH]
     unsure = [c.field for c in required if c.status not in (FieldStatus.OK, FieldStatus.MISMATCH)]
 
-    def decide(verdict: Verdict, reason: str, causes: list[str]) -> Decision:
+    def decide(verdict: Verdict, reason: str, causes: list[str],
+               reshoot_reason: ReshootReason | None = None) -> Decision:
         return Decision(verdict=verdict, reason=reason, causes=causes, fields=checks,
-                        attempt=attempt)
+                        attempt=attempt, reshoot_reason=reshoot_reason)
 
     if expected is None and policy.review_without_record:
         unread = [c.field for c in required if c.status is not FieldStatus.OK]
@@ -150,8 +152,10 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
         what = read_error or "not sure of " + ", ".join(
             f"{f} ({checks[f].status.value})" for f in unsure)
         if quality:
-            what += " (frame: " + "; ".join(quality) + ")"
+            what += " (frame: " + "; ".join(str(q) for q in quality) + ")"
         if attempt < policy.max_reshoots:
-            return decide(Verdict.RESHOOT, what, unsure)
+            why = (quality[0].reason if quality
+                   else ReshootReason.READ_ERROR if read_error else ReshootReason.UNSURE)
+            return decide(Verdict.RESHOOT, what, unsure, why)
         return decide(Verdict.REVIEW, f"{what}; still unsure after {attempt} reshoot(s)", unsure)
     return decide(Verdict.PASS, "every required field matches", [])

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from appliance.transport.messages import ReshootReason
+
 Normaliser = Literal["case", "space", "units", "decimal_comma", "leading_zeros"]
 NORMALISERS: tuple[Normaliser, ...] = ("case", "space", "units", "decimal_comma", "leading_zeros")
 DEFAULT_NORMALISE: tuple[Normaliser, ...] = ("case", "space", "units", "decimal_comma")
@@ -111,3 +113,6 @@ class Decision(BaseModel):
     causes: list[str]
     fields: dict[str, FieldCheck]
     attempt: int = 0
+    #: what the camera should do better (only for RESHOOT): the first frame issue the reader
+    #: found, else ``unsure`` or ``read_error``
+    reshoot_reason: ReshootReason | None = None

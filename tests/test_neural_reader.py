@@ -103,7 +103,7 @@ def test_quality_gate_names_what_the_camera_should_change(reader: NeuralReader) 
     image = render_demo_plate(plate_values(demo_records()[0]), seed=1).image
 
     def reasons(frame: np.ndarray) -> str:
-        return " | ".join(reader.read([frame])[0].extra["quality"])  # type: ignore[arg-type]
+        return " | ".join(str(i) for i in reader.read([frame])[0].extra["quality"])  # type: ignore[attr-defined]
 
     assert reasons(image) == ""
     assert "blurred" in reasons(cv2.GaussianBlur(image, (0, 0), 6))

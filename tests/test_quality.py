@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from appliance.reader.quality import assess
+from appliance.transport import ReshootReason
 
 
 def test_plate_cut_needs_text_at_the_edge() -> None:
@@ -15,9 +16,18 @@ def test_plate_cut_needs_text_at_the_edge() -> None:
     inside = [np.array([[300, 200], [600, 200], [600, 230], [300, 230]], np.float32)]
     at_edge = [*inside, np.array([[1, 300], [200, 300], [200, 330], [1, 330]], np.float32)]
 
-    def reasons(quads: list[np.ndarray]) -> list[str]:
-        return assess(image, plate=plate, text_heights=[30.0] * len(quads), field_boxes={},
-                      text_quads=quads)
+    def reasons(quads: list[np.ndarray]) -> list[ReshootReason]:
+        return [i.reason for i in assess(image, plate=plate, text_heights=[30.0] * len(quads),
+                                         field_boxes={}, text_quads=quads)]
 
-    assert "plate cut off at the frame edge" not in reasons(inside)
-    assert "plate cut off at the frame edge" in reasons(at_edge)
+    assert ReshootReason.CUT_OFF not in reasons(inside)
+    assert ReshootReason.CUT_OFF in reasons(at_edge)
+
+
+def test_dark_plate_is_a_typed_reason() -> None:
+    image = np.full((960, 1280, 3), 12, np.uint8)
+    image[200:230, 300:600:4] = 60  # faint strokes on a dark plate
+    plate = np.array([[100, 100], [1100, 100], [1100, 800], [100, 800]], np.float32)
+    issues = assess(image, plate=plate, text_heights=[30.0], field_boxes={})
+    assert ReshootReason.DARK in [i.reason for i in issues]
+    assert any("too dark" in str(i) for i in issues)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.transport import QualityIssue, ReshootReason
 from rules import FieldStatus, Verdict, evaluate, load_rules
 
 RULES = load_rules(Path(__file__).parent / "data" / "rules_table.toml")
@@ -192,11 +193,16 @@ def test_unknown_family_is_an_error() -> None:
 
 
 def test_frame_problems_explain_a_reshoot_but_never_change_the_verdict() -> None:
-    problems = ["glare over the serial", "blurred (sharpness 7 < 12)"]
+    problems = [QualityIssue(reason=ReshootReason.GLARE, detail="glare over the serial"),
+                QualityIssue(reason=ReshootReason.BLUR, detail="blurred (sharpness 7 < 12)")]
     unsure = reading_for(Case("serial missing", V.RESHOOT, read={"serial": None}))
     decision = evaluate(unsure, RECORD, RULES, family="motor", quality=problems)
     assert decision.verdict is V.RESHOOT
+    assert decision.reshoot_reason is ReshootReason.GLARE  # the camera acts on the first issue
     assert decision.reason.endswith("(frame: glare over the serial; blurred (sharpness 7 < 12))")
     clean = evaluate(reading_for(Case("exact", V.PASS)), RECORD, RULES, family="motor",
                      quality=problems)
     assert clean.verdict is V.PASS and "frame" not in clean.reason
+    assert clean.reshoot_reason is None
+    plain = evaluate(unsure, RECORD, RULES, family="motor")
+    assert plain.reshoot_reason is ReshootReason.UNSURE

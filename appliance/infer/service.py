@@ -1,12 +1,19 @@
-"""The resident inference process: load the reader once, read frames in batches, send results."""
+"""The resident inference process: load the reader once, read frames in batches, send results.
+
+Its heartbeat runs in a thread and says whether a batch is being read and for how long, so
+health can tell a busy process (fine) from a hung one (a batch far over its time) and from a
+frozen or dead one (no heartbeat at all).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import numpy as np
 
+from appliance.metrics import ServiceMetrics
 from appliance.reader import ImageError, PlateReading, decode_image, load_reader
 from appliance.reader.images import raw_to_array
 from appliance.runtime import StopFlag, report_ready, sd_notify, write_status
@@ -15,10 +22,11 @@ from appliance.settings import Settings
 from appliance.transport import FrameMessage, FrameReceiver, ResultMessage, Sender, utc_now
 
 log = logging.getLogger("infer")
+SEND_TIMEOUT_MS = 2000
 
 
 def frame_image(frame: FrameMessage, payload: bytes) -> np.ndarray:
-    """Decode a frame's image payload according to its header."""
+    """Decode a frame's image payload according to its header (pixel budget checked)."""
     info = frame.image
     if info.encoding == "raw":
         return raw_to_array(payload, info.width, info.height, info.channels)
@@ -38,35 +46,57 @@ class InferenceService:
         self.reader = load_reader(settings.reader.backend, schema=self.schema,
                                   device=settings.reader.device, **opts)
         self.load_s = time.perf_counter() - started
-        self.frames = FrameReceiver(settings.endpoint("frames"), bind=True)
+        self.frames = FrameReceiver(settings.endpoint("frames"), bind=True,
+                                    hwm=4 * settings.reader.max_batch)
         self.results = Sender(settings.endpoint("results"), bind=False, hwm=1000)
         self.processed = 0
+        self.unsent = 0
+        self.busy_since: float | None = None
+        self.metrics = ServiceMetrics("infer")
+        self._read_seconds = self.metrics.histogram(
+            "nameplate_read_seconds", "Reader time per frame (batch time / batch size)")
+        self._batch_size = self.metrics.histogram(
+            "nameplate_batch_frames", "Frames per batch read")
 
-    def _status(self, state: str) -> dict[str, object]:
+    def status(self, state: str = "ready") -> dict[str, object]:
+        """What the heartbeat publishes."""
+        busy = self.busy_since
         return {"state": state, "backend": self.reader.name, "device": self.reader.device,
-                "processed": self.processed, "received": self.frames.stats.received,
+                "processed": self.processed, "unsent": self.unsent,
+                "busy_for_s": round(time.monotonic() - busy, 2) if busy is not None else 0.0,
+                "received": self.frames.stats.received,
                 "rejected": self.frames.stats.rejected,
+                "rejections": self.frames.stats.rejections_by_reason,
                 "last_rejection": self.frames.stats.last_rejection}
 
+    def _heartbeat(self, stop: threading.Event) -> None:
+        run_dir = self.settings.run_dir
+        assert run_dir is not None
+        while not stop.wait(1.0):
+            write_status(run_dir, "infer", self.status())
+            self.metrics.write(run_dir)
+            sd_notify("WATCHDOG=1")
+
     def run(self, stop: StopFlag) -> None:
-        """Serve until ``stop`` is set."""
+        """Serve until ``stop`` is set (the batch being read is finished and sent first)."""
         run_dir = self.settings.run_dir
         assert run_dir is not None
         report_ready(run_dir, "infer", log, backend=self.reader.name, device=self.reader.device,
                      load_s=round(self.load_s, 3))
-        last_status = 0.0
-        while not stop.is_set():
-            batch = self._collect_batch()
-            if batch:
-                self._process(batch)
-            now = time.monotonic()
-            if now - last_status > 1.0:
-                write_status(run_dir, "infer", self._status("ready"))
-                sd_notify("WATCHDOG=1")
-                last_status = now
-        write_status(run_dir, "infer", self._status("stopped"))
-        self.frames.close()
-        self.results.close()
+        beating = threading.Event()
+        thread = threading.Thread(target=self._heartbeat, args=(beating,), daemon=True)
+        thread.start()
+        try:
+            while not stop.is_set():
+                batch = self._collect_batch()
+                if batch:
+                    self._process(batch)
+        finally:
+            beating.set()
+            thread.join(timeout=2)
+            write_status(run_dir, "infer", self.status("stopped"))
+            self.frames.close()
+            self.results.close()
 
     def _collect_batch(self) -> list[tuple[FrameMessage, bytes]]:
         first = self.frames.receive(timeout_ms=200)
@@ -82,6 +112,7 @@ class InferenceService:
 
     def _process(self, batch: list[tuple[FrameMessage, bytes]]) -> None:
         images, good, results = [], [], {}
+        self.busy_since = time.monotonic()
         for index, (frame, payload) in enumerate(batch):
             try:
                 images.append(frame_image(frame, payload))
@@ -90,8 +121,18 @@ class InferenceService:
                 log.warning("frame %s from %s: %s", frame.frame_id, frame.station, exc)
                 results[index] = PlateReading.empty(self.schema, str(exc))
         started = time.perf_counter()
-        readings = self.reader.read(images) if images else []
-        per_image_ms = (time.perf_counter() - started) * 1000 / max(1, len(images))
+        try:
+            readings = self.reader.read(images) if images else []
+        except Exception as exc:
+            log.exception("reader failed on a batch of %d", len(images))
+            readings = [PlateReading.empty(self.schema, f"reader error: {type(exc).__name__}")
+                        for _ in images]
+        per_image_s = (time.perf_counter() - started) / max(1, len(images))
+        self.busy_since = None
+        if images:
+            self._batch_size.observe(len(images))
+            for _ in images:
+                self._read_seconds.observe(per_image_s)
         for index, reading in zip(good, readings, strict=True):
             results[index] = reading
         for index, (frame, payload) in enumerate(batch):
@@ -99,10 +140,14 @@ class InferenceService:
             issues = reading.extra.get("quality")
             message = ResultMessage(
                 frame=frame, fields=reading.fields, backend=self.reader.name,
-                device=self.reader.device, latency_ms=0.0 if index not in good else per_image_ms,
-                read_at=utc_now(), error=reading.error,
-                quality=[str(r) for r in issues] if isinstance(issues, list) else [])
-            self.results.send(message, payload)
+                device=self.reader.device,
+                latency_ms=0.0 if index not in good else per_image_s * 1000,
+                read_at=utc_now(), error=reading.error[:2000] if reading.error else None,
+                quality=issues if isinstance(issues, list) else [])
+            # no recorder: the result is dropped here and the camera, which got no
+            # acknowledgement, sends the frame again
+            if not self.results.send(message, payload, timeout_ms=SEND_TIMEOUT_MS):
+                self.unsent += 1
             self.processed += 1
 
 

@@ -7,13 +7,18 @@ from typing import Any
 
 import cv2
 from fastapi import FastAPI, HTTPException, Query, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from appliance import __version__
+from appliance.health import assess_health
+from appliance.metrics import FileCollector
+from appliance.panel.status_metrics import StatusCollector as _StatusCollector
+from appliance.reader.images import ImageError, load_image
 from appliance.runtime import read_status
 from appliance.settings import Settings
 from appliance.store import Store
-from appliance.transport import ReshootCommand, Sender, TriggerCommand
+from appliance.transport import ReshootCommand, ReshootReason, Sender, TriggerCommand
 
 TEMPLATE = Path(__file__).parent / "templates" / "index.html"
 
@@ -22,6 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the panel application for ``settings`` (reads the recorder's database)."""
     app = FastAPI(title="Nameplate appliance", version=__version__)
     db_path = settings.data_dir / "appliance.db"
+    run_dir = settings.run_dir or settings.data_dir / "run"
     images_dir = (settings.data_dir / "images").resolve()
 
     def store() -> Store:
@@ -81,7 +87,8 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, f"no inspection {inspection_id!r}")
         command(row["station"], ReshootCommand(
             station=row["station"], inspection_id=row["id"], unit_id=row["unit_id"],
-            attempt=row["attempt"] + 1, reason="operator asked for a reshoot"))
+            attempt=row["attempt"] + 1, reason=ReshootReason.OPERATOR,
+            detail="operator asked for a reshoot"))
         return {"ordered": True, "attempt": row["attempt"] + 1}
 
     @app.post("/api/v1/stations/{station_id}/trigger")
@@ -93,21 +100,12 @@ def create_app(settings: Settings) -> FastAPI:
         command(station_id, TriggerCommand(station=station_id, unit_id=unit_id))
         return {"triggered": True}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> str:
-        run_dir = settings.run_dir
-        assert run_dir is not None
-        lines = []
-        for station in settings.stations:
-            status = read_status(run_dir, f"camera-{station.id}") or {}
-            label = f'station="{station.id}"'
-            lines.append(f"nameplate_station_connected{{{label}}} "
-                         f"{1 if status.get('state') == 'connected' else 0}")
-            for key in ("fps", "sent", "dropped", "empty", "reconnects"):
-                lines.append(f"nameplate_station_{key}{{{label}}} {status.get(key, 0) or 0}")
-        for verdict, count in (with_store(lambda s: s.counts()) or {}).items():
-            lines.append(f'nameplate_inspections_total{{verdict="{verdict}"}} {count}')
-        return "\n".join(lines) + "\n"
+    @app.get("/metrics")
+    def metrics() -> Response:
+        registry = CollectorRegistry()
+        registry.register(FileCollector(run_dir, max_age_s=3 * settings.health.stale_s))
+        registry.register(_StatusCollector(settings, lambda: with_store(lambda s: s.counts())))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/images/{inspection_id}")
     def image(inspection_id: str, thumb: bool = False) -> Response:
@@ -120,17 +118,22 @@ def create_app(settings: Settings) -> FastAPI:
         cache = {"Cache-Control": "private, max-age=86400"}
         if not thumb:
             return Response(path.read_bytes(), media_type="image/jpeg", headers=cache)
-        bgr = cv2.imread(str(path))
-        if bgr is None:
-            raise HTTPException(404, "image unreadable")
-        scale = 320 / bgr.shape[1]
-        small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        _, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        try:
+            rgb = load_image(path)  # refused from its header when over the pixel budget
+        except ImageError as exc:
+            raise HTTPException(422, str(exc)) from None
+        scale = 320 / rgb.shape[1]
+        small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        _, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+                              [cv2.IMWRITE_JPEG_QUALITY, 80])
         return Response(buf.tobytes(), media_type="image/jpeg", headers=cache)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> JSONResponse:
+        report = assess_health(settings)
+        body = {"status": "ok" if report["healthy"] else "unhealthy",
+                "problems": report["problems"]}
+        return JSONResponse(body, status_code=200 if report["healthy"] else 503)
 
     return app
 

@@ -9,9 +9,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-#: decoded pixels an image may have (a 12-megapixel phone photo is well inside); larger
-#: inputs are refused before decoding, so a small file cannot claim gigabytes
-MAX_PIXELS = 50_000_000
+from appliance.transport.limits import MAX_PIXELS
 
 
 class ImageError(ValueError):

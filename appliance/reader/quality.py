@@ -5,9 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from appliance.transport.messages import QualityIssue, ReshootReason
+
 MIN_CHAR_PX = 12          # vendors ask for ≥ 20 px caps; below 12 px we ask for a reshoot
 MAX_GLARE = 0.08          # ID-scanning SDKs reject frames with more than ~8 % glare
 MIN_SHARPNESS = 12.0      # variance of the Laplacian on the plate, grey levels²
+MIN_LEVEL = 40.0          # mean grey level of the plate below which we ask for more light
 
 
 def _touches_edge(quad: np.ndarray, w: int, h: int, margin: float) -> bool:
@@ -17,15 +20,19 @@ def _touches_edge(quad: np.ndarray, w: int, h: int, margin: float) -> bool:
 
 def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
            field_boxes: dict[str, tuple[int, int, int, int] | None],
-           text_quads: list[np.ndarray] | None = None) -> list[str]:
-    """Reasons (one line each) why this frame is a poor basis for a verdict, each one a
-    thing the camera can do better (no plate, plate cut off, glare, blur, characters too
-    small); [] if none. Fields not read are the rule engine's business, not listed here."""
-    reasons: list[str] = []
+           text_quads: list[np.ndarray] | None = None) -> list[QualityIssue]:
+    """Why this frame is a poor basis for a verdict, each a thing the camera can do better
+    (no plate, plate cut off, glare, blur, too dark, characters too small); [] if none.
+    Fields not read are the rule engine's business, not listed here."""
+    reasons: list[QualityIssue] = []
+
+    def issue(reason: ReshootReason, detail: str, field: str | None = None) -> None:
+        reasons.append(QualityIssue(reason=reason, detail=detail, field=field))
+
     h, w = image.shape[:2]
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     if plate is None:
-        reasons.append("no plate found in the frame")
+        issue(ReshootReason.NO_PLATE, "no plate found in the frame")
         region = np.ones_like(grey, dtype=bool)
     else:
         text_margin = 0.5 * float(np.median(text_heights or [8]))
@@ -33,7 +40,7 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
                 _touches_edge(q, w, h, text_margin) for q in text_quads)):
             # a plate outline at the edge alone is not enough (the outline found can run
             # into the background): text must reach the edge too
-            reasons.append("plate cut off at the frame edge")
+            issue(ReshootReason.CUT_OFF, "plate cut off at the frame edge")
         mask = np.zeros_like(grey, dtype=np.uint8)
         cv2.fillConvexPoly(mask, np.round(plate).astype(np.int32), 1)
         region = mask.astype(bool)
@@ -41,22 +48,27 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         saturated = grey[region] >= 250
         glare = float(saturated.mean())
         if glare > MAX_GLARE:
-            reasons.append(f"glare on {glare:.0%} of the plate")
+            issue(ReshootReason.GLARE, f"glare on {glare:.0%} of the plate")
+        level = float(grey[region].mean())
+        if level < MIN_LEVEL:
+            issue(ReshootReason.DARK, f"too dark (mean level {level:.0f} < {MIN_LEVEL:.0f})")
         lap = cv2.Laplacian(grey, cv2.CV_32F)
         sharpness = float(lap[region].var())
         if sharpness < MIN_SHARPNESS:
-            reasons.append(f"blurred (sharpness {sharpness:.0f} < {MIN_SHARPNESS:.0f})")
+            issue(ReshootReason.BLUR,
+                  f"blurred (sharpness {sharpness:.0f} < {MIN_SHARPNESS:.0f})")
     for name, box in field_boxes.items():
         if box is None:
             continue
         x0, y0, x1, y1 = (max(0, v) for v in box)
         patch = grey[y0:y1, x0:x1]
         if patch.size and float((patch >= 250).mean()) > 0.2:
-            reasons.append(f"glare over the {name}")
+            issue(ReshootReason.GLARE, f"glare over the {name}", name)
     if text_heights:
         height = float(np.median(text_heights))
         if height < MIN_CHAR_PX:
-            reasons.append(f"characters too small ({height:.0f} px, need ≥ {MIN_CHAR_PX} px)")
+            issue(ReshootReason.SMALL_TEXT,
+                  f"characters too small ({height:.0f} px, need ≥ {MIN_CHAR_PX} px)")
     elif plate is not None:
-        reasons.append("no text found on the plate")
+        issue(ReshootReason.NO_TEXT, "no text found on the plate")
     return reasons

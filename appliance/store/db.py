@@ -27,7 +27,8 @@ class Store:
         self.db.conn.execute("PRAGMA busy_timeout = 5000")
         if not readonly:
             self.db.enable_wal()
-            self.db.conn.execute("PRAGMA synchronous = NORMAL")
+            # FULL: an acknowledged result must survive a power cut, not only a crash
+            self.db.conn.execute("PRAGMA synchronous = FULL")
             self.db.conn.execute("PRAGMA foreign_keys = ON")
             self.version = migrate(self.db)
 
@@ -64,19 +65,67 @@ class Store:
                 "fields": json.loads(row["fields"])}
 
     # -- results ----------------------------------------------------------------------------
-    def record_inspection(self, inspection: dict[str, Any], readings: list[dict[str, Any]]) -> None:
+    def has_attempt(self, inspection_id: str, attempt: int) -> bool:
+        """True when this attempt of the inspection is stored already (a re-delivery)."""
+        row = self.db.execute("SELECT 1 FROM attempts WHERE inspection_id = ? AND attempt = ?",
+                              [inspection_id, attempt]).fetchone()
+        return row is not None
+
+    def record_inspection(self, inspection: dict[str, Any], readings: list[dict[str, Any]], *,
+                          delivery: int = 1, reshoot_reason: str | None = None) -> bool:
         """Write one inspection attempt and its per-field readings in one transaction.
 
-        Plain SQL on purpose: sqlite-utils' table helpers commit on their own, which would
-        let the panel see an inspection without all of its readings.
+        Idempotent: an attempt stored already changes nothing (returns False). The
+        inspection row shows its latest attempt; an older attempt arriving late (from the
+        spool) is kept in ``attempts`` without hiding the newer one. Plain SQL on purpose:
+        sqlite-utils' table helpers commit on their own, which would let the panel see an
+        inspection without all of its readings.
         """
         row = dict(inspection, stored_at=_now())
         with self.db.conn:
-            self._insert_or_replace("inspections", row)
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            if self.has_attempt(row["id"], row["attempt"]):
+                return False
+            self.db.conn.execute(
+                "INSERT INTO attempts (inspection_id, attempt, frame_id, station, unit_id, "
+                "verdict, reason, reshoot_reason, captured_at, read_at, stored_at, image_path, "
+                "backend, latency_ms, delivery) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)",
+                [row["id"], row["attempt"], row.get("frame_id"), row.get("station"),
+                 row.get("unit_id"), row.get("verdict"), row.get("reason"), reshoot_reason,
+                 row.get("captured_at"), row.get("read_at"), row["stored_at"],
+                 row.get("image_path"), row.get("backend"), row.get("latency_ms"), delivery])
+            columns = ", ".join(f"[{c}]" for c in row)
+            marks = ", ".join("?" for _ in row)
+            updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in row if c != "id")
+            self.db.conn.execute(
+                f"INSERT INTO inspections ({columns}) VALUES ({marks}) ON CONFLICT(id) DO "
+                f"UPDATE SET {updates} WHERE excluded.attempt >= inspections.attempt",
+                list(row.values()))
             for reading in readings:
                 values = dict(reading)
                 values["box"] = json.dumps(values.get("box")) if values.get("box") else None
                 self._insert_or_replace("readings", values)
+        return True
+
+    def escalate_stale_reshoots(self, *, older_than_s: float) -> list[str]:
+        """Turn RESHOOT inspections that got no new attempt in time into REVIEW; their ids."""
+        cutoff = datetime.fromtimestamp(datetime.now(UTC).timestamp() - older_than_s, UTC)
+        with self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            ids = [r[0] for r in self.db.conn.execute(
+                "SELECT id FROM inspections WHERE verdict = 'RESHOOT' AND stored_at < ?",
+                [cutoff.isoformat()]).fetchall()]
+            for inspection_id in ids:
+                self.db.conn.execute(
+                    "UPDATE inspections SET verdict = 'REVIEW', reason = reason || ? "
+                    "WHERE id = ?",
+                    [f"; the reshoot did not come within {older_than_s:g} s", inspection_id])
+        return ids
+
+    def expected_count(self) -> int:
+        """How many ERP records are loaded."""
+        return int(self.db.execute("SELECT COUNT(*) FROM expected_records").fetchone()[0])
 
     def _insert_or_replace(self, table: str, row: dict[str, Any]) -> None:
         columns = ", ".join(f"[{c}]" for c in row)

@@ -44,7 +44,27 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.table("events").create_index(["ts"])
 
 
-MIGRATIONS: list[Migration] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    # every attempt of an inspection, kept (a reshoot adds one, never overwrites); its
+    # primary key is what makes a re-delivered frame a duplicate
+    db.table("attempts").create(
+        {
+            "inspection_id": str, "attempt": int, "frame_id": str, "station": str,
+            "unit_id": str, "verdict": str, "reason": str, "reshoot_reason": str,
+            "captured_at": str, "read_at": str, "stored_at": str, "image_path": str,
+            "backend": str, "latency_ms": float, "delivery": int,
+        },
+        pk=("inspection_id", "attempt"),
+    )
+    db.table("attempts").create_index(["stored_at"])
+    db.execute(
+        "INSERT INTO attempts (inspection_id, attempt, frame_id, station, unit_id, verdict, "
+        "reason, captured_at, read_at, stored_at, image_path, backend, latency_ms, delivery) "
+        "SELECT id, attempt, frame_id, station, unit_id, verdict, reason, captured_at, "
+        "read_at, stored_at, image_path, backend, latency_ms, 1 FROM inspections")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -11,12 +11,15 @@ from appliance.transport.channels import (
 from appliance.transport.codec import MessageError, decode, encode
 from appliance.transport.messages import (
     PROTOCOL_VERSION,
+    AckCommand,
     ControlMessage,
     FieldValue,
     FrameMessage,
     FrameQuality,
     ImageInfo,
+    QualityIssue,
     ReshootCommand,
+    ReshootReason,
     ResultMessage,
     TriggerCommand,
     new_id,
@@ -25,6 +28,7 @@ from appliance.transport.messages import (
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "AckCommand",
     "ChannelStats",
     "ControlMessage",
     "ControlReceiver",
@@ -34,8 +38,10 @@ __all__ = [
     "FrameReceiver",
     "ImageInfo",
     "MessageError",
+    "QualityIssue",
     "Receiver",
     "ReshootCommand",
+    "ReshootReason",
     "ResultMessage",
     "ResultReceiver",
     "Sender",

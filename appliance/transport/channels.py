@@ -9,6 +9,7 @@ it and returns nothing for that message.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -17,11 +18,8 @@ import zmq
 from pydantic import BaseModel
 
 from appliance.transport.codec import MessageError, decode, encode
-from appliance.transport.messages import (
-    ControlMessage,
-    FrameMessage,
-    ResultMessage,
-)
+from appliance.transport.limits import MAX_MESSAGE_BYTES
+from appliance.transport.messages import ControlMessage, FrameMessage, ResultMessage
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -37,6 +35,19 @@ class ChannelStats:
     rejected: int = 0
     last_rejection: str | None = None
     rejections_by_reason: dict[str, int] = field(default_factory=dict)
+    _logged_at: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def reject(self, kind: str, reason: str, endpoint: str) -> None:
+        """Count a rejected message; log it at most once per 10 s per kind (a flood of bad
+        messages must not flood the journal)."""
+        self.rejected += 1
+        self.last_rejection = reason
+        self.rejections_by_reason[kind] = self.rejections_by_reason.get(kind, 0) + 1
+        now = time.monotonic()
+        if now - self._logged_at.get(kind, -1e9) >= 10.0:
+            self._logged_at[kind] = now
+            log.warning("rejected message on %s: %s (%d of this kind so far)", endpoint, reason,
+                        self.rejections_by_reason[kind])
 
 
 def _prepare_ipc(endpoint: str) -> None:
@@ -104,6 +115,9 @@ class Receiver(_Channel, Generic[M]):
     def __init__(self, endpoint: str, model: Any, *, payload: bool, bind: bool = True,
                  hwm: int = 100, context: zmq.Context | None = None) -> None:
         super().__init__(endpoint, bind=bind, socket_type=zmq.PULL, hwm=hwm, context=context)
+        # larger messages are dropped by ZeroMQ itself (and the peer disconnected) before
+        # they are ever buffered whole
+        self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.model = model
         self.payload = payload
 
@@ -115,17 +129,14 @@ class Receiver(_Channel, Generic[M]):
         try:
             message = decode(frames, self.model, payload=self.payload)
         except MessageError as exc:
-            self._reject(exc.reason)
+            self.stats.reject(exc.kind, exc.reason, self.endpoint)
+            return None
+        except Exception as exc:
+            self.stats.reject("undecodable", f"undecodable message: {type(exc).__name__}",
+                              self.endpoint)
             return None
         self.stats.received += 1
         return message
-
-    def _reject(self, reason: str) -> None:
-        self.stats.rejected += 1
-        self.stats.last_rejection = reason
-        key = reason.split(":")[0][:60]
-        self.stats.rejections_by_reason[key] = self.stats.rejections_by_reason.get(key, 0) + 1
-        log.warning("rejected message on %s: %s", self.endpoint, reason)
 
 
 class FrameReceiver(Receiver[FrameMessage]):
