@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def setup_logging(level: str, name: str) -> logging.Logger:
@@ -116,10 +116,10 @@ class Heartbeat:
         write_status(self.run_dir, self.service, dict(self.status(), state=state))
 
 
-def read_status(run_dir: Path, service: str) -> dict[str, object] | None:
+def read_status(run_dir: Path, service: str) -> dict[str, Any] | None:
     """The last status ``service`` published, or None."""
     try:
-        data: dict[str, object] = json.loads(status_path(run_dir, service).read_text())
+        data: dict[str, Any] = json.loads(status_path(run_dir, service).read_text())
         return data
     except (OSError, ValueError):
         return None

@@ -112,8 +112,9 @@ class Supervisor:
         for finding in check_service(child.spec.name, status, settings, time.time()):
             if finding.problem in (Problem.STALLED, Problem.HUNG):
                 age = time.time() - float(status.get("updated", 0))
-                if age > 3 * settings.health.stale_s or (finding.problem is Problem.HUNG and \
-                        float(status.get("busy_for_s") or 0) > 3 * settings.health.max_batch_s):
+                busy = float(status.get("busy_for_s") or 0)
+                if age > 3 * settings.health.stale_s or (
+                        finding.problem is Problem.HUNG and busy > 3 * settings.health.max_batch_s):
                     return finding.detail
         return None
 

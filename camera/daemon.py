@@ -192,11 +192,20 @@ class CameraDaemon:
                 self.shoot(unit_id=command.unit_id)
 
     def _free_running_shot(self) -> None:
-        """One free-running frame, unless inference is behind (then a counted drop)."""
-        if self.journal.pending() >= self.station.window:
-            self.health.drop(DropReason.BUSY, "inference is behind: frame skipped")
+        """One free-running frame; when inference is behind it is grabbed (a stream stays
+        fresh, a dead source is noticed) and dropped, counted, never an inspection."""
+        if self.journal.pending() < self.station.window:
+            self.shoot(triggered=False)
             return
-        self.shoot(triggered=False)
+        source = self._ensure_source()
+        if source is None:
+            return
+        try:
+            source.capture(None)
+        except SourceError as exc:
+            self._lose_source(str(exc))
+            return
+        self.health.drop(DropReason.BUSY, "inference is behind: frame skipped")
 
     def status(self) -> dict[str, object]:
         """The station's health, journal and counters, as published every second."""

@@ -16,7 +16,14 @@ import pytest
 from appliance.runtime import read_status
 from appliance.synth import render_demo_plate
 from appliance.synth.camera import background
-from appliance.transport import FrameReceiver, ReshootCommand, Sender, TriggerCommand
+from appliance.transport import (
+    AckCommand,
+    FrameReceiver,
+    ReshootCommand,
+    ReshootReason,
+    Sender,
+    TriggerCommand,
+)
 from camera.selection import part_present, select_sharpest
 from camera.sources import FolderSource
 from tests.conftest import Services, free_port, wait_for, write_config
@@ -55,13 +62,23 @@ def camera_config(tmp_path: Path, run_dir: Path, station: str) -> Path:
     return write_config(tmp_path, run_dir=run_dir, stations=station, port=free_port())
 
 
-def frames_from(receiver: FrameReceiver, count: int, timeout: float) -> list:  # type: ignore[type-arg]
+def frames_from(receiver: FrameReceiver, count: int, timeout: float,
+                ack_to: str | None = None) -> list:  # type: ignore[type-arg]
+    """Receive up to ``count`` frames; with ``ack_to`` (a control endpoint) acknowledge each,
+    as the recorder does, so the camera's window never fills."""
     got = []
+    acks = Sender(ack_to) if ack_to else None
     deadline = time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
         message = receiver.receive(timeout_ms=200)
         if message is not None:
             got.append(message)
+            if acks is not None:
+                frame = message[0]
+                acks.send(AckCommand(station=frame.station, inspection_id=frame.inspection_id,
+                                     attempt=frame.attempt), timeout_ms=1000)
+    if acks is not None:
+        acks.close()
     return got
 
 
@@ -110,18 +127,19 @@ def test_network_stream_disconnects_and_recovers(tmp_path: Path, run_dir: Path) 
     services = Services(config, tmp_path / "logs")
     try:
         services.start("camera", "camera", "--station", "net")
-        assert len(frames_from(receiver, 2, 60)) == 2
+        acks = f"ipc://{run_dir}/control-net.sock"
+        assert len(frames_from(receiver, 2, 60, acks)) == 2
         server.kill()
         server.wait()
         wait_for(lambda: (s := read_status(run_dir, "camera-net")) and
-                 s["state"] == "disconnected", 30, "the station to report disconnected")
+                 s["source_state"] == "disconnected", 30, "the station to report disconnected")
         server = start_ffmpeg(image, port)
         restarted = time.monotonic()
-        got = frames_from(receiver, 1, 20)
+        got = frames_from(receiver, 1, 20, acks)
         assert got, services.log("camera")
         assert time.monotonic() - restarted < 5.0
         status = wait_for(lambda: (s := read_status(run_dir, "camera-net")) and
-                          s["state"] == "connected" and s, 10, "connected again")
+                          s["source_state"] == "connected" and s, 10, "connected again")
         assert status["reconnects"] >= 1  # type: ignore[index]
         assert services.procs["camera"].poll() is None  # recovered without a restart
     finally:
@@ -146,11 +164,11 @@ def test_trigger_and_reshoot_round_trip(tmp_path: Path, run_dir: Path) -> None:
         assert first.attempt == 0 and first.unit_id
         assert control.send(ReshootCommand(station="st", inspection_id=first.inspection_id,
                                            unit_id=first.unit_id, attempt=1,
-                                           reason="glare on the serial"), timeout_ms=5000)
+                                           reason=ReshootReason.GLARE), timeout_ms=5000)
         again, _ = frames_from(receiver, 1, 30)[0]
         assert again.inspection_id == first.inspection_id
         assert again.unit_id == first.unit_id
-        assert again.attempt == 1 and again.reshoot_reason == "glare on the serial"
+        assert again.attempt == 1 and again.reshoot_reason is ReshootReason.GLARE
         assert again.frame_id != first.frame_id
     finally:
         control.close()
@@ -167,7 +185,7 @@ def test_bad_source_url_is_reported_and_retried(tmp_path: Path, run_dir: Path) -
     try:
         proc = services.start("camera", "camera", "--station", "bad")
         status = wait_for(lambda: (s := read_status(run_dir, "camera-bad")) and
-                          s["state"] == "disconnected" and s, 60, "disconnected state")
+                          s["source_state"] == "disconnected" and s, 60, "disconnected state")
         assert f"127.0.0.1:{port}" in str(status["error"])  # type: ignore[index]
         time.sleep(3)
         assert proc.poll() is None
@@ -177,11 +195,12 @@ def test_bad_source_url_is_reported_and_retried(tmp_path: Path, run_dir: Path) -
 
 
 @pytest.mark.slow
-def test_triggered_frame_is_never_lost_silently(tmp_path: Path, run_dir: Path) -> None:
-    """No inference process: the triggered inspection is recorded as failed, with the reason,
-    reshot as the policy allows, and then handed to a person."""
+def test_triggered_frame_waits_for_inference_and_is_stored_once(tmp_path: Path,
+                                                                 run_dir: Path) -> None:
+    """No inference process yet: the triggered frame waits in the camera's journal (and is
+    re-sent), then is stored exactly once when inference comes up, and forgotten on the ack."""
     config = camera_config(tmp_path, run_dir, '[[stations]]\nid = "st"\nsource = "synthetic"\n'
-                           'trigger = "external"\ndeliver_timeout_s = 1.0\n')
+                           'trigger = "external"\nredeliver_s = 1.0\n')
     services = Services(config, tmp_path / "logs")
     control = Sender(f"ipc://{run_dir}/control-st.sock")
     db = tmp_path / "data" / "appliance.db"
@@ -190,21 +209,27 @@ def test_triggered_frame_is_never_lost_silently(tmp_path: Path, run_dir: Path) -
         services.start("camera", "camera", "--station", "st")
         wait_for(lambda: read_status(run_dir, "camera-st"), 60, "the camera to start")
         assert control.send(TriggerCommand(station="st"), timeout_ms=5000)
+        waiting = wait_for(lambda: (s := read_status(run_dir, "camera-st")) and
+                           s["pending"] == 1 and s, 20, "the frame to wait in the journal")
+        assert waiting["captured_total"] == 1  # type: ignore[index]
+        time.sleep(2)
+        services.start("infer", "infer")
 
-        def reviewed() -> tuple[str, str, int] | None:
+        def stored() -> int | None:
             import sqlite3
 
             if not db.exists():
                 return None
             with sqlite3.connect(db) as conn:
-                row = conn.execute("SELECT verdict, reason, attempt FROM inspections").fetchone()
-            return row if row and row[0] == "REVIEW" else None
+                n = conn.execute("SELECT COUNT(*) FROM attempts WHERE attempt = 0").fetchone()[0]
+            return n or None
 
-        _verdict, reason, attempt = wait_for(reviewed, 60, "a REVIEW verdict")  # type: ignore[misc]
-        assert "not delivered to inference" in reason
-        assert attempt == 2  # two reshoots (config/rules.toml policy), then a person decides
-        wait_for(lambda: (s := read_status(run_dir, "camera-st")) and s["dropped"] == 3, 10,
-                 "the camera's health to count the three failed deliveries")
+        assert wait_for(stored, 120, "the inspection to be stored") == 1
+        done = wait_for(lambda: (s := read_status(run_dir, "camera-st")) and
+                        s["pending"] == 0 and s, 20, "the acknowledgement")
+        assert done["acknowledged_total"] >= 1  # type: ignore[index]
+        time.sleep(2)
+        assert stored() == 1  # re-deliveries (if any) were not stored twice
     finally:
         control.close()
         services.stop()
@@ -243,10 +268,11 @@ def test_panel_trigger_and_metrics(tmp_path: Path, run_dir: Path) -> None:
         def metrics() -> str | None:
             with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
                 text = response.read().decode()
-            return text if 'nameplate_station_sent{station="st"} 1' in text else None
+            return text if 'nameplate_station_captured_total{station="st"} 1.0' in text else None
 
         text = wait_for(metrics, 30, "the frame to show in /metrics")
-        assert 'nameplate_station_connected{station="st"} 1' in str(text)
+        assert 'nameplate_station_connected{station="st"} 1.0' in str(text)
+        assert "# HELP nameplate_station_drops_total" in str(text)
         try:
             urllib.request.urlopen(urllib.request.Request(
                 f"{base}/api/v1/stations/nope/trigger", method="POST"), timeout=5)
@@ -259,12 +285,55 @@ def test_panel_trigger_and_metrics(tmp_path: Path, run_dir: Path) -> None:
 
 
 def test_glare_reshoot_prefers_the_frame_with_least_glare() -> None:
-    from camera.selection import select_for_reason
+    from camera.responses import response_for
+    from camera.selection import select_frame
 
     clean = plate()
     glared = clean.copy()
     glared[200:500, 300:900] = 255  # a saturated highlight over the fields
     sharper_glared = cv2.addWeighted(glared, 1.6, cv2.GaussianBlur(glared, (0, 0), 2), -0.6, 0)
     frames = [sharper_glared, cv2.GaussianBlur(clean, (0, 0), 0.8), glared]
-    assert select_for_reason(frames, "glare on 12% of the plate") == 1
-    assert select_for_reason(frames, None) == 0  # otherwise the sharpest
+    assert select_frame(frames, response_for(ReshootReason.GLARE).keep) == 1
+    assert select_frame(frames, response_for(None).keep) == 0  # otherwise the sharpest
+    assert select_frame(frames, response_for(ReshootReason.BLUR).keep) == 0
+
+
+def test_every_reshoot_reason_has_a_camera_response() -> None:
+    from camera.responses import RESPONSES, response_for
+
+    assert set(RESPONSES) == set(ReshootReason)
+    glare, dark, blur = (response_for(r) for r in (ReshootReason.GLARE, ReshootReason.DARK,
+                                                   ReshootReason.BLUR))
+    assert glare.exposure_factor < 1 and glare.keep == "least_glare"
+    assert dark.exposure_factor > 1 and dark.gain_step > 0      # the branch that never fired
+    assert blur.exposure_factor < 1 and blur.burst > 3
+    assert response_for(None, burst=5).burst == 5
+    assert all(response_for(r).burst >= 3 for r in ReshootReason)  # a reshoot takes a burst
+
+
+class _FakeCapture:
+    """Stands in for cv2.VideoCapture's property interface (a device is not available)."""
+
+    def __init__(self) -> None:
+        self.props = {cv2.CAP_PROP_EXPOSURE: 100.0, cv2.CAP_PROP_GAIN: 2.0}
+
+    def get(self, prop: int) -> float:
+        return self.props.get(prop, 0.0)
+
+    def set(self, prop: int, value: float) -> bool:
+        self.props[prop] = value
+        return True
+
+
+def test_opencv_source_applies_the_response() -> None:
+    from camera.responses import response_for
+    from camera.sources import OpenCVSource
+
+    source = OpenCVSource.__new__(OpenCVSource)
+    source.cap = _FakeCapture()  # type: ignore[assignment]
+    assert source.adjust_for(response_for(ReshootReason.GLARE))
+    assert source.cap.get(cv2.CAP_PROP_EXPOSURE) == 50.0
+    assert source.adjust_for(response_for(ReshootReason.DARK))
+    assert source.cap.get(cv2.CAP_PROP_EXPOSURE) == 100.0
+    assert source.cap.get(cv2.CAP_PROP_GAIN) == 6.0
+    assert not source.adjust_for(response_for(ReshootReason.UNSURE))
