@@ -305,6 +305,45 @@ def up(ctx: click.Context) -> None:
         lock.close()
 
 
+@main.command()
+@click.option("--rate", "rate_hz", default=3.0, show_default=True, help="Triggers per second.")
+@click.option("--seconds", default=600.0, show_default=True, help="How long the line runs.")
+@click.option("--kill", "kills", multiple=True, metavar="AT_S:TARGET",
+              help="Fault: kill -9 TARGET (record, infer, camera-line1, up) or 'stop' "
+              "(graceful stop and start) at AT_S seconds; repeatable.")
+@click.option("--fill-disk", default=None, metavar="FROM_S:UNTIL_S",
+              help="Fill the data folder's file system from FROM_S until UNTIL_S seconds "
+              "(use --data-dir on a small tmpfs).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--backend", default="ppocr", show_default=True)
+def soak(rate_hz: float, seconds: float, kills: tuple[str, ...], fill_disk: str | None,
+         data_dir: Path | None, workdir: Path | None, backend: str) -> None:
+    """Run a triggered line against a scratch appliance with faults; check captured = stored."""
+    import tempfile
+
+    from appliance.soak import SoakPlan, run_soak
+
+    def pair(text: str) -> tuple[float, str]:
+        at, _, what = text.partition(":")
+        try:
+            return float(at), what
+        except ValueError:
+            raise click.BadParameter(f"{text!r}: expected AT_S:TARGET") from None
+
+    fill = None
+    if fill_disk:
+        start, until = pair(fill_disk)
+        fill = (start, float(until))
+    plan = SoakPlan(rate_hz=rate_hz, seconds=seconds, kills=[pair(k) for k in kills],
+                    fill_disk=fill, backend=backend)
+    folder = workdir or Path(tempfile.mkdtemp(prefix="nameplate-soak-"))
+    report = run_soak(plan, workdir=folder, data_dir=data_dir,
+                      log=lambda line: click.echo(line, err=True))
+    click.echo(json.dumps(report.as_dict(), indent=2))
+    sys.exit(0 if report.ok else 1)
+
+
 for _command in MODEL_COMMANDS:
     main.add_command(_command)
 
