@@ -131,9 +131,10 @@ class CameraDaemon:
             frame = FrameMessage.model_validate_json(entry.header)
             if entry.deliveries:
                 frame = frame.model_copy(update={"delivery": entry.deliveries + 1})
-                self.health.redelivered += 1
             if not self.frames.send(frame, entry.payload, timeout_ms=0):
                 break  # inference not there or full: the frame waits in the journal
+            if entry.deliveries:
+                self.health.redelivered += 1
             self.journal.sent(entry, redeliver_after_s=self.station.redeliver_s)
             self.health.frame_sent()
 
