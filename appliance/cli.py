@@ -13,6 +13,7 @@ import click
 
 from appliance.cli_common import cli_settings as _settings
 from appliance.cli_model import MODEL_COMMANDS
+from appliance.cli_ops import OPS_COMMANDS
 from appliance.settings import ConfigError, Settings, default_config_path, load_settings
 
 
@@ -127,53 +128,6 @@ def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: st
                 click.echo(f"  {name:<13} {field['value'] or '—':<24} {field['confidence']:.2f}")
     if failures:
         sys.exit(1)
-
-
-@main.command()
-@click.option("--reading", "reading_file", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A reading: the JSON `nameplate read --json` prints.")
-@click.option("--expected", "expected_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The ERP record: JSON object of field → value (or {\"fields\": {...}}).")
-@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Rules file (default: configuration).")
-@click.option("--family", default=None, help="Plate family (default: the schema's name).")
-@click.option("--attempt", default=0, show_default=True, help="Reshoots already made.")
-@click.pass_context
-def check(ctx: click.Context, reading_file: Path, expected_file: Path | None,
-          rules_file: Path | None, family: str | None, attempt: int) -> None:
-    """Check a reading against an expected record and print the verdict as JSON."""
-    from appliance.schema import load_schema
-    from rules import RulesError, evaluate, load_rules
-
-    settings = _settings(ctx)
-    try:
-        rules = load_rules(rules_file or settings.rules_file)
-    except RulesError as exc:
-        raise click.ClickException(str(exc)) from None
-    reading = _load_json(reading_file)
-    fields = reading.get("fields", reading)
-    expected = None
-    if expected_file is not None:
-        data = _load_json(expected_file)
-        expected = data.get("fields", data)
-    family = family or load_schema(settings.schema_file).name
-    try:
-        decision = evaluate(fields, expected, rules, family=family, attempt=attempt,
-                            read_error=reading.get("error"))
-    except KeyError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(decision.model_dump_json(indent=2))
-
-
-def _load_json(path: Path) -> dict:  # type: ignore[type-arg]
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"{path}: not a JSON file: {exc}") from None
-    if not isinstance(data, dict):
-        raise click.ClickException(f"{path}: expected a JSON object")
-    return data
 
 
 @main.group()
@@ -344,7 +298,7 @@ def soak(rate_hz: float, seconds: float, kills: tuple[str, ...], fill_disk: str 
     sys.exit(0 if report.ok else 1)
 
 
-for _command in MODEL_COMMANDS:
+for _command in [*MODEL_COMMANDS, *OPS_COMMANDS]:
     main.add_command(_command)
 
 if __name__ == "__main__":

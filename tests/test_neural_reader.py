@@ -55,7 +55,7 @@ def test_training_a_tiny_model_lowers_its_loss(tiny_model: tuple[Path, dict[str,
 
 def test_save_and_load_round_trip(tiny_model: tuple[Path, dict[str, object]]) -> None:
     out, _ = tiny_model
-    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
     loaded = VisionEncoderDecoderModel.from_pretrained(out / "recognizer")
     for name, tensor in loaded.state_dict().items():
         want = state["recognizer"][name].half().float()

@@ -96,7 +96,21 @@ def test_nameplate_check_prints_verdict_json(tmp_path: Path) -> None:
 def test_nameplate_check_reports_bad_inputs(tmp_path: Path) -> None:
     bad_json = write(tmp_path / "r.json", "{not json")
     out = run_check("--reading", str(bad_json))
-    assert out.returncode != 0 and "r.json: not a JSON file" in out.stderr
+    assert out.returncode != 0 and "r.json: not JSON" in out.stderr
+    for content, where in (('{"fields": {"serial": {"value": 7}}}', "fields.serial.value"),
+                           ('{"fields": {"serial": {"confidence": "high"}}}',
+                            "fields.serial.confidence"),
+                           ('{"fields": [1, 2]}', "fields"), ("[]", "(top level)")):
+        wrong = write(tmp_path / "wrong.json", content)
+        out = run_check("--reading", str(wrong))
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"wrong.json: {where}:" in lines[0], out.stderr
+    good = write(tmp_path / "good.json", '{"fields": {}}')
+    expected = write(tmp_path / "e.json", '{"serial": 48213907}')
+    out = run_check("--reading", str(good), "--expected", str(expected))
+    assert out.returncode == 1 and "e.json: fields.serial: Input should be a valid string" \
+        in out.stderr
     reading = write(tmp_path / "ok.json", json.dumps({"fields": {}}))
     bad_rules = write(tmp_path / "rules.toml", "[families.motor.fields.serial]\nformat = '('\n")
     out = run_check("--reading", str(reading), "--rules", str(bad_rules))

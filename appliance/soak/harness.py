@@ -137,11 +137,10 @@ def _fill(folder: Path) -> Path:
     """Write a filler file until the file system is full."""
     filler = folder / "filler.bin"
     block = b"\0" * (1 << 20)
-    with filler.open("wb") as handle:
-        with contextlib.suppress(OSError):
-            while True:
-                handle.write(block)
-                handle.flush()
+    with filler.open("wb") as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(block)
+            handle.flush()
     return filler
 
 

@@ -138,7 +138,7 @@ class Receiver(_Channel, Generic[M]):
             except MessageError as exc:
                 self.stats.reject(exc.kind, exc.reason, self.endpoint)
                 continue
-            except Exception as exc:  # noqa: BLE001 - whatever a message does, the service lives
+            except Exception as exc:
                 self.stats.reject("undecodable", f"undecodable message: {type(exc).__name__}",
                                   self.endpoint)
                 continue

@@ -83,7 +83,7 @@ def train(out: Path, *, minutes: float, device: str, workers: int, frames: int, 
     step, spent = 0, 0.0
     checkpoint = out / "checkpoint.pt"
     if resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
         detector.load_state_dict(state["detector"])
         recognizer.load_state_dict(state["recognizer"])
         optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,153 @@
+"""Operations commands: ``check`` a reading, ``status`` (health), ``store prune|backup|check``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from appliance.cli_common import cli_settings
+
+
+class _ReadField(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    value: str | None = None
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class ReadingFile(BaseModel):
+    """What ``nameplate check --reading`` accepts: ``nameplate read --json``'s output."""
+
+    model_config = ConfigDict(extra="ignore")
+    fields: dict[str, _ReadField]
+    error: str | None = None
+
+
+class ExpectedFile(BaseModel):
+    """What ``--expected`` accepts: ``{"fields": {field: value}}`` (or the bare mapping)."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, str]
+
+
+def _load(path: Path, model: type[BaseModel], *, bare_key: str | None = None) -> Any:
+    """Parse and validate a JSON file; any problem is one line naming the file and the key."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read: {exc}") from None
+    except ValueError as exc:
+        raise click.ClickException(f"{path}: not JSON: {exc}") from None
+    if bare_key and isinstance(data, dict) and bare_key not in data:
+        data = {bare_key: data}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise click.ClickException(f"{path}: {where}: {first['msg']}{more}") from None
+
+
+@click.command()
+@click.option("--reading", "reading_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A reading: the JSON `nameplate read --json` prints.")
+@click.option("--expected", "expected_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The ERP record: JSON object of field → value (or {\"fields\": {...}}).")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Rules file (default: configuration).")
+@click.option("--family", default=None, help="Plate family (default: the schema's name).")
+@click.option("--attempt", default=0, show_default=True, help="Reshoots already made.")
+@click.pass_context
+def check(ctx: click.Context, reading_file: Path, expected_file: Path | None,
+          rules_file: Path | None, family: str | None, attempt: int) -> None:
+    """Check a reading against an expected record and print the verdict as JSON."""
+    from appliance.schema import load_schema
+    from rules import RulesError, evaluate, load_rules
+
+    settings = cli_settings(ctx)
+    try:
+        rules = load_rules(rules_file or settings.rules_file)
+    except RulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    reading: ReadingFile = _load(reading_file, ReadingFile)
+    expected = None
+    if expected_file is not None:
+        expected = _load(expected_file, ExpectedFile, bare_key="fields").fields
+    family = family or load_schema(settings.schema_file).name
+    fields = {name: f.model_dump() for name, f in reading.fields.items()}
+    try:
+        decision = evaluate(fields, expected, rules, family=family, attempt=attempt,
+                            read_error=reading.error)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    click.echo(decision.model_dump_json(indent=2))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="The whole report as JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Health of the running appliance; exit status 1 when anything is wrong."""
+    from appliance.health import assess_health
+
+    report = assess_health(cli_settings(ctx))
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        for name, state in report["services"].items():
+            shown = (state or {}).get("state", "missing")
+            click.echo(f"{name:<20} {shown}")
+        for problem in report["problems"]:
+            click.echo(f"PROBLEM {problem['service']}: {problem['problem']}: {problem['detail']}")
+        click.echo("healthy" if report["healthy"] else "UNHEALTHY")
+    sys.exit(0 if report["healthy"] else 1)
+
+
+@click.group()
+def store() -> None:
+    """Maintain the database and images: prune, backup, check."""
+
+
+@store.command("prune")
+@click.option("--dry-run", is_flag=True, help="Say what would go, delete nothing.")
+@click.pass_context
+def store_prune(ctx: click.Context, dry_run: bool) -> None:
+    """Delete images past their retention (flagged verdicts kept longer), then oldest
+    unflagged images while over the size cap. Rows stay; their image_path is cleared."""
+    from appliance.store.maintenance import prune_images
+
+    settings = cli_settings(ctx)
+    report = prune_images(settings.data_dir, retention=settings.storage, dry_run=dry_run)
+    click.echo(json.dumps(report, indent=2))
+
+
+@store.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def store_backup(ctx: click.Context, target: Path) -> None:
+    """Copy the database to TARGET consistently while the appliance runs (SQLite backup)."""
+    from appliance.store.maintenance import backup_database
+
+    settings = cli_settings(ctx)
+    click.echo(json.dumps(backup_database(settings.data_dir / "appliance.db", target)))
+
+
+@store.command("check")
+@click.pass_context
+def store_check(ctx: click.Context) -> None:
+    """Integrity of the database and the journals, images missing, spool waiting."""
+    from appliance.store.maintenance import check_store
+
+    settings = cli_settings(ctx)
+    report = check_store(settings.data_dir)
+    click.echo(json.dumps(report, indent=2))
+    sys.exit(0 if report["ok"] else 1)
+
+
+OPS_COMMANDS = [check, status, store]
