@@ -169,7 +169,7 @@ def _serve(ctx: click.Context, name: str) -> tuple[Settings, object]:
     from appliance.runtime import LockHeld, StopFlag, hold_lock, setup_logging
 
     settings = _settings(ctx)
-    setup_logging(settings.log_level, name)
+    setup_logging(settings.log_level, name, fmt=settings.log_format)
     if name != "up":
         assert settings.run_dir is not None
         try:

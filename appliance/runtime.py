@@ -16,12 +16,43 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def setup_logging(level: str, name: str) -> logging.Logger:
-    """Log to stderr (journald picks it up under systemd) with the service's name."""
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format=f"%(asctime)s {name}[%(process)d] %(levelname)s %(name)s: %(message)s",
-    )
+#: ``extra=`` keys a log call may carry into a structured line
+LOG_FIELDS = ("station", "inspection_id", "attempt", "frame_sha256", "verdict", "latency_ms",
+              "backend", "unit_id", "delivery")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line (journald- and log-shipper-friendly)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as JSON, with the known ``extra`` fields at the top level."""
+        line: dict[str, object] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname, "service": self.service, "pid": record.process,
+            "logger": record.name, "msg": record.getMessage()}
+        for key in LOG_FIELDS:
+            if key in record.__dict__:
+                line[key] = record.__dict__[key]
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def setup_logging(level: str, name: str, *, fmt: str = "auto") -> logging.Logger:
+    """Log to stderr with the service's name: JSON lines under systemd (``JOURNAL_STREAM`` is
+    set) or when ``fmt`` is ``json``, plain text otherwise."""
+    handler = logging.StreamHandler()
+    if fmt == "json" or (fmt == "auto" and os.environ.get("JOURNAL_STREAM")):
+        handler.setFormatter(JsonLogFormatter(name))
+    else:
+        handler.setFormatter(logging.Formatter(
+            f"%(asctime)s {name}[%(process)d] %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler],
+                        force=True)
     return logging.getLogger(name)
 
 

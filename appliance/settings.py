@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     erp_max_shrink: float = Field(default=0.5, ge=0, le=1, description=(
         "an ERP export that lost more than this share of the rows loaded before is refused"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = Field(default="auto", description=(
+        "json: one JSON object per log line; auto: json under systemd, text in a terminal"))
     endpoints: EndpointSettings = EndpointSettings()
     stations: list[StationSettings] = Field(
         default_factory=lambda: [StationSettings(id="line1")], min_length=1

@@ -127,3 +127,31 @@ def test_shrunken_or_header_only_erp_export_is_refused(tmp_path: Path, run_dir: 
     recorder._erp_mtime = 0.0
     recorder.sync_erp()
     assert recorder.erp["state"] == "ok" and recorder.store.expected_count() == 10
+
+
+def test_stored_result_logs_one_structured_json_line(tmp_path: Path, run_dir: Path) -> None:
+    import io
+    import json
+    import logging
+
+    from appliance.runtime import JsonLogFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLogFormatter("record"))
+    logger = logging.getLogger("record")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        recorder = _recorder(tmp_path, run_dir)
+        result, payload = _result(3)
+        recorder.handle(result, payload)
+    finally:
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    stored = [line for line in lines if line.get("inspection_id") == result.frame.inspection_id]
+    assert len(stored) == 1
+    line = stored[0]
+    assert line["service"] == "record" and line["station"] == "line1"
+    assert line["verdict"] in ("PASS", "MISMATCH", "REVIEW", "RESHOOT")
+    assert len(line["frame_sha256"]) == 16 and line["latency_ms"] == 1.0

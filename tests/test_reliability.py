@@ -86,7 +86,7 @@ def test_healthz_goes_unhealthy_within_10s_of_a_frozen_camera_or_infer(
             proc = services.procs[name]
             proc.send_signal(signal.SIGSTOP)
             frozen = time.monotonic()
-            code, body = wait_for(lambda: (h := _health(port))[0] == 503 and h, 10,
+            _code, body = wait_for(lambda: (h := _health(port))[0] == 503 and h, 10,
                                   f"/healthz to notice the frozen {name}")  # type: ignore[misc]
             took = time.monotonic() - frozen
             problems = body["problems"]  # type: ignore[index]

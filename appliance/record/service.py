@@ -9,6 +9,7 @@ then; an unacknowledged frame is sent again and stored once (attempts are de-dup
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import sqlite3
@@ -192,7 +193,12 @@ class Recorder:
             max(0.0, time.time() - frame.captured_at.timestamp()))
         self._ack(result)
         log.info("%s %s unit=%s attempt=%d: %s", frame.station, frame.inspection_id,
-                 frame.unit_id, frame.attempt, decision.verdict.value)
+                 frame.unit_id, frame.attempt, decision.verdict.value, extra={
+                     "station": frame.station, "inspection_id": frame.inspection_id,
+                     "attempt": frame.attempt, "unit_id": frame.unit_id,
+                     "verdict": decision.verdict.value, "delivery": frame.delivery,
+                     "latency_ms": round(result.latency_ms, 1), "backend": result.backend,
+                     "frame_sha256": hashlib.sha256(payload).hexdigest()[:16]})
         if decision.verdict is Verdict.RESHOOT:
             self._order_reshoot(result, decision)
         return decision
