@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-
 #: ``extra=`` keys a log call may carry into a structured line
 LOG_FIELDS = ("station", "inspection_id", "attempt", "frame_sha256", "verdict", "latency_ms",
               "backend", "unit_id", "delivery")
