@@ -150,4 +150,20 @@ def store_check(ctx: click.Context) -> None:
     sys.exit(0 if report["ok"] else 1)
 
 
-OPS_COMMANDS = [check, status, store]
+@click.group()
+def keys() -> None:
+    """CURVE keys for tcp:// endpoints across hosts."""
+
+
+@keys.command("generate")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def keys_generate(folder: Path) -> None:
+    """Create the appliance's certificate in FOLDER and authorise it (copy FOLDER to each
+    host, then set security.curve = true and security.keys_dir = FOLDER)."""
+    from appliance.transport.security import generate_keys
+
+    public = generate_keys(folder)
+    click.echo(f"public key {public}; secret key {folder / 'appliance.key_secret'} (mode 600)")
+
+
+OPS_COMMANDS = [check, status, store, keys]

@@ -43,6 +43,15 @@ class EndpointSettings(_Section):
         return value
 
 
+class SecuritySettings(_Section):
+    """Encryption and authentication of ``tcp://`` endpoints (ZeroMQ CURVE)."""
+
+    curve: bool = Field(default=False, description=(
+        "encrypt tcp:// sockets and admit only keys in keys_dir/authorized"))
+    keys_dir: Path = Field(default=Path("keys"), description=(
+        "folder made by `nameplate keys generate` (appliance.key, appliance.key_secret)"))
+
+
 class StationSettings(_Section):
     """One inspection station: a camera source and how it is triggered."""
 
@@ -146,6 +155,7 @@ class Settings(BaseSettings):
     panel: PanelSettings = PanelSettings()
     storage: StorageSettings = StorageSettings()
     health: HealthSettings = HealthSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -170,6 +180,7 @@ class Settings(BaseSettings):
             return path if path.is_absolute() else (base / path).resolve()
 
         data_dir = fix(self.data_dir)
+        security = self.security.model_copy(update={"keys_dir": fix(self.security.keys_dir)})
         reader = self.reader.model_copy(
             update={"model_dir": fix(self.reader.model_dir) if self.reader.model_dir else None}
         )
@@ -181,6 +192,7 @@ class Settings(BaseSettings):
                 "rules_file": fix(self.rules_file),
                 "erp_file": fix(self.erp_file),
                 "reader": reader,
+                "security": security,
             }
         )
 

@@ -151,3 +151,36 @@ def test_decode_raises_only_message_error(data: object, tail: bytes) -> None:
                 decode([raw, b"x"], model, payload=True)
             except MessageError as exc:
                 assert exc.reason and exc.kind
+
+
+def test_curve_admits_the_appliance_key_and_nobody_else(tmp_path: Path) -> None:
+    from appliance.transport.security import enable_curve, generate_keys, load_keys
+    from tests.conftest import free_port
+
+    generate_keys(tmp_path / "keys")
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    enable_curve(load_keys(tmp_path / "keys"))
+    try:
+        receiver = ControlReceiver(endpoint)
+        sender = Sender(endpoint)
+        assert sender.send(TriggerCommand(station="line1"), timeout_ms=3000)
+        got = receiver.receive(timeout_ms=5000)
+        assert got is not None and isinstance(got[0], TriggerCommand)
+        plain = zmq.Context.instance().socket(zmq.PUSH)  # no key: never gets through
+        plain.connect(endpoint)
+        stranger = zmq.Context.instance().socket(zmq.PUSH)  # a key that is not authorised
+        public, secret = zmq.curve_keypair()
+        stranger.curve_publickey, stranger.curve_secretkey = public, secret
+        stranger.curve_serverkey = load_keys(tmp_path / "keys").public
+        stranger.connect(endpoint)
+        message = TriggerCommand(station="intruder").model_dump_json().encode()
+        for sock in (plain, stranger):
+            if sock.poll(500, zmq.POLLOUT):
+                sock.send_multipart([message], flags=zmq.NOBLOCK)
+        assert receiver.receive(timeout_ms=1500) is None
+        for sock in (plain, stranger):
+            sock.close(linger=0)
+        sender.close()
+        receiver.close()
+    finally:
+        enable_curve(None)

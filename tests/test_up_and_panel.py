@@ -77,6 +77,20 @@ def test_up_shows_pass_and_mismatch_restarts_and_stops(appliance_up) -> None:  #
              and s["state"] == "ready", 60, "infer to be restarted")
     assert "infer exited with -9" in log.read_text()
 
+    # a second `up` on the same data folder is refused (no second pipeline)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NAMEPLATE_")}
+    second = subprocess.run([sys.executable, "-m", "appliance.cli", "--config",
+                             str(settings.config_file), "up"], capture_output=True, text=True,
+                            env=env, cwd=REPO, timeout=60)
+    assert second.returncode == 1 and "already running for this data folder" in second.stderr
+
+    # a frozen service (heartbeat stopped) is killed and restarted: 3 × stale_s
+    camera_pid = int(read_status(run_dir, "camera-line1")["pid"])  # type: ignore[index, arg-type]
+    os.kill(camera_pid, signal.SIGSTOP)
+    wait_for(lambda: (s := read_status(run_dir, "camera-line1")) and s["pid"] != camera_pid
+             and s["state"] == "ready", 60, "the frozen camera to be restarted")
+    assert "camera-line1 stalled (no heartbeat for" in log.read_text()
+
     # SIGTERM stops everything cleanly
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from appliance.transport.codec import MessageError, decode, encode
 from appliance.transport.limits import MAX_MESSAGE_BYTES
+from appliance.transport.security import secure
 from appliance.transport.messages import ControlMessage, FrameMessage, ResultMessage
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class _Channel:
         self.socket.setsockopt(zmq.LINGER, 2000)
         self.socket.setsockopt(zmq.SNDHWM, hwm)
         self.socket.setsockopt(zmq.RCVHWM, hwm)
+        secure(self.socket, endpoint, server=bind)
         if bind:
             _prepare_ipc(endpoint)
             self.socket.bind(endpoint)
