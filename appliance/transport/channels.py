@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from appliance.transport.codec import MessageError, decode, encode
 from appliance.transport.limits import MAX_MESSAGE_BYTES
-from appliance.transport.security import secure
 from appliance.transport.messages import ControlMessage, FrameMessage, ResultMessage
+from appliance.transport.security import secure
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
