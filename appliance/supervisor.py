@@ -154,18 +154,23 @@ class Supervisor:
             self.stop_all()
 
     def stop_all(self, timeout: float = 20.0) -> None:
-        """SIGTERM every child (cameras first, so nothing new comes in), wait, then SIGKILL."""
-        running = [c.process for c in self.children if c.process and c.process.poll() is None]
-        cameras = [c.process for c in self.children
-                   if c.spec.name.startswith("camera-") and c.process in running]
-        for proc in [*cameras, *(p for p in running if p not in cameras)]:
-            assert proc is not None
-            proc.terminate()
-        deadline = time.monotonic() + timeout
-        for proc in running:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        """Stop in pipeline order so work in flight drains: cameras (nothing new comes in),
+        then inference (finishes its batch), then the recorder (stores what it received),
+        then the rest; SIGTERM, wait, SIGKILL what is still running."""
+        def stage(child: _Child) -> int:
+            name = child.spec.name
+            return 0 if name.startswith("camera-") else {"infer": 1, "record": 2}.get(name, 3)
+
+        for level in range(4):
+            running = [c.process for c in self.children if stage(c) == level
+                       and c.process is not None and c.process.poll() is None]
+            for proc in running:
+                proc.terminate()
+            deadline = time.monotonic() + timeout
+            for proc in running:
+                try:
+                    proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         log.info("all services stopped")

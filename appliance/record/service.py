@@ -131,10 +131,20 @@ class Recorder:
             if now - last_check > 2.0:
                 last_check = now
                 self._housekeeping()
+        self._drain(seconds=2.0)
         heartbeat.beat(state="stopped")
         self.results.close()
         for sender in self.control.values():
             sender.close()
+
+    def _drain(self, *, seconds: float) -> None:
+        """On stop: store results already waiting (inference stopped before us)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            received = self.results.receive(timeout_ms=100)
+            if received is None:
+                return
+            self.handle(received[0], received[1] or b"")
 
     def _housekeeping(self) -> None:
         self.sync_erp()
