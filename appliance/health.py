@@ -92,8 +92,11 @@ def check_service(name: str, status: dict[str, Any] | None, settings: Settings,
 
 def check_disk(settings: Settings) -> list[Finding]:
     """Free space on the data folder against the guard."""
+    folder = settings.data_dir
+    while not folder.exists() and folder != folder.parent:  # not created yet: its disk
+        folder = folder.parent
     try:
-        free_mb = shutil.disk_usage(settings.data_dir).free / 1e6
+        free_mb = shutil.disk_usage(folder).free / 1e6
     except OSError as exc:
         return [Finding("disk", Problem.DISK_FULL, f"{settings.data_dir}: {exc}")]
     if free_mb < settings.storage.min_free_mb:

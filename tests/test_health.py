@@ -1,0 +1,46 @@
+"""Health as a pure function of heartbeats, disk and settings: each problem it must name."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from appliance.health import Problem, assess_health, check_service
+from appliance.runtime import write_status
+from appliance.settings import load_settings
+from tests.conftest import write_config
+
+
+def _settings(tmp_path: Path, run_dir: Path, extra: str = "") -> object:
+    return load_settings(write_config(tmp_path, run_dir=run_dir, extra=extra))
+
+
+def test_each_problem_is_named(tmp_path: Path, run_dir: Path) -> None:
+    settings = _settings(tmp_path, run_dir)
+    now = time.time()
+
+    def problems(name: str, **status: object) -> list[Problem]:
+        full = {"state": "ready", "updated": now, **status}
+        return [f.problem for f in check_service(name, full, settings, now)]  # type: ignore[arg-type]
+
+    assert problems("infer") == []
+    assert problems("infer", updated=now - 6) == [Problem.STALLED]
+    assert problems("infer", busy_for_s=9.0) == [Problem.HUNG]
+    assert problems("infer", state="stopped") == [Problem.STOPPED]
+    assert problems("camera-line1", oldest_pending_s=61) == [Problem.LAGGING]
+    assert problems("camera-line1", source_state="disconnected") == [Problem.SOURCE_DOWN]
+    assert problems("record", erp={"state": "refused", "error": "x"}) == [Problem.ERP_REFUSED]
+    assert problems("record", spool=3) == [Problem.SPOOLING]
+    assert [f.problem for f in check_service("record", None, settings, now)] == [  # type: ignore[arg-type]
+        Problem.MISSING]
+
+
+def test_assess_health_reads_the_heartbeats(tmp_path: Path, run_dir: Path) -> None:
+    settings = _settings(tmp_path, run_dir, extra="[storage]\nmin_free_mb = 1e12\n")
+    for name in ("infer", "record", "camera-line1"):
+        write_status(run_dir, name, {"state": "ready"})
+    report = assess_health(settings)  # type: ignore[arg-type]
+    assert not report["healthy"]
+    assert report["problems"] == [{"service": "disk", "problem": "disk_full", "detail":
+                                   report["problems"][0]["detail"]}]
+    assert "guard 1e+12 MB" in report["problems"][0]["detail"]
