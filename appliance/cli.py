@@ -271,8 +271,11 @@ def up(ctx: click.Context) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--backend", default="ppocr", show_default=True)
+@click.option("--drain-timeout", default=900.0, show_default=True,
+              help="Seconds to wait for the backlog to be stored after the line stops.")
 def soak(rate_hz: float, seconds: float, kills: tuple[str, ...], fill_disk: str | None,
-         data_dir: Path | None, workdir: Path | None, backend: str) -> None:
+         data_dir: Path | None, workdir: Path | None, backend: str,
+         drain_timeout: float) -> None:
     """Run a triggered line against a scratch appliance with faults; check captured = stored."""
     import tempfile
 
@@ -290,7 +293,7 @@ def soak(rate_hz: float, seconds: float, kills: tuple[str, ...], fill_disk: str 
         start, until = pair(fill_disk)
         fill = (start, float(until))
     plan = SoakPlan(rate_hz=rate_hz, seconds=seconds, kills=[pair(k) for k in kills],
-                    fill_disk=fill, backend=backend)
+                    fill_disk=fill, backend=backend, drain_timeout_s=drain_timeout)
     folder = workdir or Path(tempfile.mkdtemp(prefix="nameplate-soak-"))
     report = run_soak(plan, workdir=folder, data_dir=data_dir,
                       log=lambda line: click.echo(line, err=True))
