@@ -59,7 +59,8 @@ def config_check(ctx: click.Context, file: Path | None) -> None:
               help="Verify mode: score this expected value instead of reading freely "
               "(neural backend); repeatable.")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Trained reader folder (neural backend).")
+              default=None, help="Model folder (ppocr/neural weights, or a vlm/cascade "
+              "image-text-to-text model).")
 @click.pass_context
 def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: str | None,
          backend: str | None, schema_file: Path | None, expect: tuple[str, ...],
@@ -82,9 +83,11 @@ def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: st
         expected[name] = value
     if expected and not backend:
         backend = "neural"
-    options: dict[str, object] = {"max_new_tokens": settings.reader.max_new_tokens}
-    if model_dir or settings.reader.model_dir:
-        options["model_dir"] = model_dir or settings.reader.model_dir
+    from appliance.infer.service import reader_options
+
+    options = reader_options(settings)
+    if model_dir:
+        options["model_dir"] = model_dir
     try:
         reader = load_reader(backend or settings.reader.backend, schema=schema,
                              device=device or settings.reader.device, **options)
@@ -181,14 +184,14 @@ def _serve(ctx: click.Context, name: str) -> tuple[Settings, object]:
 
 @contextmanager
 def _startup_errors() -> Iterator[None]:
-    """Turn a bad schema, rules or ERP file into one clear line and exit status 1."""
+    """Turn a bad schema, rules, ERP file or model folder into one clear line and exit 1."""
     from appliance.schema import SchemaError
     from erp_bridge import ErpFileError
     from rules import RulesError
 
     try:
         yield
-    except (SchemaError, RulesError, ErpFileError) as exc:
+    except (SchemaError, RulesError, ErpFileError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

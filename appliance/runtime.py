@@ -17,7 +17,7 @@ from typing import IO, Any
 
 #: ``extra=`` keys a log call may carry into a structured line
 LOG_FIELDS = ("station", "inspection_id", "attempt", "frame_sha256", "verdict", "latency_ms",
-              "backend", "unit_id", "delivery")
+              "backend", "unit_id", "delivery", "model", "tokens_in", "tokens_out")
 
 
 class JsonLogFormatter(logging.Formatter):

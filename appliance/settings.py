@@ -115,7 +115,19 @@ class ReaderSettings(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_dir: Path | None = None
     max_batch: int = Field(default=8, ge=1, le=256)
-    max_new_tokens: int = Field(default=48, ge=1, le=512)
+    max_new_tokens: int = Field(default=48, ge=1, le=512, description=(
+        "vlm/cascade: generation stops here; an answer cut by the cap is not read"))
+    timeout_s: float = Field(default=30.0, gt=0, le=600, description=(
+        "vlm/cascade: time limit of one generate call; an answer cut by it is not read"))
+    cache_size: int = Field(default=256, ge=0, le=100_000, description=(
+        "vlm/cascade: readings kept by image hash + prompt + model (0: no cache)"))
+    trust_remote_code: bool = Field(default=False, description=(
+        "vlm/cascade: run Python code shipped in the model folder (off: only model classes "
+        "transformers itself ships load)"))
+    cascade_primary: str = Field(default="ppocr", description=(
+        "cascade: the OCR reader that reads every frame"))
+    cascade_min_confidence: float = Field(default=0.6, ge=0, le=1, description=(
+        "cascade: OCR fields under this confidence (or out of format) go to the VLM"))
 
 
 class PanelSettings(_Section):

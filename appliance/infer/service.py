@@ -25,6 +25,18 @@ log = logging.getLogger("infer")
 SEND_TIMEOUT_MS = 2000
 
 
+def reader_options(settings: Settings) -> dict[str, object]:
+    """The reader section as keyword options (every backend ignores what it does not use)."""
+    reader = settings.reader
+    options: dict[str, object] = {
+        "max_new_tokens": reader.max_new_tokens, "timeout_s": reader.timeout_s,
+        "cache_size": reader.cache_size, "trust_remote_code": reader.trust_remote_code,
+        "primary": reader.cascade_primary, "min_confidence": reader.cascade_min_confidence}
+    if reader.model_dir:
+        options["model_dir"] = reader.model_dir
+    return options
+
+
 def frame_image(frame: FrameMessage, payload: bytes) -> np.ndarray:
     """Decode a frame's image payload according to its header (pixel budget checked)."""
     info = frame.image
@@ -40,11 +52,9 @@ class InferenceService:
         self.settings = settings
         self.schema = load_schema(settings.schema_file)
         started = time.perf_counter()
-        opts = {"max_new_tokens": settings.reader.max_new_tokens}
-        if settings.reader.model_dir:
-            opts["model_dir"] = settings.reader.model_dir  # type: ignore[assignment]
         self.reader = load_reader(settings.reader.backend, schema=self.schema,
-                                  device=settings.reader.device, **opts)
+                                  device=settings.reader.device,
+                                  **reader_options(settings))
         self.load_s = time.perf_counter() - started
         self.frames = FrameReceiver(settings.endpoint("frames"), bind=True,
                                     hwm=4 * settings.reader.max_batch)

@@ -44,6 +44,8 @@ _BACKENDS: dict[str, str] = {
     "neural": "appliance.reader.neural.pipeline:NeuralReader",
     "ppocr": "appliance.reader.ppocr.pipeline:PPOCRReader",
     "rapidocr": "appliance.reader.rapidocr_anchor:RapidOCRReader",
+    "vlm": "appliance.reader.vlm.backend:VLMReader",
+    "cascade": "appliance.reader.vlm.cascade:CascadeReader",
 }
 
 

@@ -194,6 +194,7 @@ class Recorder:
                 "value": fv.value if fv else None, "confidence": fv.confidence if fv else 0.0,
                 "box": list(fv.box) if fv and fv.box else None, "expected": check.expected,
                 "status": check.status.value, "explanation": check.explanation,
+                "source": (fv.source or result.backend) if fv else None,
             })
         if not self._keep(result, payload, inspection, readings, decision):
             return decision  # not acknowledged: the camera sends the frame again later

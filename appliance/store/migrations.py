@@ -64,7 +64,12 @@ def _v2(db: sqlite_utils.Database) -> None:
         "read_at, stored_at, image_path, backend, latency_ms, 1 FROM inspections")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    # which reader gave each value (a cascade mixes the OCR reader and the VLM)
+    db.table("readings").add_column("source", str)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -140,6 +140,8 @@ class FieldValue(BaseModel):
     value: ShortText | None
     confidence: float = Field(ge=0.0, le=1.0)
     box: tuple[int, int, int, int] | None = None
+    #: which reader gave this value (the OCR reader or the VLM of a cascade); None: the one
+    source: ShortText | None = None
 
 
 class ResultMessage(_Message):
