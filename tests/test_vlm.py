@@ -71,9 +71,9 @@ def test_model_folder_loads_and_the_token_cap_means_not_read(family: str,
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no config.json"):
+    with pytest.raises(ValueError, match=r"no config\.json"):
         load_reader("vlm", schema=SCHEMA, device="cpu", model_dir=tmp_path)
-    with pytest.raises(ValueError, match="needs reader.model_dir"):
+    with pytest.raises(ValueError, match=r"needs reader\.model_dir"):
         load_reader("vlm", schema=SCHEMA, device="cpu")
 
 

@@ -67,9 +67,14 @@ class SoakReport:
         return (self.captured == self.stored and self.pending_left == 0 and self.spool_left == 0
                 and self.integrity == "ok" and self.captured > 0)
 
+    @property
+    def accounted(self) -> bool:
+        """Every captured frame is stored or still waits in the journal (none vanished)."""
+        return self.captured == self.stored + self.pending_left
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return dict(self.__dict__, ok=self.ok)
+        return dict(self.__dict__, ok=self.ok, accounted=self.accounted)
 
 
 class _Appliance:
@@ -144,17 +149,19 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
-def _count(data_dir: Path) -> tuple[int, int, int, str]:
-    """(captured, stored attempts, inspections, integrity) read from the files themselves."""
+def _count(data_dir: Path) -> tuple[int, int, int, int, str]:
+    """(captured, still pending, stored attempts, inspections, integrity), read from the files
+    themselves after the appliance stopped."""
     with contextlib.closing(sqlite3.connect(data_dir / "journal" / "line1.db")) as journal:
         row = journal.execute("SELECT value FROM counters WHERE name = 'captured'").fetchone()
+        pending = journal.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
         journal_ok = journal.execute("PRAGMA integrity_check").fetchone()[0]
     with contextlib.closing(sqlite3.connect(data_dir / "appliance.db")) as db:
         stored = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
         inspections = db.execute("SELECT COUNT(*) FROM inspections").fetchone()[0]
         db_ok = db.execute("PRAGMA integrity_check").fetchone()[0]
     integrity = "ok" if journal_ok == db_ok == "ok" else f"journal {journal_ok}, db {db_ok}"
-    return (row[0] if row else 0), stored, inspections, integrity
+    return (row[0] if row else 0), pending, stored, inspections, integrity
 
 
 def run_soak(plan: SoakPlan, *, workdir: Path, data_dir: Path | None = None,
@@ -224,10 +231,10 @@ def run_soak(plan: SoakPlan, *, workdir: Path, data_dir: Path | None = None,
     report.drops = dict(camera.get("drops") or {})
     report.redelivered = int(camera.get("redelivered") or 0)
     report.duplicates_collapsed = int(record.get("duplicates") or 0)
-    report.pending_left = int(camera.get("pending") or 0)
-    report.spool_left = int(record.get("spool") or 0)
     app.stop()
-    report.captured, report.stored, report.inspections, report.integrity = _count(data_dir)
+    report.spool_left = len(list((data_dir / "spool").glob("*.json")))
+    (report.captured, report.pending_left, report.stored, report.inspections,
+     report.integrity) = _count(data_dir)
     report.elapsed_s = round(time.time() - begun, 1)
     return report
 
