@@ -18,7 +18,12 @@ def random_glm4v(config_file: Path, *, device: str = "cuda",
     the family's image processor (one LLM token per 28×28 pixels). The character tokenizer
     makes the text part of a prompt longer than GLM's own tokenizer would (the image tokens,
     768 for a 896×672 frame, dominate either way)."""
-    from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vImageProcessorPil
+    from transformers import Glm4vConfig, Glm4vForConditionalGeneration
+
+    try:  # transformers ≥ 5.2x names the PIL image processor apart
+        from transformers import Glm4vImageProcessorPil as ImageProcessor
+    except ImportError:
+        from transformers import Glm4vImageProcessor as ImageProcessor  # type: ignore[assignment]
 
     data = {k: v for k, v in json.loads(config_file.read_text()).items()
             if not k.startswith("_") and k != "model_type"}
@@ -38,5 +43,5 @@ def random_glm4v(config_file: Path, *, device: str = "cuda",
         torch.set_default_dtype(previous)
     model.generation_config.eos_token_id = [int(tokenizer.convert_tokens_to_ids("<|endoftext|>"))]  # type: ignore[arg-type]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    processor = Glm4vImageProcessorPil()  # the family's defaults: 768 tokens for 896×672
+    processor = ImageProcessor()  # the family's defaults: 768 tokens for 896×672
     return model.eval(), tokenizer, processor
