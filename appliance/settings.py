@@ -124,6 +124,9 @@ class ReaderSettings(_Section):
     trust_remote_code: bool = Field(default=False, description=(
         "vlm/cascade: run Python code shipped in the model folder (off: only model classes "
         "transformers itself ships load)"))
+    static_cache: bool = Field(default=False, description=(
+        "vlm/cascade on CUDA: static KV cache, compiled decoding (faster reads; the first "
+        "read compiles for about a minute)"))
     cascade_primary: str = Field(default="ppocr", description=(
         "cascade: the OCR reader that reads every frame"))
     cascade_min_confidence: float = Field(default=0.6, ge=0, le=1, description=(
