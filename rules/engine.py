@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from appliance.transport.messages import QualityIssue, ReshootReason
+from rules.dates import parse_date
 from rules.models import Decision, FieldCheck, FieldRule, FieldStatus, Policy, RuleSet, Verdict
 from rules.normalise import (
     alternatives,
@@ -56,6 +57,9 @@ def _same_value(read: str, expected: str, tolerance: float) -> bool:
 
 
 def _values_equal(rule: FieldRule, read: str, expected: str) -> bool:
+    if rule.compare == "date":  # by meaning: 05/2024 == 2024-05 == MAY 2024
+        plate, erp = parse_date(read), parse_date(expected)
+        return plate is not None and erp is not None and plate.agrees(erp)
     a, b = normalise(read, rule.normalise), normalise(expected, rule.normalise)
     if rule.compare == "numeric":
         return _same_value(a, b, rule.tolerance)

@@ -43,7 +43,7 @@ class FieldRule(BaseModel):
     normalise: list[Normaliser] = Field(
         default_factory=lambda: list(DEFAULT_NORMALISE)
     )
-    compare: Literal["exact", "format", "numeric", "one_of", "contains"] = "exact"
+    compare: Literal["exact", "format", "numeric", "one_of", "contains", "date"] = "exact"
     tolerance: float = Field(default=0.0, ge=0.0)
     allowed: list[str] = Field(default_factory=list)
     lookalikes: list[str] = Field(default_factory=lambda: ["0O", "1Il", "8B", "5S", "2Z", "6G"])
