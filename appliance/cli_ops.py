@@ -166,4 +166,30 @@ def keys_generate(folder: Path) -> None:
     click.echo(f"public key {public}; secret key {folder / 'appliance.key_secret'} (mode 600)")
 
 
-OPS_COMMANDS = [check, status, store, keys]
+@click.group()
+def outbox() -> None:
+    """Results out: what waits for which sink, and retrying now."""
+
+
+@outbox.command("status")
+@click.pass_context
+def outbox_status_cmd(ctx: click.Context) -> None:
+    """Per sink: delivered, waiting, age of the oldest waiting, last error."""
+    from appliance.outbox import outbox_status
+
+    settings = cli_settings(ctx)
+    click.echo(json.dumps(outbox_status(settings.data_dir / "appliance.db"), indent=2))
+
+
+@outbox.command("retry")
+@click.option("--sink", default=None, help="Only this sink.")
+@click.pass_context
+def outbox_retry_cmd(ctx: click.Context, sink: str | None) -> None:
+    """Make every waiting event due now (after a sink was fixed)."""
+    from appliance.outbox import retry_failed
+
+    settings = cli_settings(ctx)
+    click.echo(json.dumps({"due_now": retry_failed(settings.data_dir / "appliance.db", sink)}))
+
+
+OPS_COMMANDS = [check, status, store, keys, outbox]

@@ -11,7 +11,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,6 +57,39 @@ class SecuritySettings(_Section):
         "encrypt tcp:// sockets and admit only keys in keys_dir/authorized"))
     keys_dir: Path = Field(default=Path("keys"), description=(
         "folder made by `nameplate keys generate` (appliance.key, appliance.key_secret)"))
+
+
+class SinkSettings(_Section):
+    """One destination of stored results (``[[outbox.sinks]]``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="unique name of the sink")
+    kind: Literal["webhook", "sql", "mqtt"] = Field(description=(
+        "webhook: POST JSON; sql: a table in any SQLAlchemy database; mqtt: a broker topic"))
+    url: str = Field(default="", description="webhook URL, or the SQLAlchemy URL of a sql sink")
+    token: str | None = Field(default=None, description="webhook: bearer token")
+    table: str = Field(default="nameplate_results", description="sql: table (created if missing)")
+    host: str = Field(default="", description="mqtt: broker host")
+    port: int = Field(default=1883, ge=1, le=65535, description="mqtt: broker port")
+    topic: str = Field(default="nameplate", description="mqtt: topic prefix")
+    username: str | None = Field(default=None, description="mqtt: user name")
+    password: str | None = Field(default=None, description="mqtt: password")
+    timeout_s: float = Field(default=5.0, gt=0, le=120, description="one delivery's time limit")
+
+    @model_validator(mode="after")
+    def _needs(self) -> SinkSettings:
+        if self.kind in ("webhook", "sql") and not self.url:
+            raise ValueError(f"sink {self.name!r} ({self.kind}) needs url")
+        if self.kind == "mqtt" and not self.host:
+            raise ValueError(f"sink {self.name!r} (mqtt) needs host")
+        return self
+
+
+class OutboxSettings(_Section):
+    """Results out: each stored inspection attempt is delivered to every sink, exactly once."""
+
+    sinks: list[SinkSettings] = Field(default_factory=list, description="where results go")
+    base_delay_s: float = Field(default=1.0, gt=0, description="first retry after a failure")
+    max_delay_s: float = Field(default=300.0, gt=0, description="retry back-off cap")
 
 
 class StationSettings(_Section):
@@ -171,6 +211,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     health: HealthSettings = HealthSettings()
     security: SecuritySettings = SecuritySettings()
+    outbox: OutboxSettings = OutboxSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.metrics import ServiceMetrics
+from appliance.outbox import OutboxWorker, build_sinks, result_event
 from appliance.reader.images import ImageError, encode_jpeg, raw_to_array
 from appliance.record.spool import Spool
 from appliance.runtime import Heartbeat, StopFlag, report_ready, sd_notify
@@ -54,6 +55,12 @@ class Recorder:
         self.control: dict[str, Sender] = {}
         self.counts = {"recorded": 0, "duplicates": 0, "spooled": 0, "replayed": 0,
                        "unsaved": 0, "escalated": 0}
+        self.outbox_sinks = [sink.name for sink in settings.outbox.sinks]
+        self.outbox: OutboxWorker | None = None
+        if settings.outbox.sinks:
+            self.outbox = OutboxWorker(self.store.path, build_sinks(settings.outbox.sinks),
+                                       base_delay_s=settings.outbox.base_delay_s,
+                                       max_delay_s=settings.outbox.max_delay_s)
         self.metrics = ServiceMetrics("record")
         self._verdicts = self.metrics.counter(
             "nameplate_verdicts", "Inspection attempts stored, by station and verdict",
@@ -105,7 +112,9 @@ class Recorder:
     # -- main loop --------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
         """What the heartbeat publishes."""
-        return dict(self.counts, spool=self.spool.count(), erp=dict(self.erp),
+        outbox = ({"delivered": self.outbox.delivered, "failed": self.outbox.failed}
+                  if self.outbox else None)
+        return dict(self.counts, spool=self.spool.count(), erp=dict(self.erp), outbox=outbox,
                     received=self.results.stats.received, rejected=self.results.stats.rejected,
                     rejections=self.results.stats.rejections_by_reason,
                     last_rejection=self.results.stats.last_rejection)
@@ -115,6 +124,8 @@ class Recorder:
         run_dir = self.settings.run_dir
         assert run_dir is not None
         heartbeat = Heartbeat(run_dir, "record", self.status)
+        if self.outbox is not None:
+            self.outbox.start()
         report_ready(run_dir, "record", log, database=str(self.store.path))
         self.replay_spool()
         last_check = 0.0
@@ -132,6 +143,8 @@ class Recorder:
                 last_check = now
                 self._housekeeping()
         self._drain(seconds=2.0)
+        if self.outbox is not None:
+            self.outbox.stop()
         heartbeat.beat(state="stopped")
         self.results.close()
         for sender in self.control.values():
@@ -240,7 +253,8 @@ class Recorder:
                                          image[0])
                 inspection["image_path"] = str(path)
             self.store.record_inspection(inspection, readings, delivery=frame.delivery,
-                                         reshoot_reason=reshoot)
+                                         reshoot_reason=reshoot,
+                                         outbox=self._events_for(inspection, readings))
             return True
         except STORE_ERRORS as exc:
             if path is not None:
@@ -261,6 +275,14 @@ class Recorder:
         self.counts["spooled"] += 1
         self._events.labels("spooled").inc()
         return True
+
+    def _events_for(self, inspection: dict[str, Any],
+                    readings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The result event per configured sink (queued with the inspection itself)."""
+        if not self.outbox_sinks:
+            return {}
+        event = result_event(inspection, readings)
+        return dict.fromkeys(self.outbox_sinks, event)
 
     def _write_image(self, day: str, name: str, data: bytes) -> Path:
         folder = self.images_dir / day
@@ -294,7 +316,8 @@ class Recorder:
                     inspection["image_path"] = str(path)
                 self.store.record_inspection(inspection, entry.readings,
                                              delivery=entry.delivery,
-                                             reshoot_reason=entry.reshoot_reason)
+                                             reshoot_reason=entry.reshoot_reason,
+                                             outbox=self._events_for(inspection, entry.readings))
             except STORE_ERRORS as exc:
                 log.warning("spool replay paused: %s", exc)
                 break

@@ -72,14 +72,16 @@ class Store:
         return row is not None
 
     def record_inspection(self, inspection: dict[str, Any], readings: list[dict[str, Any]], *,
-                          delivery: int = 1, reshoot_reason: str | None = None) -> bool:
+                          delivery: int = 1, reshoot_reason: str | None = None,
+                          outbox: dict[str, dict[str, Any]] | None = None) -> bool:
         """Write one inspection attempt and its per-field readings in one transaction.
 
         Idempotent: an attempt stored already changes nothing (returns False). The
         inspection row shows its latest attempt; an older attempt arriving late (from the
         spool) is kept in ``attempts`` without hiding the newer one. Plain SQL on purpose:
         sqlite-utils' table helpers commit on their own, which would let the panel see an
-        inspection without all of its readings.
+        inspection without all of its readings. ``outbox`` (sink → event) is queued for the
+        result sinks in the same transaction, so an event exists exactly when the result does.
         """
         row = dict(inspection, stored_at=_now())
         with self.db.conn:
@@ -106,6 +108,11 @@ class Store:
                 values = dict(reading)
                 values["box"] = json.dumps(values.get("box")) if values.get("box") else None
                 self._insert_or_replace("readings", values)
+            key = f"{row['id']}:{row['attempt']}"
+            for sink, event in (outbox or {}).items():
+                self.db.conn.execute(
+                    "INSERT OR IGNORE INTO outbox (sink, key, payload, created_at) "
+                    "VALUES (?, ?, ?, ?)", [sink, key, json.dumps(event), row["stored_at"]])
         return True
 
     def escalate_stale_reshoots(self, *, older_than_s: float) -> list[str]:

@@ -69,7 +69,20 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.table("readings").add_column("source", str)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    # results out: one row per (sink, attempt), written in the inspection's own transaction
+    db.execute(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, "
+        "key TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "tries INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0, "
+        "delivered_at TEXT, last_error TEXT, UNIQUE (sink, key))")
+    db.execute("CREATE INDEX outbox_due ON outbox (delivered_at, next_try)")
+    # ERP sources keep their sync state (cursor, rows, last success, last error)
+    db.table("erp_sync").create({"source": str, "cursor": str, "rows": int, "last_success": str,
+                                 "last_error": str, "updated_at": str}, pk="source")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -1,0 +1,139 @@
+"""Real servers on loopback for integration tests: PostgreSQL, Mosquitto, an HTTP webhook.
+
+Each can be stopped and started again on the same port, to play an outage.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from tests.conftest import free_port
+
+PG_BIN = Path(next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"))), "/nonexistent"))
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    return args if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--", *args]
+
+
+class Postgres:
+    """A throw-away PostgreSQL cluster in a temporary folder (trust auth, loopback only)."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="np-pg-"))
+        self.port = free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(self.dir / "data"),
+                                     "-U", "nameplate", "-A", "trust", "--no-sync"]),
+                       check=True, capture_output=True)
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the ``postgres`` database."""
+        return f"postgresql+psycopg://nameplate@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start (or start again) on the same port."""
+        subprocess.run(_as_postgres([
+            str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-w", "-l",
+            str(self.dir / "log"), "-o", f"-p {self.port} -k {self.dir} -h 127.0.0.1 "
+            "-c fsync=off", "start"]), check=True, capture_output=True)
+
+    def stop(self) -> None:
+        """Stop now (fast shutdown)."""
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"),
+                                     "-m", "fast", "-w", "stop"]), capture_output=True)
+
+    def close(self) -> None:
+        """Stop and remove the cluster."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Mosquitto:
+    """A Mosquitto broker on a loopback port (anonymous, no persistence)."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="np-mqtt-"))
+        self.port = free_port()
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             "persistence false\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or start again) on the same port."""
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        import socket
+
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        """Kill the broker."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        """Stop and clean up."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Webhook:
+    """An HTTP endpoint that records each POST's ``Idempotency-Key`` and JSON body."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.keys: list[str] = []
+        self.bodies: list[dict[str, object]] = []
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        """Where to POST."""
+        return f"http://127.0.0.1:{self.port}/results"
+
+    def start(self) -> None:
+        """Serve (or serve again) on the same port."""
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.keys.append(self.headers.get("Idempotency-Key", ""))
+                hook.bodies.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop serving (connections are refused)."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
