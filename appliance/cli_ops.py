@@ -192,4 +192,44 @@ def outbox_retry_cmd(ctx: click.Context, sink: str | None) -> None:
     click.echo(json.dumps({"due_now": retry_failed(settings.data_dir / "appliance.db", sink)}))
 
 
-OPS_COMMANDS = [check, status, store, keys, outbox]
+@click.group()
+def erp() -> None:
+    """Expected records from the ERP: sync now, or see how the last syncs went."""
+
+
+@erp.command("sync")
+@click.pass_context
+def erp_sync_cmd(ctx: click.Context) -> None:
+    """Sync the configured ERP source once (for a systemd timer or cron); exit 1 on failure."""
+    from appliance.record.erp import ErpSync
+    from appliance.schema import load_schema
+    from appliance.store import Store
+
+    settings = cli_settings(ctx)
+    store = Store(settings.data_dir / "appliance.db")
+    sync = ErpSync(settings, store, load_schema(settings.schema_file).field_names())
+    result = sync.run()
+    click.echo(json.dumps(dict(result, source=sync.name), default=str))
+    sys.exit(0 if result["state"] == "ok" else 1)
+
+
+@erp.command("status")
+@click.pass_context
+def erp_status_cmd(ctx: click.Context) -> None:
+    """Each source's last success, rows, cursor, last error and age; records loaded."""
+    import time
+    from datetime import datetime
+
+    from appliance.store import Store
+
+    settings = cli_settings(ctx)
+    store = Store(settings.data_dir / "appliance.db")
+    sources = list(store.db.table("erp_sync").rows)
+    for source in sources:
+        if source.get("last_success"):
+            age = time.time() - datetime.fromisoformat(source["last_success"]).timestamp()
+            source["age_s"] = round(age, 1)
+    click.echo(json.dumps({"records": store.expected_count(), "sources": sources}, indent=2))
+
+
+OPS_COMMANDS = [check, status, store, keys, outbox, erp]

@@ -50,6 +50,26 @@ class EndpointSettings(_Section):
         return value
 
 
+class ErpSettings(_Section):
+    """Where expected records come from besides ``erp_file`` (a SQL source, an MES push)."""
+
+    source: Literal["file", "sql"] = Field(default="file", description=(
+        "file: erp_file (CSV, or JSON lines for .jsonl), replaced whole when it changes; "
+        "sql: rows of sql_query changed since the last sync, upserted"))
+    sql_url: str = Field(default="", description="SQLAlchemy URL of the ERP staging database")
+    sql_query: str = Field(default="", description=(
+        "SELECT of unit_id, order_id, the plate fields and the cursor column, with a :cursor "
+        "parameter, e.g. ... WHERE updated_at >= CAST(:cursor AS timestamptz)"))
+    sql_cursor_column: str = Field(default="updated_at", description=(
+        "the query's column that orders changes (a timestamp or a growing number)"))
+    sql_columns: dict[str, str] = Field(default_factory=dict, description=(
+        "database column → plate field, where their names differ"))
+    poll_s: float = Field(default=30.0, gt=0, description="sql: seconds between syncs")
+    push_token: str | None = Field(default=None, description=(
+        "token an MES sends as 'Authorization: Bearer …' to PUT /api/v1/expected/{unit}; "
+        "unset: the push endpoint is off"))
+
+
 class SecuritySettings(_Section):
     """Encryption and authentication of ``tcp://`` endpoints (ZeroMQ CURVE)."""
 
@@ -212,6 +232,7 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     security: SecuritySettings = SecuritySettings()
     outbox: OutboxSettings = OutboxSettings()
+    erp: ErpSettings = ErpSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -119,12 +119,12 @@ def test_shrunken_or_header_only_erp_export_is_refused(tmp_path: Path, run_dir: 
     for content, why in ((lines[0] + "\n", "no records"),
                          ("\n".join(lines[:5]) + "\n", "lost more than 30%")):
         erp.write_text(content)
-        recorder._erp_mtime = 0.0  # as if the file changed
+        recorder.erp_sync._mtime = 0.0  # as if the file changed
         recorder.sync_erp()
         assert recorder.erp["state"] == "refused" and why in recorder.erp["error"]
         assert recorder.store.expected_count() == 12  # the records in use stay
     erp.write_text("\n".join(lines[:11]) + "\n")       # 10 of 12: within the allowed shrink
-    recorder._erp_mtime = 0.0
+    recorder.erp_sync._mtime = 0.0
     recorder.sync_erp()
     assert recorder.erp["state"] == "ok" and recorder.store.expected_count() == 10
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Any
 
 import cv2
-from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi import FastAPI, Header, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 
 from appliance import __version__
 from appliance.health import assess_health
@@ -16,9 +18,11 @@ from appliance.metrics import FileCollector
 from appliance.panel.status_metrics import StatusCollector as _StatusCollector
 from appliance.reader.images import ImageError, load_image
 from appliance.runtime import read_status
+from appliance.schema import load_schema
 from appliance.settings import Settings
 from appliance.store import Store
 from appliance.transport import ReshootCommand, ReshootReason, Sender, TriggerCommand
+from erp_bridge import ErpFileError, record_from_row
 
 TEMPLATE = Path(__file__).parent / "templates" / "index.html"
 
@@ -100,6 +104,31 @@ def create_app(settings: Settings) -> FastAPI:
         command(station_id, TriggerCommand(station=station_id, unit_id=unit_id))
         return {"triggered": True}
 
+    @app.put("/api/v1/expected/{unit_id}")
+    def push_expected(unit_id: str, body: ExpectedBody,
+                      authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        """An MES pushes one unit's expected record (token-authenticated)."""
+        token = settings.erp.push_token
+        if not token:
+            raise HTTPException(404, "the push endpoint is off (erp.push_token is not set)")
+        if not authorization or not hmac.compare_digest(authorization, f"Bearer {token}"):
+            raise HTTPException(401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        names = load_schema(settings.schema_file).field_names()
+        try:
+            record = record_from_row({"unit_id": unit_id, "order_id": body.order_id,
+                                      **body.fields}, where=f"unit {unit_id}",
+                                     field_names=names, seen=set())
+        except ErpFileError as exc:
+            raise HTTPException(422, str(exc)) from None
+        writer = Store(db_path)
+        try:
+            writer.upsert_expected([(record.unit_id, record.order_id, record.fields)],
+                                   source="push")
+        finally:
+            writer.close()
+        return {"unit_id": record.unit_id, "fields": record.fields}
+
     @app.get("/metrics")
     def metrics() -> Response:
         registry = CollectorRegistry()
@@ -136,6 +165,14 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(body, status_code=200 if report["healthy"] else 503)
 
     return app
+
+
+class ExpectedBody(BaseModel):
+    """What an MES pushes for one unit."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_id: str | None = Field(default=None, max_length=80)
+    fields: dict[str, str] = Field(max_length=64)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -20,13 +20,13 @@ from typing import Any
 from appliance.metrics import ServiceMetrics
 from appliance.outbox import OutboxWorker, build_sinks, result_event
 from appliance.reader.images import ImageError, encode_jpeg, raw_to_array
+from appliance.record.erp import ErpSync
 from appliance.record.spool import Spool
 from appliance.runtime import Heartbeat, StopFlag, report_ready, sd_notify
 from appliance.schema import load_schema
 from appliance.settings import Settings
 from appliance.store import Store
 from appliance.transport import AckCommand, ReshootCommand, ResultMessage, ResultReceiver, Sender
-from erp_bridge import ErpFileError, load_erp_csv
 from rules import Decision, RulesHolder, Verdict, evaluate
 
 log = logging.getLogger("record")
@@ -48,8 +48,7 @@ class Recorder:
         for station in settings.stations:
             self.store.upsert_station(station.id, name=station.name or station.id,
                                       source=station.source)
-        self.erp: dict[str, Any] = {"state": "not loaded", "rows": 0, "error": None}
-        self._erp_mtime = 0.0
+        self.erp_sync = ErpSync(settings, self.store, self.schema.field_names())
         self.sync_erp()
         self.results = ResultReceiver(settings.endpoint("results"), bind=True, hwm=1000)
         self.control: dict[str, Sender] = {}
@@ -78,36 +77,16 @@ class Recorder:
         return self.counts["recorded"]
 
     # -- ERP --------------------------------------------------------------------------------
+    @property
+    def erp(self) -> dict[str, Any]:
+        """The last ERP sync's outcome (state, rows, error)."""
+        return self.erp_sync.state
+
     def sync_erp(self) -> None:
-        """Load the ERP file if it changed; a broken or shrunken file changes nothing."""
-        path = self.settings.erp_file
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            mtime = -1.0
-        if mtime == self._erp_mtime:
-            return
-        self._erp_mtime = mtime
-        try:
-            records = load_erp_csv(path, field_names=self.schema.field_names())
-            before = self.store.expected_count()
-            if not records:
-                raise ErpFileError(f"{path}: no records (header only?)")
-            floor = before * (1 - self.settings.erp_max_shrink)
-            if len(records) < floor:
-                raise ErpFileError(
-                    f"{path}: {len(records)} records, {before} loaded before: lost more than "
-                    f"{self.settings.erp_max_shrink:.0%} (erp_max_shrink), refused")
-        except ErpFileError as exc:
-            log.error("ERP records not updated: %s", exc)
-            self.store.log_event("erp_error", "record", str(exc))
-            self.erp.update(state="refused", error=str(exc))
-            return
-        count = self.store.replace_expected(((r.unit_id, r.order_id, r.fields) for r in records),
-                                            source=str(path))
-        self.store.log_event("erp_sync", "record", f"loaded {count} ERP records from {path}")
-        self.erp.update(state="ok", rows=count, error=None, loaded_at=time.time())
-        log.info("loaded %d ERP records from %s", count, path)
+        """Sync the expected records when the source changed or is due; a broken or shrunken
+        export changes nothing (and is reported in health)."""
+        if self.erp_sync.due():
+            self.erp_sync.run()
 
     # -- main loop --------------------------------------------------------------------------
     def status(self) -> dict[str, object]:

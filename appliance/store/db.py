@@ -53,6 +53,30 @@ class Store:
                 self._insert_or_replace("expected_records", row)
         return len(rows)
 
+    def upsert_expected(self, records: Iterable[tuple[str, str | None, dict[str, str]]], *,
+                        source: str, state: dict[str, Any] | None = None) -> int:
+        """Insert or update ``records`` (and the source's sync state) in one transaction."""
+        rows = [{"unit_id": u, "order_id": o, "fields": json.dumps(f), "source": source,
+                 "loaded_at": _now()} for u, o, f in records]
+        with self.db.conn:
+            for row in rows:
+                self._insert_or_replace("expected_records", row)
+            if state is not None:
+                self._insert_or_replace("erp_sync", dict(state, source=source,
+                                                         updated_at=_now()))
+        return len(rows)
+
+    def erp_state(self, source: str) -> dict[str, Any] | None:
+        """The last sync state of an ERP source (cursor, rows, last success, last error)."""
+        rows = list(self.db.table("erp_sync").rows_where("source = ?", [source]))
+        return rows[0] if rows else None
+
+    def set_erp_state(self, source: str, **state: Any) -> None:
+        """Update an ERP source's sync state (for example its last error)."""
+        with self.db.conn:
+            current = self.erp_state(source) or {"source": source}
+            self._insert_or_replace("erp_sync", dict(current, **state, updated_at=_now()))
+
     def expected(self, unit_id: str | None) -> dict[str, Any] | None:
         """The ERP record of ``unit_id`` as {"unit_id", "order_id", "fields"}, or None."""
         if not unit_id:
