@@ -70,6 +70,41 @@ class ErpSettings(_Section):
         "unset: the push endpoint is off"))
 
 
+VerdictName = Literal["PASS", "MISMATCH", "RESHOOT", "REVIEW"]
+
+
+class OutputSettings(_Section):
+    """One station's reject output on the line's PLC (``[[line.outputs]]``)."""
+
+    station: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="the station it serves")
+    kind: Literal["opcua", "modbus"] = Field(description=(
+        "opcua: write a Boolean node of the PLC's OPC UA server; modbus: write a coil"))
+    url: str = Field(default="", description="opcua: endpoint, e.g. opc.tcp://plc:4840")
+    node: str = Field(default="", description="opcua: node id, e.g. ns=3;s=Line1.Reject")
+    host: str = Field(default="", description="modbus: device host")
+    port: int = Field(default=502, ge=1, le=65535, description="modbus: TCP port")
+    coil: int = Field(default=0, ge=0, le=65535, description="modbus: coil address")
+    device_id: int = Field(default=1, ge=0, le=255, description="modbus: unit / device id")
+    timeout_s: float = Field(default=2.0, gt=0, le=30, description="one write's time limit")
+
+    @model_validator(mode="after")
+    def _needs(self) -> OutputSettings:
+        if self.kind == "opcua" and not (self.url and self.node):
+            raise ValueError(f"output of {self.station!r} (opcua) needs url and node")
+        if self.kind == "modbus" and not self.host:
+            raise ValueError(f"output of {self.station!r} (modbus) needs host")
+        return self
+
+
+class LineSettings(_Section):
+    """Signals to the line: a reject output per station, written as each verdict is stored."""
+
+    reject_on: list[VerdictName] = Field(
+        default_factory=lambda: list[VerdictName](["MISMATCH"]), description=(
+            "verdicts that set the reject output (the others clear it)"))
+    outputs: list[OutputSettings] = Field(default_factory=list, description="per station")
+
+
 class SecuritySettings(_Section):
     """Encryption and authentication of ``tcp://`` endpoints (ZeroMQ CURVE)."""
 
@@ -233,6 +268,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     outbox: OutboxSettings = OutboxSettings()
     erp: ErpSettings = ErpSettings()
+    line: LineSettings = LineSettings()
 
     @classmethod
     def settings_customise_sources(

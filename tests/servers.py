@@ -137,3 +137,92 @@ class Webhook:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+class OpcUaPlc:
+    """An OPC UA server with one writable Boolean node per station, recording every write."""
+
+    def __init__(self, stations: list[str]) -> None:
+        from asyncua import ua
+        from asyncua.common.callback import CallbackType
+        from asyncua.sync import Server
+
+        self.port = free_port()
+        self.writes: list[tuple[str, bool]] = []
+        self.server = Server()
+        self.server.set_endpoint(self.url)
+        index = self.server.register_namespace("urn:nameplate:test-plc")
+        self.nodes: dict[str, str] = {}
+        for station in stations:
+            obj = self.server.nodes.objects.add_object(index, station)
+            node = obj.add_variable(ua.NodeId(f"{station}.Reject", index), "Reject", False)
+            node.set_writable()
+            self.nodes[station] = node.nodeid.to_string()
+        names = {v: k for k, v in self.nodes.items()}
+
+        def written(event: object, _dispatcher: object) -> None:
+            for item in event.request_params.NodesToWrite:  # type: ignore[attr-defined]
+                station = names.get(item.NodeId.to_string())
+                if station is not None:  # the server writes its own status nodes too
+                    self.writes.append((station, bool(item.Value.Value.Value)))
+
+        self.server.start()
+        self.server.aio_obj.iserver.subscribe_server_callback(CallbackType.PostWrite, written)
+
+    @property
+    def url(self) -> str:
+        """The endpoint."""
+        return f"opc.tcp://127.0.0.1:{self.port}/plc"
+
+    def close(self) -> None:
+        """Stop the server."""
+        self.server.stop()
+
+
+class ModbusPlc:
+    """A Modbus TCP device whose coil writes are recorded (function code 5)."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        from pymodbus.datastore import (
+            ModbusDeviceContext,
+            ModbusSequentialDataBlock,
+            ModbusServerContext,
+        )
+        from pymodbus.server import ModbusTcpServer
+
+        self.port = free_port()
+        self.writes: list[tuple[int, bool]] = []
+        context = ModbusServerContext(devices=ModbusDeviceContext(
+            co=ModbusSequentialDataBlock(1, [False] * 64)), single=True)
+
+        def trace(sending: bool, pdu: object) -> object:
+            if not sending and getattr(pdu, "function_code", 0) == 5:
+                self.writes.append((pdu.address, bool(pdu.bits[0])))  # type: ignore[attr-defined]
+            return pdu
+
+        self.loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            self.server = ModbusTcpServer(context, address=("127.0.0.1", self.port),
+                                          trace_pdu=trace)  # type: ignore[arg-type]
+            await self.server.serve_forever()
+
+        threading.Thread(target=self.loop.run_until_complete, args=(serve(),),
+                         daemon=True).start()
+        import socket
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("modbus server did not start")
+
+    def close(self) -> None:
+        """Stop the server."""
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.server.shutdown(), self.loop).result(timeout=5)

@@ -25,6 +25,7 @@ from appliance.record.spool import Spool
 from appliance.runtime import Heartbeat, StopFlag, report_ready, sd_notify
 from appliance.schema import load_schema
 from appliance.settings import Settings
+from appliance.signals import build_signals
 from appliance.store import Store
 from appliance.transport import AckCommand, ReshootCommand, ResultMessage, ResultReceiver, Sender
 from rules import Decision, RulesHolder, Verdict, evaluate
@@ -60,6 +61,7 @@ class Recorder:
             self.outbox = OutboxWorker(self.store.path, build_sinks(settings.outbox.sinks),
                                        base_delay_s=settings.outbox.base_delay_s,
                                        max_delay_s=settings.outbox.max_delay_s)
+        self.signals = build_signals(settings.line)
         self.metrics = ServiceMetrics("record")
         self._verdicts = self.metrics.counter(
             "nameplate_verdicts", "Inspection attempts stored, by station and verdict",
@@ -93,7 +95,9 @@ class Recorder:
         """What the heartbeat publishes."""
         outbox = ({"delivered": self.outbox.delivered, "failed": self.outbox.failed}
                   if self.outbox else None)
+        signals = self.signals.status() if self.signals else None
         return dict(self.counts, spool=self.spool.count(), erp=dict(self.erp), outbox=outbox,
+                    signals=signals,
                     received=self.results.stats.received, rejected=self.results.stats.rejected,
                     rejections=self.results.stats.rejections_by_reason,
                     last_rejection=self.results.stats.last_rejection)
@@ -124,6 +128,8 @@ class Recorder:
         self._drain(seconds=2.0)
         if self.outbox is not None:
             self.outbox.stop()
+        if self.signals is not None:
+            self.signals.close()
         heartbeat.beat(state="stopped")
         self.results.close()
         for sender in self.control.values():
@@ -191,6 +197,9 @@ class Recorder:
         if not self._keep(result, payload, inspection, readings, decision):
             return decision  # not acknowledged: the camera sends the frame again later
         self.counts["recorded"] += 1
+        if self.signals is not None:  # the line first: a reject is time-critical
+            self.signals.emit(frame.station, frame.inspection_id, decision.verdict.value,
+                              frame.captured_at)
         self._verdicts.labels(frame.station, decision.verdict.value).inc()
         self._latency.labels(frame.station).observe(
             max(0.0, time.time() - frame.captured_at.timestamp()))
