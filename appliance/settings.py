@@ -103,6 +103,11 @@ class LineSettings(_Section):
         default_factory=lambda: list[VerdictName](["MISMATCH"]), description=(
             "verdicts that set the reject output (the others clear it)"))
     outputs: list[OutputSettings] = Field(default_factory=list, description="per station")
+    trigger_mqtt_host: str = Field(default="", description=(
+        "MQTT broker whose TOPIC/STATION/trigger messages trigger a station's camera "
+        "(payload: the unit id, or {\"unit_id\": ...}); empty: off"))
+    trigger_mqtt_port: int = Field(default=1883, ge=1, le=65535, description="its port")
+    trigger_mqtt_topic: str = Field(default="nameplate", description="its topic prefix")
 
 
 class SecuritySettings(_Section):

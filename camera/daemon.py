@@ -31,6 +31,7 @@ from appliance.transport import (
 )
 from camera.health import DropReason, StationHealth
 from camera.journal import FrameJournal, JournalError
+from camera.mqtt_trigger import MqttTriggers
 from camera.quality import measure_quality
 from camera.responses import response_for
 from camera.selection import part_present, select_frame
@@ -76,6 +77,11 @@ class CameraDaemon:
         self.health = StationHealth(station=station.id, reconnect_max_s=station.reconnect_max_s)
         self.journal = FrameJournal(journal_path(settings, station.id),
                                     max_frames=station.journal_max)
+        line = settings.line
+        self.mqtt: MqttTriggers | None = None
+        if line.trigger_mqtt_host:
+            self.mqtt = MqttTriggers(host=line.trigger_mqtt_host, port=line.trigger_mqtt_port,
+                                     topic=line.trigger_mqtt_topic, station=station.id)
 
     def _ensure_source(self) -> FrameSource | None:
         """Open the source when it is closed and the back-off allows another try."""
@@ -231,6 +237,8 @@ class CameraDaemon:
         next_shot = time.monotonic()
         while not stop.is_set():
             self._handle_control()
+            for unit in self.mqtt.take() if self.mqtt else []:
+                self.shoot(unit_id=unit)
             self._pump()
             now = time.monotonic()
             if self.station.trigger == "free" and now >= next_shot:
@@ -247,6 +255,8 @@ class CameraDaemon:
         self.frames.close()
         self.control.close()
         self.journal.close()
+        if self.mqtt is not None:
+            self.mqtt.close()
 
 
 def run_camera(settings: Settings, station_id: str, stop: StopFlag) -> None:

@@ -67,11 +67,16 @@ class SyntheticSource:
         return record.unit_id, values
 
     def capture(self, unit_id: str | None = None) -> Capture:
-        """Render the next unit's plate, or ``unit_id``'s plate again for a reshoot."""
+        """Render ``unit_id``'s plate (the same plate again for a reshoot), or the next unit's
+        when no unit or an unknown one is named."""
         if unit_id is None or unit_id not in self.plates:
-            unit_id, values = self._plate_values(self.count)
+            index = self.count
+            known = [i for i, r in enumerate(self.records) if r.unit_id == unit_id]
+            if known:  # a trigger that names a unit of the ERP file
+                index += (known[0] - index) % len(self.records)
+            unit_id, values = self._plate_values(index)
             self.plates[unit_id] = values
-            self.count += 1
+            self.count = index + 1
         plate = render_demo_plate(self.plates[unit_id], seed=self.rng.randrange(1 << 30))
         return Capture(plate.image, unit_id)
 

@@ -78,3 +78,35 @@ def test_opcua_reject_for_every_mismatch_of_a_demo_run(tmp_path: Path, run_dir: 
     assert signals["sent"] == len(verdicts) and signals["failed"] == 0
     print(f"frame → PLC signal over {len(verdicts)} verdicts: p50 "
           f"{signals['frame_to_signal_p50_ms']} ms, p99 {signals['frame_to_signal_p99_ms']} ms")
+
+
+@pytest.mark.slow
+def test_mqtt_trigger_names_the_unit(tmp_path: Path, run_dir: Path) -> None:
+    import paho.mqtt.publish as publish
+
+    from appliance.transport import FrameReceiver
+    from tests.servers import Mosquitto
+
+    broker = Mosquitto()
+    broker.start()
+    config = write_config(tmp_path, run_dir=run_dir, extra=(
+        f'[line]\ntrigger_mqtt_host = "127.0.0.1"\ntrigger_mqtt_port = {broker.port}\n'
+        'trigger_mqtt_topic = "plant"\n'), stations=(
+        '[[stations]]\nid = "line1"\nsource = "synthetic"\ntrigger = "external"\n'))
+    receiver = FrameReceiver(f"ipc://{run_dir}/frames.sock")
+    services = Services(config, tmp_path / "logs")
+    try:
+        services.start("camera", "camera", "--station", "line1")
+        wait_ready(run_dir, "camera-line1", timeout=60)
+        time.sleep(1)  # the subscription is made on connect
+        for payload in ('{"unit_id": "U1005"}', "U1009", "../etc"):
+            publish.single("plant/line1/trigger", payload, hostname="127.0.0.1",
+                           port=broker.port, qos=1)
+        got = [receiver.receive(timeout_ms=20_000) for _ in range(2)]
+        assert [g[0].unit_id for g in got if g] == ["U1005", "U1009"]
+        assert receiver.receive(timeout_ms=2000) is None  # the bad unit id started nothing
+        assert "is not a unit id" in services.log("camera")
+    finally:
+        services.stop()
+        receiver.close()
+        broker.close()
