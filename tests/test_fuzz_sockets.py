@@ -7,6 +7,7 @@ bomb with a valid header is read as a clear error, not gigabytes.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import sqlite3
@@ -78,7 +79,7 @@ def _mutate(base: dict[str, Any], changes: list[tuple[int, Any]]) -> bytes:
         if isinstance(target[key], dict) and target[key] and index % 2:
             target = target[key]
             key = sorted(target)[index % len(target)]
-        target[key] = value
+        target[key] = copy.deepcopy(value)  # the sampled objects are shared between examples
     return json.dumps(data).encode()
 
 
