@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fine-tune and measure the PP-OCR reader on the GPU machine (device tool), in one call:
-#   bash scripts/gpu_ppocr.sh MINUTES [EVAL_FRAMES] [PARTS]
+#   [WORKERS=15] bash scripts/gpu_ppocr.sh MINUTES [EVAL_FRAMES] [PARTS]
 # carry .whl (pydantic, pyzmq & co. for Python 3.12) and .fonts.tar.xz (the plates' fonts).
 # Writes under $OUT: finetune.log, finetune.json, detector/ and recognizer/ (fine-tuned),
 # profile.txt (where a frame's time goes) and report.json (base against fine-tuned).
@@ -8,6 +8,7 @@ set -euo pipefail
 MINUTES=${1:-5}
 N=${2:-100}
 PARTS=${3:-recognizer,detector}
+WORKERS=${WORKERS:-15}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl
 tar -C /tmp -xJf .fonts.tar.xz
@@ -15,7 +16,7 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAMEPLATE_FONT_DIRS=/tmp/.fo
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 WORK=/tmp/ft
 python3 -m training.ppocr.finetune --init models/ppocr-reader --out $WORK --parts "$PARTS" \
-  --minutes "$MINUTES" --workers 15 2>&1 | grep -v -i warn | grep '"step"\|Error' \
+  --minutes "$MINUTES" --workers "$WORKERS" 2>&1 | grep -v -i warn | grep '"step"\|Error' \
   > $OUT/finetune.log || true
 tail -n 2 $OUT/finetune.log
 cp $WORK/finetune.json $OUT/ || true
@@ -23,9 +24,9 @@ for part in detector recognizer orientation; do
   [[ -d $WORK/$part ]] && cp -r $WORK/$part $OUT/ || cp -r models/ppocr-reader/$part $WORK/
 done
 rm -rf $OUT/orientation
-timeout 60 python3 bench/profile_reader.py --model $WORK --workers 15 -n 30 \
+timeout 60 python3 bench/profile_reader.py --model $WORK --workers "$WORKERS" -n 30 \
   > $OUT/profile.txt 2>&1 || true
 grep median $OUT/profile.txt || true; grep "by stage" $OUT/profile.txt || true
 timeout 130 python3 -m training.ppocr.report --model $WORK \
-  --split station:$N --split dev:$N --split heldout:$N --workers 15 --latency 10 \
+  --split station:$N --split dev:$N --split heldout:$N --workers "$WORKERS" --latency 10 \
   --out $OUT/report.json 2>&1 | grep -v -i warn | grep '^{\|^\[' || true
