@@ -95,6 +95,22 @@ def sd_notify(message: str) -> None:
             pass
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` durably: a temporary file, fsync, rename. A failure
+    (``OSError``, e.g. a full disk) leaves no partial file behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
 def status_path(run_dir: Path, service: str) -> Path:
     """Where ``service`` writes its status JSON."""
     return run_dir / f"{service}.status.json"

@@ -22,6 +22,19 @@ PG_BIN = Path(next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"))), "/nonex
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
+def wait_for_port(port: int, what: str, timeout: float = 10.0) -> None:
+    """Return once something accepts TCP connections on loopback ``port``."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start on port {port}")
+
+
 def _as_postgres(args: list[str]) -> list[str]:
     return args if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--", *args]
 
@@ -76,15 +89,7 @@ class Mosquitto:
         """Start (or start again) on the same port."""
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        import socket
-
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("mosquitto did not start")
+        wait_for_port(self.port, "mosquitto")
 
     def stop(self) -> None:
         """Kill the broker."""
@@ -211,15 +216,7 @@ class ModbusPlc:
 
         threading.Thread(target=self.loop.run_until_complete, args=(serve(),),
                          daemon=True).start()
-        import socket
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("modbus server did not start")
+        wait_for_port(self.port, "the modbus server")
 
     def close(self) -> None:
         """Stop the server."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from appliance.outbox import OutboxWorker, build_sinks, result_event
 from appliance.reader.images import ImageError, encode_jpeg, raw_to_array
 from appliance.record.erp import ErpSync
 from appliance.record.spool import Spool
-from appliance.runtime import Heartbeat, StopFlag, report_ready, sd_notify
+from appliance.runtime import Heartbeat, StopFlag, report_ready, sd_notify, write_atomic
 from appliance.schema import load_schema
 from appliance.settings import Settings
 from appliance.signals import build_signals
@@ -278,17 +277,7 @@ class Recorder:
         if self.images_dir.resolve() not in path.resolve().parents:  # ids are patterned too
             raise OSError(f"image path {path} leaves {self.images_dir}")
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.tmp"
-        try:
-            with tmp.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp.replace(path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_atomic(path, data)
         return path
 
     def replay_spool(self) -> int:

@@ -7,12 +7,12 @@ that is both spooled and stored is stored once (``Store.record_inspection`` is i
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from appliance.runtime import write_atomic
 
 
 @dataclass(frozen=True)
@@ -25,20 +25,6 @@ class SpooledResult:
     delivery: int
     reshoot_reason: str | None
     image: Path | None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 class Spool:
@@ -64,9 +50,9 @@ class Spool:
         image_name = None
         if image:
             image_name = f"{stem}{suffix}"
-            _write_atomic(self.folder / image_name, image)
+            write_atomic(self.folder / image_name, image)
         path = self.folder / f"{stem}.json"
-        _write_atomic(path, json.dumps({
+        write_atomic(path, json.dumps({
             "inspection": inspection, "readings": readings, "image": image_name,
             "delivery": delivery, "reshoot_reason": reshoot_reason}).encode())
         return path
