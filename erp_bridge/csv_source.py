@@ -22,6 +22,16 @@ class ExpectedRecord:
     fields: dict[str, str]
 
 
+def read_erp_text(path: Path) -> str:
+    """An ERP file's text (UTF-8, with or without a BOM); :class:`ErpFileError` says why not."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ErpFileError(f"{path}: ERP file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ErpFileError(f"{path}: cannot read ERP file: {exc}") from None
+
+
 def load_erp_csv(path: Path | str, *, field_names: list[str]) -> list[ExpectedRecord]:
     """Read every record of ``path``; raise :class:`ErpFileError` on the first bad line.
 
@@ -29,12 +39,7 @@ def load_erp_csv(path: Path | str, *, field_names: list[str]) -> list[ExpectedRe
     does not specify that field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ErpFileError(f"{path}: ERP file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ErpFileError(f"{path}: cannot read ERP file: {exc}") from None
+    text = read_erp_text(path)
     reader = csv.DictReader(text.splitlines())
     columns = reader.fieldnames or []
     if not columns:

@@ -5,19 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from erp_bridge.csv_source import ErpFileError, ExpectedRecord, load_erp_csv
+from erp_bridge.csv_source import ErpFileError, ExpectedRecord, load_erp_csv, read_erp_text
 
 
 def load_erp_jsonl(path: Path | str, *, field_names: list[str]) -> list[ExpectedRecord]:
     """Read ``{"unit_id": ..., "order_id": ..., "<field>": ...}`` lines; the first bad line
     raises :class:`ErpFileError` naming the line and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ErpFileError(f"{path}: ERP file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ErpFileError(f"{path}: cannot read ERP file: {exc}") from None
+    text = read_erp_text(path)
     records: list[ExpectedRecord] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
