@@ -105,10 +105,22 @@ def check_disk(settings: Settings) -> list[Finding]:
     return []
 
 
-def check_erp_age(settings: Settings, now: float) -> list[Finding]:
-    """The ERP export's age against ``health.erp_max_age_h`` (when set)."""
+def check_erp_age(settings: Settings, now: float,
+                  record: dict[str, Any] | None = None) -> list[Finding]:
+    """The ERP data's age against ``health.erp_max_age_h`` (when set): the drop file's
+    modification time, or a SQL source's last successful sync (from the recorder)."""
     limit = settings.health.erp_max_age_h
     if limit is None:
+        return []
+    if settings.erp.source == "sql":
+        erp = (record or {}).get("erp") or {}
+        loaded = erp.get("loaded_at") if isinstance(erp, dict) else None
+        if loaded is None:
+            return [Finding("erp", Problem.ERP_STALE, "the SQL source has not synced yet")]
+        age_h = (now - float(loaded)) / 3600
+        if age_h > limit:
+            return [Finding("erp", Problem.ERP_STALE, f"last successful SQL sync {age_h:.1f} h "
+                            f"ago (limit {limit:g} h)")]
         return []
     try:
         age_h = (now - settings.erp_file.stat().st_mtime) / 3600
@@ -127,6 +139,6 @@ def assess_health(settings: Settings, *, now: float | None = None) -> dict[str, 
     statuses = {name: read_status(run_dir, name) for name in service_names(settings)}
     findings = [f for name, status in statuses.items()
                 for f in check_service(name, status, settings, now)]
-    findings += check_disk(settings) + check_erp_age(settings, now)
+    findings += check_disk(settings) + check_erp_age(settings, now, statuses.get("record"))
     return {"healthy": not findings, "problems": [f.as_dict() for f in findings],
             "services": statuses, "checked_at": now}

@@ -227,6 +227,10 @@ class ReaderSettings(_Section):
     static_cache: bool = Field(default=False, description=(
         "vlm/cascade on CUDA: static KV cache, compiled decoding (faster reads; the first "
         "read compiles for about a minute)"))
+    verify_known: bool = Field(default=False, description=(
+        "when the unit's ERP record is known, also score its expected values with the "
+        "reader's verify mode (ppocr, vlm, cascade) and store the outcome per field; it "
+        "does not change verdicts"))
     cascade_primary: str = Field(default="ppocr", description=(
         "cascade: the OCR reader that reads every frame"))
     cascade_min_confidence: float = Field(default=0.6, ge=0, le=1, description=(

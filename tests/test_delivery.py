@@ -68,11 +68,17 @@ def _attempts(recorder: Recorder) -> int:
 def test_recorder_stores_a_redelivered_result_once(tmp_path: Path, run_dir: Path) -> None:
     recorder = _recorder(tmp_path, run_dir)
     result, payload = _result()
+    result = result.model_copy(update={"verify": {"serial": "verified", "model": "differs"}})
     assert recorder.handle(result, payload) is not None
     again = result.model_copy(update={"frame": result.frame.model_copy(update={"delivery": 2})})
     assert recorder.handle(again, payload) is None
     assert _attempts(recorder) == 1 and recorder.counts["duplicates"] == 1
-    image = Path(recorder.store.inspection(result.frame.inspection_id)["image_path"])  # type: ignore[index]
+    row = recorder.store.inspection(result.frame.inspection_id)
+    assert row is not None
+    assert row["fields"]["serial"]["verify"] == "verified"   # the reader's verify outcome
+    assert row["fields"]["model"]["verify"] == "differs"
+    assert row["fields"]["serial"]["source"] == "test"
+    image = Path(row["image_path"])
     assert image.is_file() and image.parent.is_relative_to(tmp_path / "data" / "images")
 
 

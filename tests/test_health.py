@@ -44,3 +44,17 @@ def test_assess_health_reads_the_heartbeats(tmp_path: Path, run_dir: Path) -> No
     assert report["problems"] == [{"service": "disk", "problem": "disk_full", "detail":
                                    report["problems"][0]["detail"]}]
     assert "guard 1e+12 MB" in report["problems"][0]["detail"]
+
+
+def test_a_sql_source_that_stopped_syncing_is_stale(tmp_path: Path, run_dir: Path) -> None:
+    from appliance.health import check_erp_age
+
+    settings = _settings(tmp_path, run_dir, extra=(
+        '[health]\nerp_max_age_h = 1\n[erp]\nsource = "sql"\nsql_url = "sqlite://"\n'))
+    now = time.time()
+    fresh = {"erp": {"state": "ok", "loaded_at": now - 600}}
+    old = {"erp": {"state": "ok", "loaded_at": now - 7200}}
+    assert check_erp_age(settings, now, fresh) == []  # type: ignore[arg-type]
+    found = check_erp_age(settings, now, old)  # type: ignore[arg-type]
+    assert [f.problem for f in found] == [Problem.ERP_STALE]
+    assert "2.0 h ago" in found[0].detail

@@ -142,10 +142,18 @@ def test_inference_service_reads_with_a_vlm_folder(tmp_path: Path, run_dir: Path
     from appliance.transport import ResultReceiver, Sender
     from tests.conftest import Services, wait_ready, write_config
 
+    from appliance.store import Store
+    from erp_bridge import load_erp_csv
+    from tests.plates import ERP
+
     folder = save_tiny_model("glm4v", tmp_path / "glm")
     config = write_config(tmp_path, run_dir=run_dir, extra=(
         f'[reader]\nbackend = "vlm"\ndevice = "cpu"\nmodel_dir = "{folder}"\n'
-        "max_new_tokens = 8\n"))
+        "max_new_tokens = 8\nverify_known = true\n"))
+    store = Store(tmp_path / "data" / "appliance.db")  # the ERP records the recorder loads
+    records = load_erp_csv(ERP, field_names=SCHEMA.field_names())
+    store.replace_expected(((r.unit_id, r.order_id, r.fields) for r in records), source="test")
+    store.close()
     results = ResultReceiver(f"ipc://{run_dir}/results.sock")
     services = Services(config, tmp_path / "logs")
     try:
@@ -161,6 +169,10 @@ def test_inference_service_reads_with_a_vlm_folder(tmp_path: Path, run_dir: Path
         assert result.backend == "vlm" and set(result.fields) == set(SCHEMA.fields)
         assert result.error == "vlm: no complete JSON within max_new_tokens=8"
         assert all(f.source == "vlm" and f.value is None for f in result.fields.values())
+        # the unit's ERP record is known: its values were verified by likelihood too
+        assert result.verify is not None
+        assert set(result.verify) == set(records[0].fields)
+        assert set(result.verify.values()) <= {"verified", "differs", "unreadable"}
         frames.close()
     finally:
         services.stop()

@@ -8,8 +8,10 @@ frozen or dead one (no heartbeat at all).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from appliance.reader.images import raw_to_array
 from appliance.runtime import StopFlag, report_ready, sd_notify, write_status
 from appliance.schema import load_schema
 from appliance.settings import Settings
+from appliance.store import Store
 from appliance.transport import FrameMessage, FrameReceiver, ResultMessage, Sender, utc_now
 
 log = logging.getLogger("infer")
@@ -62,6 +65,9 @@ class InferenceService:
         self.results = Sender(settings.endpoint("results"), bind=False, hwm=1000)
         self.processed = 0
         self.unsent = 0
+        self.verified = 0
+        self.verify_known = settings.reader.verify_known and hasattr(self.reader, "verify")
+        self._records: Store | None = None
         self.busy_since: float | None = None
         self.metrics = ServiceMetrics("infer")
         self._read_seconds = self.metrics.histogram(
@@ -73,7 +79,7 @@ class InferenceService:
         """What the heartbeat publishes."""
         busy = self.busy_since
         return {"state": state, "backend": self.reader.name, "device": self.reader.device,
-                "processed": self.processed, "unsent": self.unsent,
+                "processed": self.processed, "unsent": self.unsent, "verified": self.verified,
                 "busy_for_s": round(time.monotonic() - busy, 2) if busy is not None else 0.0,
                 "received": self.frames.stats.received,
                 "rejected": self.frames.stats.rejected,
@@ -146,6 +152,8 @@ class InferenceService:
                 self._read_seconds.observe(per_image_s)
         for index, reading in zip(good, readings, strict=True):
             results[index] = reading
+        outcomes = {index: self._verify(batch[index][0], image)
+                    for index, image in zip(good, images, strict=True)}
         for index, (frame, payload) in enumerate(batch):
             reading = results[index]
             issues = reading.extra.get("quality")
@@ -154,12 +162,45 @@ class InferenceService:
                 device=self.reader.device,
                 latency_ms=0.0 if index not in good else per_image_s * 1000,
                 read_at=utc_now(), error=reading.error[:2000] if reading.error else None,
-                quality=issues if isinstance(issues, list) else [])
+                quality=issues if isinstance(issues, list) else [],
+                verify=outcomes.get(index))
             # no recorder: the result is dropped here and the camera, which got no
             # acknowledgement, sends the frame again
             if not self.results.send(message, payload, timeout_ms=SEND_TIMEOUT_MS):
                 self.unsent += 1
             self.processed += 1
+
+
+    def _expected(self, unit_id: str | None) -> dict[str, str] | None:
+        """The unit's expected fields from the recorder's database (read-only), if known."""
+        path = self.settings.data_dir / "appliance.db"
+        if not unit_id or not path.exists():
+            return None
+        if self._records is None:
+            self._records = Store(path, readonly=True)
+        try:
+            record = self._records.expected(unit_id)
+        except sqlite3.Error as exc:
+            log.warning("expected record of %s not read: %s", unit_id, exc)
+            return None
+        return dict(record["fields"]) if record else None
+
+    def _verify(self, frame: FrameMessage, image: np.ndarray) -> dict[str, Any] | None:
+        """Verify outcome per expected field, with ``reader.verify_known`` (else None)."""
+        if not self.verify_known:
+            return None
+        expected = self._expected(frame.unit_id)
+        if not expected:
+            return None
+        try:
+            scores = self.reader.verify(image, expected)  # type: ignore[attr-defined]
+        except Exception:
+            log.exception("verify failed for %s", frame.frame_id)
+            return None
+        self.verified += 1
+        return {name: str(score.get("status")) for name, score in scores.items()
+                if isinstance(score, dict) and score.get("status") in
+                ("verified", "differs", "unreadable")}
 
 
 def run_inference(settings: Settings, stop: StopFlag) -> None:

@@ -192,6 +192,7 @@ class Recorder:
                 "box": list(fv.box) if fv and fv.box else None, "expected": check.expected,
                 "status": check.status.value, "explanation": check.explanation,
                 "source": (fv.source or result.backend) if fv else None,
+                "verify": (result.verify or {}).get(name),
             })
         if not self._keep(result, payload, inspection, readings, decision):
             return decision  # not acknowledged: the camera sends the frame again later

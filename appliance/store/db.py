@@ -210,6 +210,6 @@ class Store:
                 "value": r["value"], "confidence": r["confidence"],
                 "box": json.loads(r["box"]) if r["box"] else None, "expected": r["expected"],
                 "status": r["status"], "explanation": r["explanation"],
-                "source": r.get("source"),
+                "source": r.get("source"), "verify": r.get("verify"),
             }
         return dict(row, fields=fields)

@@ -82,7 +82,12 @@ def _v4(db: sqlite_utils.Database) -> None:
                                  "last_error": str, "updated_at": str}, pk="source")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    # the reader's verify outcome of the expected value (verified / differs / unreadable)
+    db.table("readings").add_column("verify", str)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

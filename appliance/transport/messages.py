@@ -161,6 +161,10 @@ class ResultMessage(_Message):
     #: what the reader found wrong with the frame (glare over a field, blur, characters too
     #: small, plate cut off), each with its typed reason
     quality: list[QualityIssue] = Field(default_factory=list, max_length=32)
+    #: with ``reader.verify_known``: each expected field of the unit's ERP record scored by
+    #: the reader's verify mode (None: not verified)
+    verify: dict[ShortText, Literal["verified", "differs", "unreadable"]] | None = Field(
+        default=None, max_length=MAX_FIELDS)
 
 
 class ReshootCommand(_Message):
