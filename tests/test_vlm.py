@@ -139,11 +139,10 @@ def test_cascade_asks_the_vlm_only_about_unsure_fields() -> None:
 
 @pytest.mark.slow
 def test_inference_service_reads_with_a_vlm_folder(tmp_path: Path, run_dir: Path) -> None:
-    from appliance.transport import ResultReceiver, Sender
-    from tests.conftest import Services, wait_ready, write_config
-
     from appliance.store import Store
+    from appliance.transport import ResultReceiver, Sender
     from erp_bridge import load_erp_csv
+    from tests.conftest import Services, wait_ready, write_config
     from tests.plates import ERP
 
     folder = save_tiny_model("glm4v", tmp_path / "glm")
