@@ -167,6 +167,17 @@ def bench_read_cmd(ctx: click.Context, backend: str | None, device: str, count: 
 _HELD: list[object] = []  # lock handles live as long as the process
 
 
+@bench.command("panel")
+@click.option("-n", "count", default=100_000, show_default=True, help="Inspections stored.")
+@click.option("--repeat", default=20, show_default=True)
+@click.pass_context
+def bench_panel_cmd(ctx: click.Context, count: int, repeat: int) -> None:
+    """Time the panel's list views on a database of N inspections (p50/p95)."""
+    from appliance.bench.panel_bench import bench_panel
+
+    click.echo(json.dumps(bench_panel(_settings(ctx), count=count, repeat=repeat), indent=2))
+
+
 def _serve(ctx: click.Context, name: str) -> tuple[Settings, object]:
     """Settings, logging, a stop flag, and this service's lock (one instance per run dir)."""
     from appliance.runtime import LockHeld, StopFlag, hold_lock, setup_logging

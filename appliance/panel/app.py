@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import cv2
-from fastapi import FastAPI, Header, HTTPException, Query, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +25,7 @@ from appliance.runtime import read_status
 from appliance.schema import load_schema
 from appliance.settings import Settings
 from appliance.store import Store
+from appliance.store.history import HistoryFilter, HistoryQueryError
 from appliance.transport import ReshootCommand, ReshootReason, Sender, TriggerCommand
 from erp_bridge import ErpFileError, record_from_row
 
@@ -62,11 +67,35 @@ def create_app(settings: Settings) -> FastAPI:
         return html.replace("{{REFRESH_MS}}", str(int(settings.panel.refresh_s * 1000)))
 
     @app.get("/api/v1/inspections")
-    def inspections(limit: int = Query(50, ge=1, le=1000), verdict: str | None = None,
-                    station: str | None = None) -> dict[str, Any]:
-        rows = with_store(lambda s: s.inspections(limit=limit, verdict=verdict,
-                                                  station=station)) or []
-        return {"inspections": [_public(r) for r in rows]}
+    def inspections(query: Filtered) -> dict[str, Any]:
+        """Inspections matching every filter, newest first; ``next_cursor`` pages on."""
+        page: Page = with_store(lambda s: s.history(query)) or ([], None)
+        return {"inspections": [_public(r) for r in page[0]], "next_cursor": page[1]}
+
+    @app.get("/api/v1/inspections.csv")
+    def inspections_csv(query: Filtered) -> StreamingResponse:
+        """The filtered set as CSV (every page), one row per inspection, a column per field."""
+        names = load_schema(settings.schema_file).field_names()
+
+        def rows() -> Iterator[str]:
+            yield csv_line(CSV_COLUMNS + [f"{n}_{p}" for n in names for p in CSV_FIELD_PARTS])
+            if not db_path.exists():
+                return
+            reader = store()
+            page: HistoryFilter | None = replace(query, limit=1000)
+            try:
+                while page is not None:
+                    found, following = reader.history(page)
+                    for row in found:
+                        yield csv_line([row.get(c) for c in CSV_COLUMNS] + [
+                            (row["fields"].get(n) or {}).get(p) for n in names
+                            for p in CSV_FIELD_PARTS])
+                    page = replace(page, cursor=following) if following else None
+            finally:
+                reader.close()
+
+        return StreamingResponse(rows(), media_type="text/csv", headers={
+            "Content-Disposition": 'attachment; filename="inspections.csv"'})
 
     @app.get("/api/v1/inspections/{inspection_id}")
     def inspection(inspection_id: str) -> dict[str, Any]:
@@ -173,6 +202,43 @@ class ExpectedBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     order_id: str | None = Field(default=None, max_length=80)
     fields: dict[str, str] = Field(max_length=64)
+
+
+HISTORY_PARAMS = {"since", "until", "station", "unit_id", "order_id", "verdict",
+                  "field_status", "limit", "cursor"}
+CSV_COLUMNS = ["id", "station", "unit_id", "order_id", "attempt", "verdict", "reason",
+               "captured_at", "stored_at", "backend"]
+CSV_FIELD_PARTS = ("value", "expected", "status")
+
+
+def history_filter(request: Request, since: str | None = None, until: str | None = None,
+                   station: str | None = None, unit_id: str | None = None,
+                   order_id: str | None = None, verdict: str | None = None,
+                   field_status: str | None = None, limit: int = 50,
+                   cursor: str | None = None) -> HistoryFilter:
+    """The history filter from the query string; any unknown parameter or bad value is a
+    422 that names it (a filter is never silently ignored)."""
+    unknown = sorted(set(request.query_params) - HISTORY_PARAMS)
+    if unknown:
+        raise HTTPException(422, f"unknown query parameter(s): {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(HISTORY_PARAMS))})")
+    try:
+        return HistoryFilter(since=since, until=until, station=station, unit_id=unit_id,
+                             order_id=order_id, verdict=verdict, field_status=field_status,
+                             limit=limit, cursor=cursor).validated()
+    except HistoryQueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+Filtered = Annotated[HistoryFilter, Depends(history_filter)]
+Page = tuple[list[dict[str, Any]], str | None]
+
+
+def csv_line(values: list[Any]) -> str:
+    """One CSV line."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

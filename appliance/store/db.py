@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from appliance.store.history import HistoryFilter, encode_cursor, history_sql
 from appliance.store.migrations import migrate
 
 
@@ -172,19 +173,17 @@ class Store:
                                       "message": message, "data": json.dumps(data or {})})
 
     # -- queries for the panel --------------------------------------------------------------
-    def inspections(self, *, limit: int = 50, verdict: str | None = None,
-                    station: str | None = None) -> list[dict[str, Any]]:
-        """Latest inspections first, each with its latest attempt's readings."""
-        where, args = [], []
-        if verdict:
-            where.append("verdict = ?")
-            args.append(verdict)
-        if station:
-            where.append("station = ?")
-            args.append(station)
-        rows = list(self.db.table("inspections").rows_where(
-            " AND ".join(where) or None, args, order_by="stored_at DESC", limit=limit))
-        return [self._with_readings(row) for row in rows]
+    def history(self, query: HistoryFilter) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of inspections matching ``query`` (each with its latest attempt's
+        readings) and the cursor of the next page (None on the last page)."""
+        sql, args = history_sql(query.validated())
+        cursor = self.db.execute(sql, args)
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        following = encode_cursor(rows[-1]["stored_at"], rows[-1]["id"]) if more else None
+        return [self._with_readings(row) for row in rows], following
 
     def inspection(self, inspection_id: str) -> dict[str, Any] | None:
         """One inspection with its readings, or None."""

@@ -87,7 +87,18 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.table("readings").add_column("verify", str)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    # history filters on 100,000s of inspections answer from indexes
+    db.execute("CREATE INDEX IF NOT EXISTS inspections_station ON inspections "
+               "(station, stored_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS inspections_order ON inspections (order_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS inspections_stored_id ON inspections "
+               "(stored_at, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS readings_status ON readings "
+               "(status, inspection_id, attempt)")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
