@@ -249,9 +249,13 @@ def record(ctx: click.Context) -> None:
 def panel(ctx: click.Context) -> None:
     """Run the operator panel (HTTP)."""
     from appliance.panel import run_panel
+    from appliance.panel.app import PanelExposed
 
     settings, _ = _serve(ctx, "panel")
-    run_panel(settings)
+    try:
+        run_panel(settings)
+    except PanelExposed as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -232,4 +232,87 @@ def erp_status_cmd(ctx: click.Context) -> None:
     click.echo(json.dumps({"records": store.expected_count(), "sources": sources}, indent=2))
 
 
-OPS_COMMANDS = [check, status, store, keys, outbox, erp]
+@click.group()
+def user() -> None:
+    """Panel accounts (roles: viewer, operator, supervisor, admin) and machine tokens."""
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["viewer", "operator", "supervisor", "admin"]),
+              default="operator", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.pass_context
+def user_add(ctx: click.Context, username: str, role: str, password_stdin: bool) -> None:
+    """Create an account (the password is stored only as an argon2 hash)."""
+    from appliance.panel.accounts import AccountError, add_user
+
+    settings = cli_settings(ctx)
+    try:
+        add_user(settings.data_dir / "appliance.db", username, _password(password_stdin), role)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"user {username} ({role}) added")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.pass_context
+def user_passwd(ctx: click.Context, username: str, password_stdin: bool) -> None:
+    """Change an account's password."""
+    from appliance.panel.accounts import AccountError, set_password
+
+    settings = cli_settings(ctx)
+    try:
+        set_password(settings.data_dir / "appliance.db", username, _password(password_stdin))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {username} changed")
+
+
+@user.command("list")
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    """Accounts and roles."""
+    from appliance.panel.accounts import list_users
+
+    settings = cli_settings(ctx)
+    click.echo(json.dumps(list_users(settings.data_dir / "appliance.db"), indent=2))
+
+
+@user.command("remove")
+@click.argument("username")
+@click.pass_context
+def user_remove(ctx: click.Context, username: str) -> None:
+    """Delete an account."""
+    from appliance.panel.accounts import AccountError, remove_user
+
+    settings = cli_settings(ctx)
+    try:
+        remove_user(settings.data_dir / "appliance.db", username)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"user {username} removed")
+
+
+@user.command("token")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "operator", "supervisor", "admin"]),
+              default="viewer", show_default=True)
+@click.pass_context
+def user_token(ctx: click.Context, name: str, role: str) -> None:
+    """Create a machine token (printed once; send it as 'Authorization: Bearer …')."""
+    from appliance.panel.accounts import add_token
+
+    settings = cli_settings(ctx)
+    click.echo(add_token(settings.data_dir / "appliance.db", name, role))
+
+
+OPS_COMMANDS = [check, status, store, keys, outbox, erp, user]

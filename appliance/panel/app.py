@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from appliance import __version__
 from appliance.health import assess_health
 from appliance.metrics import FileCollector
+from appliance.panel.auth import Guard, require
+from appliance.panel.login import router as login_router
+from appliance.panel.review import router as review_router
 from appliance.panel.status_metrics import StatusCollector as _StatusCollector
 from appliance.reader.images import ImageError, load_image
 from appliance.runtime import read_status
@@ -36,6 +39,13 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the panel application for ``settings`` (reads the recorder's database)."""
     app = FastAPI(title="Nameplate appliance", version=__version__)
     db_path = settings.data_dir / "appliance.db"
+    guard = Guard(db_path)
+    app.state.guard = guard
+    app.state.db_path = db_path
+    app.state.corrections_dir = settings.data_dir / "corrections"
+    app.middleware("http")(guard.middleware)
+    app.include_router(login_router)
+    app.include_router(review_router)
     run_dir = settings.run_dir or settings.data_dir / "run"
     images_dir = (settings.data_dir / "images").resolve()
 
@@ -113,19 +123,28 @@ def create_app(settings: Settings) -> FastAPI:
         return {"counts": with_store(lambda s: s.counts()) or {}, "services": services,
                 "version": __version__}
 
+    def order_reshoot(station: str, inspection_id: str, unit_id: str | None,
+                      attempt: int) -> None:
+        command(station, ReshootCommand(
+            station=station, inspection_id=inspection_id, unit_id=unit_id,
+            attempt=attempt + 1, reason=ReshootReason.OPERATOR,
+            detail="operator asked for a reshoot"))
+
+    app.state.reshoot = order_reshoot
+
     @app.post("/api/v1/inspections/{inspection_id}/reshoot")
-    def reshoot(inspection_id: str) -> dict[str, Any]:
+    def reshoot(request: Request, inspection_id: str) -> dict[str, Any]:
+        require(request, "operator")
         row = with_store(lambda s: s.inspection(inspection_id))
         if row is None:
             raise HTTPException(404, f"no inspection {inspection_id!r}")
-        command(row["station"], ReshootCommand(
-            station=row["station"], inspection_id=row["id"], unit_id=row["unit_id"],
-            attempt=row["attempt"] + 1, reason=ReshootReason.OPERATOR,
-            detail="operator asked for a reshoot"))
+        order_reshoot(row["station"], row["id"], row["unit_id"], row["attempt"])
         return {"ordered": True, "attempt": row["attempt"] + 1}
 
     @app.post("/api/v1/stations/{station_id}/trigger")
-    def trigger(station_id: str, unit_id: str | None = None) -> dict[str, Any]:
+    def trigger(request: Request, station_id: str,
+                unit_id: str | None = None) -> dict[str, Any]:
+        require(request, "operator")
         try:
             settings.station(station_id)
         except KeyError as exc:
@@ -252,9 +271,25 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class PanelExposed(RuntimeError):
+    """The panel would be open on the network without accounts."""
+
+
 def run_panel(settings: Settings) -> None:
-    """Entry point of ``nameplate panel``: serve on the configured host and port."""
+    """Entry point of ``nameplate panel``: serve on the configured host and port.
+
+    Without any account the panel is open to whoever reaches it, so it then refuses to bind
+    anything but loopback (create one with ``nameplate user add``)."""
     import uvicorn
 
+    from appliance.panel.accounts import has_users
+
+    if settings.panel.host not in LOOPBACK and not has_users(settings.data_dir / "appliance.db"):
+        raise PanelExposed(f"panel.host = {settings.panel.host!r} needs accounts first "
+                           "(nameplate user add NAME --role admin); until then it serves "
+                           "loopback only")
     uvicorn.run(create_app(settings), host=settings.panel.host, port=settings.panel.port,
                 log_level=settings.log_level.lower())

@@ -98,7 +98,23 @@ def _v6(db: sqlite_utils.Database) -> None:
                "(status, inspection_id, attempt)")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite_utils.Database) -> None:
+    # panel accounts (argon2 hashes only), machine tokens (sha256 only), the audit trail of
+    # every operator action, and the review state of inspections in the open queue
+    db.table("users").create({"username": str, "password_hash": str, "role": str,
+                              "created_at": str, "disabled": int}, pk="username")
+    db.table("api_tokens").create({"token_hash": str, "name": str, "role": str,
+                                   "created_at": str}, pk="token_hash")
+    db.table("audit").create({"id": int, "ts": str, "username": str, "action": str,
+                              "inspection_id": str, "attempt": int, "reason": str,
+                              "data": str}, pk="id")
+    db.table("audit").create_index(["inspection_id"])
+    db.table("reviews").create({"inspection_id": str, "state": str, "action": str,
+                                "username": str, "ts": str, "reason": str},
+                               pk="inspection_id")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
