@@ -20,7 +20,9 @@ from appliance import __version__
 from appliance.health import assess_health
 from appliance.metrics import FileCollector
 from appliance.panel.auth import Guard, require
+from appliance.panel.drawing import crop_box, draw_boxes, jpeg
 from appliance.panel.login import router as login_router
+from appliance.panel.pages import router as pages_router
 from appliance.panel.review import router as review_router
 from appliance.panel.status_metrics import StatusCollector as _StatusCollector
 from appliance.reader.images import ImageError, load_image
@@ -37,15 +39,19 @@ TEMPLATE = Path(__file__).parent / "templates" / "index.html"
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the panel application for ``settings`` (reads the recorder's database)."""
-    app = FastAPI(title="Nameplate appliance", version=__version__)
+    # /docs is our own page over /openapi.json: Swagger's assets come from a CDN (blank offline)
+    app = FastAPI(title="Nameplate appliance", version=__version__, docs_url=None,
+                  redoc_url=None)
     db_path = settings.data_dir / "appliance.db"
     guard = Guard(db_path)
     app.state.guard = guard
+    app.state.settings = settings
     app.state.db_path = db_path
     app.state.corrections_dir = settings.data_dir / "corrections"
     app.middleware("http")(guard.middleware)
     app.include_router(login_router)
     app.include_router(review_router)
+    app.include_router(pages_router)
     run_dir = settings.run_dir or settings.data_dir / "run"
     images_dir = (settings.data_dir / "images").resolve()
 
@@ -112,7 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
         row = with_store(lambda s: s.inspection(inspection_id))
         if row is None:
             raise HTTPException(404, f"no inspection {inspection_id!r}")
-        return _public(row)
+        attempts = with_store(lambda s: s.attempts(inspection_id)) or []
+        return dict(_public(row), attempts=[_public(a) for a in attempts])
 
     @app.get("/api/v1/summary")
     def summary() -> dict[str, Any]:
@@ -184,26 +191,53 @@ def create_app(settings: Settings) -> FastAPI:
         registry.register(_StatusCollector(settings, lambda: with_store(lambda s: s.counts())))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/images/{inspection_id}")
-    def image(inspection_id: str, thumb: bool = False) -> Response:
+    def attempt_row(inspection_id: str, attempt: int | None) -> dict[str, Any]:
         row = with_store(lambda s: s.inspection(inspection_id))
+        if row is not None and attempt is not None and attempt != row["attempt"]:
+            earlier = [a for a in with_store(lambda s: s.attempts(inspection_id)) or []
+                       if a["attempt"] == attempt]
+            row = earlier[0] if earlier else None
         if row is None or not row.get("image_path"):
             raise HTTPException(404, "no image")
         path = Path(row["image_path"]).resolve()
         if images_dir not in path.parents or not path.is_file():
             raise HTTPException(404, "no image")
-        cache = {"Cache-Control": "private, max-age=86400"}
-        if not thumb:
-            return Response(path.read_bytes(), media_type="image/jpeg", headers=cache)
+        return dict(row, image_path=path)
+
+    def load_rgb(path: Path) -> Any:
         try:
-            rgb = load_image(path)  # refused from its header when over the pixel budget
+            return load_image(path)  # refused from its header when over the pixel budget
         except ImageError as exc:
             raise HTTPException(422, str(exc)) from None
-        scale = 320 / rgb.shape[1]
-        small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        _, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
-                              [cv2.IMWRITE_JPEG_QUALITY, 80])
-        return Response(buf.tobytes(), media_type="image/jpeg", headers=cache)
+
+    @app.get("/images/{inspection_id}")
+    def image(inspection_id: str, thumb: bool = False, attempt: int | None = None,
+              boxes: bool = False) -> Response:
+        """The frame of an attempt (the latest by default); ``boxes``: with every field's box
+        drawn and labelled; ``thumb``: 320 px wide."""
+        row = attempt_row(inspection_id, attempt)
+        cache = {"Cache-Control": "private, max-age=86400"}
+        if not thumb and not boxes:
+            return Response(row["image_path"].read_bytes(), media_type="image/jpeg",
+                            headers=cache)
+        rgb = load_rgb(row["image_path"])
+        if boxes:
+            rgb = draw_boxes(rgb, row["fields"])
+        if thumb:
+            scale = 320 / rgb.shape[1]
+            rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        return Response(jpeg(rgb), media_type="image/jpeg", headers=cache)
+
+    @app.get("/images/{inspection_id}/fields/{field}")
+    def field_crop(inspection_id: str, field: str, attempt: int | None = None) -> Response:
+        """A field's box, with a margin, enlarged to be read from a step away."""
+        row = attempt_row(inspection_id, attempt)
+        box = (row["fields"].get(field) or {}).get("box")
+        if not box:
+            raise HTTPException(404, f"no box for {field!r}")
+        rgb = load_rgb(row["image_path"])
+        return Response(jpeg(crop_box(rgb, box)), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=86400"})
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -265,6 +299,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     out.pop("image_path", None)
     # the attempt in the URL makes each picture immutable, so browsers may cache it
     version = f"attempt={row.get('attempt') or 0}"
+    out["evidence_url"] = f"/inspections/{row['id']}"
     out["image_url"] = f"/images/{row['id']}?{version}" if row.get("image_path") else None
     out["thumbnail_url"] = (f"/images/{row['id']}?thumb=1&{version}"
                             if row.get("image_path") else None)

@@ -190,6 +190,16 @@ class Store:
         rows = list(self.db.table("inspections").rows_where("id = ?", [inspection_id]))
         return self._with_readings(rows[0]) if rows else None
 
+    def attempts(self, inspection_id: str) -> list[dict[str, Any]]:
+        """Every attempt of an inspection, first to last, each with its own readings."""
+        rows = self.db.execute(
+            "SELECT inspection_id, attempt, verdict, reason, reshoot_reason, captured_at, "
+            "stored_at, image_path, backend, latency_ms FROM attempts WHERE inspection_id = ? "
+            "ORDER BY attempt", [inspection_id]).fetchall()
+        names = ("id", "attempt", "verdict", "reason", "reshoot_reason", "captured_at",
+                 "stored_at", "image_path", "backend", "latency_ms")
+        return [self._with_readings(dict(zip(names, r, strict=True))) for r in rows]
+
     def counts(self) -> dict[str, int]:
         """Number of inspections per verdict."""
         sql = "SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict"
