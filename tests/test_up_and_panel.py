@@ -116,12 +116,14 @@ def test_panel_in_a_real_browser(appliance_up, tmp_path: Path) -> None:  # type:
                   "--disable-component-update", "--disable-sync", "--no-first-run"])
         page = browser.new_page()
         page.goto(base + "/")
-        page.wait_for_selector("tr[data-verdict='PASS']", timeout=60_000)
-        page.wait_for_selector("tr[data-verdict='MISMATCH']", timeout=60_000)
+        page.wait_for_selector("#inspections tr[data-verdict='PASS']", timeout=60_000)
+        page.wait_for_selector("#inspections tr[data-verdict='MISMATCH']", timeout=60_000)
+        # the open queue (shown first) holds the MISMATCH too, until a person acts
+        page.wait_for_selector("#queue tr[data-verdict='MISMATCH']", timeout=30_000)
         page.wait_for_function(  # the table is rebuilt on every refresh: wait for a loaded image
             "() => [...document.querySelectorAll(\"tr[data-verdict='MISMATCH'] img.thumb\")]"
             ".some(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
-        mismatch = page.locator("tr[data-verdict='MISMATCH']").first
+        mismatch = page.locator("#inspections tr[data-verdict='MISMATCH']").first
         assert "wrong plate" in mismatch.inner_text()
         assert mismatch.locator(".st-mismatch").count() >= 1
         widths = page.evaluate(
