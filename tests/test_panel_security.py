@@ -114,8 +114,9 @@ def test_csrf_and_roles(panel: dict[str, Any]) -> None:
     assert refused.status_code == 403 and "supervisor" in refused.text
     vera, vera_csrf = _login(base, "vera")
     assert vera.get("/api/v1/queue").status_code == 200
-    assert vera.post(f"/api/v1/inspections/{first}/actions", json={"action": "mark_reviewed"},
-                     headers={"X-CSRF-Token": vera_csrf}).status_code == 403
+    for path, body in _state_changing(panel):  # a viewer may look, never act
+        refused = vera.post(path, json=body, headers={"X-CSRF-Token": vera_csrf})
+        assert refused.status_code == 403 and "operator" in refused.text, path
     sue, sue_csrf = _login(base, "sue")
     assert sue.post(f"/api/v1/inspections/{first}/actions", json={"action": "accept"},
                     headers={"X-CSRF-Token": sue_csrf}).status_code == 422  # needs a reason
