@@ -87,16 +87,21 @@ def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: i
 def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ...], split: str,
              count: int, seed: int, device: str, workers: int) -> None:
     """Measure readers on rendered plates: legible values in the text runs, field exact
-    match, model+serial, latency. Several backends read the very same frames."""
+    match, model+serial, latency, and the verdicts the shipped rules give (good units PASS /
+    MISMATCH / RESHOOT / REVIEW at the final attempt; records with one character changed
+    that PASS). Several backends read the very same frames."""
     from appliance.reader import load_reader
     from appliance.reader.neural.evaluate import evaluate
     from appliance.schema import load_schema
     from appliance.synth.dataset import iter_samples
+    from rules import load_rules
 
     settings = _settings(ctx)
     options = {"model_dir": model_dir} if model_dir else {}
     samples = list(iter_samples(settings.schema_file, seed=seed, split=split, n=count,
                                 workers=workers))
+    rules = load_rules(settings.rules_file)
+    family = load_schema(settings.schema_file).name
     for backend in backends:
         try:
             reader = load_reader(backend, schema=load_schema(settings.schema_file),
@@ -104,7 +109,8 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
         except (ImportError, FileNotFoundError, ValueError) as exc:
             raise click.ClickException(f"backend {backend}: {exc}") from None
         click.echo(json.dumps(evaluate(reader, settings.schema_file, split=split,
-                                       samples=samples, seed=seed), indent=2))
+                                       samples=samples, seed=seed, rules=rules,
+                                       family=family), indent=2))
 
 
 @click.command()

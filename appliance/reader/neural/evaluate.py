@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from appliance.reader.base import Reader
+from appliance.reader.verdict_rates import VerdictRates
 from appliance.synth.dataset import iter_samples
+from rules import RuleSet
 
 
 def fold(text: str | None) -> str | None:
@@ -38,9 +40,10 @@ def beyond_limits(field: dict[str, Any]) -> bool:
 def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 200,
              seed: int = 2026, workers: int = 2,
              samples: Iterable[tuple[np.ndarray, dict[str, Any]]] | None = None,
-             ) -> dict[str, Any]:
+             rules: RuleSet | None = None, family: str = "motor") -> dict[str, Any]:
     """Render ``n`` frames of ``split`` (or take ``samples``, already rendered) and read
-    them one at a time.
+    them one at a time. With ``rules``, also the product-level verdict rates
+    (:class:`appliance.reader.verdict_rates.VerdictRates`).
 
     Fields are scored where a person could read them (``scoreable``); on fields past the
     legibility limits only a wrong value counts against the reader (not read is right).
@@ -54,6 +57,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
     failures: list[dict[str, Any]] = []
     if samples is None:
         samples = iter_samples(schema_file, seed=seed, split=split, n=n, workers=workers)
+    rates = VerdictRates(rules, family=family) if rules is not None else None
     frames = 0
     for image, labels in samples:
         frames += 1
@@ -93,6 +97,12 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
         if scoreable(labels["fields"]["model"]) and scoreable(labels["fields"]["serial"]):
             plates += 1
             plates_ok += int(both)
+        if rates is not None:
+            truth = {name: str(t["value"]) for name, t in labels["fields"].items()
+                     if t.get("shown") and t.get("value")}
+            issues: Any = reading.extra.get("quality")
+            rates.add({n: f.model_dump() for n, f in reading.fields.items()}, truth,
+                      issues if isinstance(issues, list) else [])
     exact = sum(c[0] for c in per_field.values())
     total = sum(c[2] for c in per_field.values())
     wrong = sum(c[1] for c in per_field.values())
@@ -119,6 +129,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
                        "p90": round(sorted(latencies)[int(0.9 * (len(latencies) - 1))], 1)
                        if latencies else None},
         "backend": reader.name, "device": reader.device, "failures": failures,
+        **({"verdicts": rates.summary()} if rates is not None else {}),
     }
 
 

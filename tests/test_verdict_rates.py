@@ -1,0 +1,36 @@
+"""Product-level verdict rates over readings: the numbers `nameplate eval` adds (#11)."""
+
+from __future__ import annotations
+
+from appliance.reader.verdict_rates import VerdictRates, one_character_changed
+from rules import load_rules
+from tests.plates import REPO, demo_records, plate_values
+
+RULES = load_rules(REPO / "config" / "rules.toml")
+
+
+def _reading(values: dict[str, str], confidence: float = 0.95) -> dict[str, object]:
+    return {name: {"value": value, "confidence": confidence} for name, value in values.items()}
+
+
+def test_one_character_changed_keeps_the_kind() -> None:
+    assert one_character_changed("48213907KQ") == "48213007KQ"
+    assert one_character_changed("SN-AB") == "SN0AB"
+    assert one_character_changed("AAAA") == "AABA"
+    assert sum(a != b for a, b in zip("48213907KQ", one_character_changed("48213907KQ"),
+                                      strict=True)) == 1
+
+
+def test_rates_count_false_alarms_and_passed_wrong_plates() -> None:
+    rates = VerdictRates(RULES, family="motor")
+    records = [plate_values(r) for r in demo_records()[:4]]
+    for values in records[:3]:                 # read right
+        rates.add(_reading(values), values)
+    wrong = dict(records[3], serial="99999999ZZ")
+    rates.add(_reading(wrong), records[3])     # a confident misread: a false alarm
+    summary = rates.summary()
+    assert summary["frames"] == 4 and summary["attempt"] == RULES.policy.max_reshoots
+    assert summary["good_units"]["PASS"] == 0.75
+    assert summary["good_units"]["MISMATCH"] == 0.25
+    assert summary["changed_records_pass"] == 0.0  # no changed record passed
+    assert summary["changed_records"] == 4
