@@ -104,8 +104,9 @@ def _model(kind: str) -> Any:
     return {"frame": FrameMessage, "result": ResultMessage, "control": ControlMessage}[kind]
 
 
-def _fuzz_socket(endpoint: str, kind: str) -> tuple[int, int]:
-    """Send PER_SOCKET generated messages; returns (sent, accepted locally and so not sent)."""
+def _fuzz_socket(endpoint: str, kind: str) -> tuple[int, int, zmq.Socket[bytes]]:
+    """Send PER_SOCKET generated messages; returns (sent, accepted locally and so not sent,
+    the socket: close it only once the service counted everything, or its queue is lost)."""
     payload = kind != "control"
     sock = zmq.Context.instance().socket(zmq.PUSH)
     sock.setsockopt(zmq.SNDHWM, 0)
@@ -127,8 +128,7 @@ def _fuzz_socket(endpoint: str, kind: str) -> tuple[int, int]:
                 counts[1] += 1  # valid after all: not a hostile message, not sent
 
     run()
-    sock.close(linger=60_000)  # every message goes out before the count is checked
-    return counts[0], counts[1]
+    return counts[0], counts[1], sock
 
 
 @pytest.mark.parametrize(("kind", "service", "endpoint"), [
@@ -140,7 +140,7 @@ def test_ten_thousand_hostile_messages_per_socket(running: tuple[Path, Path, Ser
     tmp, run_dir, services = running
     before = read_status(run_dir, service) or {}
     pid = before.get("pid")
-    sent, valid = _fuzz_socket(f"ipc://{run_dir}/{endpoint}", kind)
+    sent, valid, sock = _fuzz_socket(f"ipc://{run_dir}/{endpoint}", kind)
     assert sent + valid == PER_SOCKET and sent > 0.95 * PER_SOCKET
     rejected_before = int(before.get("rejected") or before.get("rejected_commands") or 0)
 
@@ -149,7 +149,10 @@ def test_ten_thousand_hostile_messages_per_socket(running: tuple[Path, Path, Ser
         got = int(status.get("rejected") or status.get("rejected_commands") or 0)
         return status if got - rejected_before >= sent else None
 
-    status = wait_for(all_counted, 120, f"{service} to count {sent} rejections")
+    try:  # the socket stays open until everything went out and was counted
+        status = wait_for(all_counted, 300, f"{service} to count {sent} rejections")
+    finally:
+        sock.close(linger=0)
     print(f"{service}: {sent} hostile messages rejected, by kind: "
           f"{status.get('rejections')}")  # type: ignore[union-attr]
     assert status["pid"] == pid  # type: ignore[index]  # no crash, no restart
