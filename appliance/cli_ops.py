@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +239,17 @@ def user() -> None:
     """Panel accounts (roles: viewer, operator, supervisor, admin) and machine tokens."""
 
 
+@contextmanager
+def _account_errors() -> Iterator[None]:
+    """An account operation's refusal as one line and exit status 1."""
+    from appliance.panel.accounts import AccountError
+
+    try:
+        yield
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -251,13 +264,11 @@ def _password(password_stdin: bool) -> str:
 @click.pass_context
 def user_add(ctx: click.Context, username: str, role: str, password_stdin: bool) -> None:
     """Create an account (the password is stored only as an argon2 hash)."""
-    from appliance.panel.accounts import AccountError, add_user
+    from appliance.panel.accounts import add_user
 
     settings = cli_settings(ctx)
-    try:
+    with _account_errors():
         add_user(settings.data_dir / "appliance.db", username, _password(password_stdin), role)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"user {username} ({role}) added")
 
 
@@ -267,13 +278,11 @@ def user_add(ctx: click.Context, username: str, role: str, password_stdin: bool)
 @click.pass_context
 def user_passwd(ctx: click.Context, username: str, password_stdin: bool) -> None:
     """Change an account's password."""
-    from appliance.panel.accounts import AccountError, set_password
+    from appliance.panel.accounts import set_password
 
     settings = cli_settings(ctx)
-    try:
+    with _account_errors():
         set_password(settings.data_dir / "appliance.db", username, _password(password_stdin))
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"password of {username} changed")
 
 
@@ -292,13 +301,11 @@ def user_list(ctx: click.Context) -> None:
 @click.pass_context
 def user_remove(ctx: click.Context, username: str) -> None:
     """Delete an account."""
-    from appliance.panel.accounts import AccountError, remove_user
+    from appliance.panel.accounts import remove_user
 
     settings = cli_settings(ctx)
-    try:
+    with _account_errors():
         remove_user(settings.data_dir / "appliance.db", username)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"user {username} removed")
 
 

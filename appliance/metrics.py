@@ -9,7 +9,6 @@ serves them with its own gauges.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+
+from appliance.runtime import replace_quietly
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -43,14 +44,8 @@ class ServiceMetrics:
 
     def write(self, run_dir: Path) -> None:
         """Publish the registry atomically; a full disk costs a stale file, nothing else."""
-        path = run_dir / f"{self.service}.prom"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(generate_latest(self.registry))
-            tmp.replace(path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        with contextlib.suppress(OSError):
+            replace_quietly(run_dir / f"{self.service}.prom", generate_latest(self.registry))
 
 
 class FileCollector:

@@ -122,19 +122,28 @@ def write_status(run_dir: Path, service: str, status: dict[str, object]) -> bool
     Never raises: a full disk or a missing folder costs a stale status (which health reports),
     not the service. Returns False when the status could not be written.
     """
-    path = status_path(run_dir, service)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per writer process
+    data = json.dumps(dict(status, pid=os.getpid(), updated=time.time()), default=str)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(dict(status, pid=os.getpid(), updated=time.time()),
-                                  default=str))
-        tmp.replace(path)
+        replace_quietly(status_path(run_dir, service), data.encode())
     except OSError as exc:
         logging.getLogger(service).warning("status not written: %s", exc)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         return False
     return True
+
+
+def replace_quietly(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically (no fsync: a status, not a result); the
+    temporary name is per process, so two writers never share one. Leaves nothing behind
+    when it raises ``OSError``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 class Heartbeat:

@@ -45,6 +45,9 @@ from camera.sources import (
 )
 
 log = logging.getLogger("camera")
+#: how often an idle loop asks the journal for frames to (re-)send; re-delivery waits
+#: seconds anyway, and an acknowledgement or a new capture sends at once
+PUMP_S = 0.2
 
 
 def open_source(settings: Settings, station: StationSettings) -> FrameSource:
@@ -77,6 +80,7 @@ class CameraDaemon:
         self.health = StationHealth(station=station.id, reconnect_max_s=station.reconnect_max_s)
         self.journal = FrameJournal(journal_path(settings, station.id),
                                     max_frames=station.journal_max)
+        self._next_pump = 0.0  # the journal is asked for due frames at most every PUMP_S
         line = settings.line
         self.mqtt: MqttTriggers | None = None
         if line.trigger_mqtt_host:
@@ -190,6 +194,7 @@ class CameraDaemon:
             elif isinstance(command, AckCommand):
                 if self.journal.ack(command.inspection_id, command.attempt):
                     self.health.acknowledged += 1
+                    self._next_pump = 0.0  # the window has room again
             elif isinstance(command, ReshootCommand):
                 log.info("reshoot %s (attempt %d): %s", command.inspection_id, command.attempt,
                          command.reason.value)
@@ -239,7 +244,9 @@ class CameraDaemon:
             self._handle_control()
             for unit in self.mqtt.take() if self.mqtt else []:
                 self.shoot(unit_id=unit)
-            self._pump()
+            if time.monotonic() >= self._next_pump:  # a capture pumps at once by itself
+                self._pump()
+                self._next_pump = time.monotonic() + PUMP_S
             now = time.monotonic()
             if self.station.trigger == "free" and now >= next_shot:
                 if self._ensure_source() is not None:

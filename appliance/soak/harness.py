@@ -175,9 +175,8 @@ def run_soak(plan: SoakPlan, *, workdir: Path, data_dir: Path | None = None,
     run_dir = Path(tempfile.mkdtemp(prefix="np-soak-"))
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with socket_port() as port:
-        config = write_soak_config(workdir, data_dir=data_dir, run_dir=run_dir, plan=plan,
-                                   port=port)
+    config = write_soak_config(workdir, data_dir=data_dir, run_dir=run_dir, plan=plan,
+                               port=free_port())
     settings = load_settings(config)
     app = _Appliance(config, logs)
     begun = time.time()
@@ -239,15 +238,13 @@ def run_soak(plan: SoakPlan, *, workdir: Path, data_dir: Path | None = None,
     return report
 
 
-@contextlib.contextmanager
-def socket_port() -> Any:
+def free_port() -> int:
     """A free TCP port on loopback."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    yield port
+        return int(sock.getsockname()[1])
 
 
 def _drained(run_dir: Path) -> bool:
