@@ -7,11 +7,17 @@ allows, as a value of the right format anywhere (``230/400 V`` needs no label).
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
-from appliance.reader.textmatch import edit_distance
+from appliance.reader.labels import (
+    before_next_label,
+    fuzzy_label,
+    fuzzy_label_ends,
+    is_label,
+    label_regex,
+    starts_a_label,
+)
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
 
@@ -83,90 +89,6 @@ def group_lines(words: list[Word]) -> list[Line]:
     return ordered
 
 
-def _label_word(label: str) -> str:
-    """One label as a pattern, its trailing '.' optional (it is often lost)."""
-    core = label.rstrip(".")
-    return re.escape(core) + (r"\.?" if core != label else "")
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled_label(labels: tuple[str, ...]) -> re.Pattern[str] | None:
-    if not labels:
-        return None
-    alternatives = "|".join(_label_word(label)
-                            for label in sorted(labels, key=len, reverse=True))
-    # Plates stack languages: "Typ/Type", "Spannung / Voltage", "Ser. No./编号:".
-    chain = rf"(?:{alternatives})(?:\s*/\s*(?:{alternatives}))*"
-    # "SN-48213907", "No.# 5521": a hyphen or hash may follow the label like a colon
-    return re.compile(rf"(?<![\w/])(?:{chain})(?![\w])\s*[:：.#-]?\s*", re.IGNORECASE)
-
-
-def _label_regex(spec: FieldSpec) -> re.Pattern[str] | None:
-    return _compiled_label(tuple(spec.labels))
-
-
-def allowed_edits(label: str) -> int:
-    """Misread characters tolerated in a label: none under 4 letters, two from 9 on."""
-    return 0 if len(label) < 4 else 1 if len(label) < 9 else 2
-
-
-@functools.lru_cache(maxsize=256)
-def _fuzzy_forms(labels: tuple[str, ...]) -> tuple[str, ...]:
-    forms = {re.sub(r"\s+", "", label).rstrip(".").casefold() for label in labels}
-    return tuple(form for form in forms if allowed_edits(form))
-
-
-LabelTable = tuple[tuple[str, tuple[str, ...]], ...]
-
-
-def _label_table(schema: PlateSchema) -> LabelTable:
-    return tuple((name, tuple(spec.labels)) for name, spec in schema.fields.items())
-
-
-@functools.lru_cache(maxsize=65536)
-def _nearest_field(text: str, table: LabelTable) -> str | None:
-    """The field whose label ``text`` is, exactly or with a few characters misread; None when
-    no label is near enough or two fields' labels are equally near (``Manufacture`` is
-    neither the maker nor the date)."""
-    for name, labels in table:
-        label = _compiled_label(labels)
-        if label is not None and label.fullmatch(text + " "):
-            return name
-    parts = [p for p in re.sub(r"\s+", "", text).rstrip(":：.").casefold().split("/") if p]
-    best: dict[str, int] = {}
-    for name, labels in table:
-        for form in _fuzzy_forms(labels):
-            allowed = allowed_edits(form)
-            for part in parts:
-                distance = edit_distance(part, form, limit=allowed)
-                if distance <= allowed and distance < best.get(name, allowed + 1):
-                    best[name] = distance
-    if not best:
-        return None
-    nearest = min(best.values())
-    owners = [name for name, distance in best.items() if distance == nearest]
-    return owners[0] if len(owners) == 1 else None
-
-
-def _fuzzy_label(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
-    """True when ``text`` (e.g. ``Herslelldatum:``, ``SEIAL NO``, ``Spanung/Voltage``) is one
-    of this field's labels of four letters or more with a few characters misread, and
-    nearer to it than to any other field's label."""
-    return _nearest_field(text, _label_table(schema)) == spec.name
-
-
-def _fuzzy_label_ends(spec: FieldSpec, text: str, schema: PlateSchema) -> list[int]:
-    """Where a fuzzily read label of one to three words ends in ``text``."""
-    words = list(re.finditer(r"\S+", text))
-    ends = []
-    for last, word in enumerate(words):
-        for first in range(max(0, last - 2), last + 1):
-            if _fuzzy_label(spec, text[words[first].start():word.end()], schema):
-                ends.append(word.end())
-                break
-    return ends
-
-
 def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) -> tuple[float, Box]:
     parts = [w.evidence(max(0, start - a), min(len(w.text), end - a))
              for w, (a, b) in zip(line.words, spans, strict=True) if a < end and b > start]
@@ -178,55 +100,149 @@ def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) ->
              max(b[2] for b in boxes), max(b[3] for b in boxes)))
 
 
-def _starts_a_label(text: str, start: int, end: int, schema: PlateSchema) -> bool:
-    """True when some field's label begins at ``start`` and covers ``text[start:end]``."""
-    for spec in schema.fields.values():
-        label = _label_regex(spec)
-        found = label.match(text, start) if label is not None else None
-        if found and len(found.group(0).rstrip()) >= end - start:
-            return True
-    return False
+#: a gap between two runs wider than this many text heights ends a value (the next column,
+#: another item); closer runs may be one value the detector split (``230/400`` ``V``)
+FAR_GAP = 0.9
+
+
+@dataclass
+class _Candidate:
+    """A value found for a label, with what decides between a value beside and one below."""
+
+    value: FieldValue
+    whole: bool          # the value is its whole run (up to a far gap or the next label)
+    other_format: bool   # the run reads as another field's value ("67.0 A" for a model)
+    gap: float = 0.0     # label to value, in label heights (beside) or vertical (below)
+    aligned: bool = True
+
+
+def _word_at(spans: list[tuple[int, int]], position: int) -> int:
+    """Index of the word holding character ``position`` (or the first after it)."""
+    for index, (_start, end) in enumerate(spans):
+        if position < end:
+            return index
+    return len(spans) - 1
+
+
+def _run_limit(line: Line, spans: list[tuple[int, int]], start: int) -> int:
+    """Where text that begins at ``start`` stops: the first gap wider than ``FAR_GAP``."""
+    words = line.words
+    for index in range(_word_at(spans, start), len(words) - 1):
+        word, after = words[index], words[index + 1]
+        height = max(word.box[3] - word.box[1], after.box[3] - after.box[1], 1)
+        if after.box[0] - word.box[2] > FAR_GAP * height:
+            return spans[index][1]
+    return spans[-1][1]
+
+
+def _other_format(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
+    """True when ``text`` is, as a whole, the value of another field whose format is
+    distinctive enough to be found without a label (a voltage, a speed, an IP code)."""
+    return any(other.name != spec.name and other.unlabelled == "anywhere"
+               and other.value_regex().fullmatch(text)
+               for other in schema.fields.values())
+
+
+def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]], end: int,
+            schema: PlateSchema) -> _Candidate | None:
+    """The value that follows a label ending at ``end`` on its own line."""
+    start = end + len(text[end:]) - len(text[end:].lstrip())
+    if start >= len(text):
+        return None
+    run = text[:_run_limit(line, spans, start)]
+    run = run[:start] + before_next_label(run[start:], schema)  # "MAXGALRO Inc. Fréquence"
+    value_re = spec.value_regex()
+    match = value_re.match(run, start)
+    if match is None or starts_a_label(run, start, match.end(), schema):
+        return None  # "MODEL  RATED CURRENT": a label, not this field's value
+    if match.end() < len(run) and run[match.end()].isalnum():
+        return None
+    value = match.group(0)
+    shorter = before_next_label(value, schema)
+    if shorter != value and value_re.fullmatch(shorter):
+        value = shorter  # the next field's label and value were swallowed
+    rest = run[start:].strip()
+    after = rest[len(value):].strip()
+    # whole: nothing else in the run, or only another field's value ("R3FG707PKX2 50 Hz")
+    whole = not after or (after != rest and _other_format(spec, after, schema))
+    conf, box = _evidence(line, spans, start, start + len(value))
+    label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
+    value_word = line.words[_word_at(spans, start)]
+    height = max(1, label_word.box[3] - label_word.box[1])
+    gap = max(0, value_word.box[0] - label_word.box[2]) / height if value_word is not label_word \
+        else 0.0
+    return _Candidate(FieldValue(value=value, confidence=conf, box=box), whole=whole,
+                      other_format=_other_format(spec, rest, schema), gap=gap)
+
+
+def _below(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
+           schema: PlateSchema) -> _Candidate | None:
+    """A whole run just below a label and starting under it (stacked labels)."""
+    x0, y0, x1, y1 = label_word.box
+    height = max(1, y1 - y0)
+    for below in lines[index + 1 : index + 3]:
+        for word in below.words:
+            if word.box[1] - y1 > 1.5 * height or word.box[0] > x1 or word.box[2] < x0:
+                continue
+            text = word.text.strip()
+            if before_next_label(text, schema) != text or is_label(text, schema) \
+                    or not spec.value_regex().fullmatch(text):
+                continue
+            conf, box = word.evidence(0, len(text))
+            return _Candidate(FieldValue(value=text, confidence=conf, box=box), whole=True,
+                              other_format=_other_format(spec, text, schema),
+                              gap=max(0, word.box[1] - y1) / height,
+                              aligned=abs(word.box[0] - x0) < height)
+    return None
+
+
+def _prefer_below(beside: _Candidate, below: _Candidate | None) -> bool:
+    """Whether a stacked value below the label beats what stands beside it."""
+    if below is None or below.other_format or not below.aligned:
+        return False
+    if beside.other_format or not beside.whole:
+        return True  # "Modelo  67.0 A" over "4ZH0416": the run beside is a current
+    # both plausible: stacked when the run beside is far (the next column) and the one
+    # below sits close under the label, left-aligned
+    return beside.gap > 2.5 and below.gap < 0.8 and below.aligned
 
 
 def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
               ) -> FieldValue | None:
-    label = _label_regex(spec)
+    label = label_regex(spec)
     if label is None:
         return None
-    value_re = spec.value_regex()
     for fuzzy in (False, True):  # exact labels first, then labels with misread characters
-        for line in lines:
+        for index, line in enumerate(lines):
             text, spans = line.text_and_spans()
             if fuzzy:
-                ends = _fuzzy_label_ends(spec, text, schema)
+                ends = fuzzy_label_ends(spec, text, schema)
             else:
                 ends = [found.end() for found in label.finditer(text)]
             for end in ends:
-                start = end + len(text[end:]) - len(text[end:].lstrip())
-                match = value_re.match(text, start)
-                if match and _starts_a_label(text, start, match.end(), schema):
-                    continue  # "MODEL  RATED CURRENT": a label, not this field's value
-                if match and (match.end() == len(text) or not text[match.end()].isalnum()):
-                    value = match.group(0)
-                    shorter = _before_next_label(value, schema)
-                    if shorter != value and value_re.fullmatch(shorter):
-                        value = shorter  # the next field's label and value were swallowed
-                    conf, box = _evidence(line, spans, match.start(), match.start() + len(value))
-                    return FieldValue(value=value, confidence=conf, box=box)
+                beside = _beside(spec, line, text, spans, end, schema)
+                label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
+                below = _below(spec, lines, index, label_word, schema) \
+                    if beside is None or not (beside.whole and beside.gap < 2.5) else None
+                if beside is not None and not _prefer_below(beside, below) \
+                        and (not beside.other_format or below is None):
+                    return beside.value
+                if below is not None and not below.other_format and below.aligned:
+                    return below.value
     return None
 
 
 def _above(spec: FieldSpec, lines: list[Line], schema: PlateSchema) -> FieldValue | None:
     """A label that ends its line with the value just below it (rating tables, stacked), or
     to its right but grouped into the next line (a tilted plate, a wide gap)."""
-    label = _label_regex(spec)
+    label = label_regex(spec)
     if label is None:
         return None
     value_re = spec.value_regex()
     for index, line in enumerate(lines[:-1]):
         for position, word in enumerate(line.words):
             found = label.fullmatch(word.text.strip()) or label.fullmatch(word.text.strip() + " ") \
-                or _fuzzy_label(spec, word.text.strip(), schema)
+                or fuzzy_label(spec, word.text.strip(), schema)
             if not found:
                 continue
             x0, y0, x1, y1 = word.box
@@ -257,44 +273,34 @@ def _anywhere(spec: FieldSpec, lines: list[Line], taken: set[str]) -> FieldValue
     return None
 
 
-def _is_label(text: str, schema: PlateSchema) -> bool:
-    """True when ``text`` is, as a whole, some field's label (exactly or a little misread)."""
-    return _nearest_field(text, _label_table(schema)) is not None
-
-
-def _before_next_label(text: str, schema: PlateSchema) -> str:
-    """``text`` up to the first word that starts another field's label (runs merged by the
-    detector: ``TRADRIVE S.p.A. SPEED 2953`` is the maker's name and the speed)."""
-    cut = len(text)
-    for spec in schema.fields.values():
-        label = _label_regex(spec)
-        found = label.search(text, 1) if label is not None else None
-        if found and text[found.start() - 1].isspace():
-            cut = min(cut, found.start())
-    return text[:cut].strip()
-
-
 def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
                 taken: set[str]) -> FieldValue | None:
-    """The title: the tallest text run of the first lines that is a value on its own, not a
-    label or another field's value, longer than logo letters where there is a choice; else
-    the first line as a whole."""
+    """The title: among the first lines' runs that are a value on their own (not a label
+    or another field's value, longer than logo letters where there is a choice), the
+    first one from the top unless a later one is clearly taller (descenders make
+    ``Bearing`` as tall as ``VENTMAX``; a title is set 1.3 to 2 times larger); else the
+    first line as a whole."""
     candidates = []
     for line in lines[:3]:
         for word in line.words:
-            text = _before_next_label(word.text.strip(), schema)
+            text = before_next_label(word.text.strip(), schema)
             if text and spec.matches(text) and text not in taken \
-                    and not _is_label(text, schema):
+                    and not is_label(text, schema):
                 letters = sum(ch.isalpha() for ch in text)
                 candidates.append((letters >= 3, word.box[3] - word.box[1], word, text))
     if candidates:
-        _, _, word, text = max(candidates, key=lambda c: (c[0], c[1]))
+        best = max(c[0] for c in candidates)
+        ranked = [c for c in candidates if c[0] == best]  # top to bottom, left to right
+        _, height, word, text = ranked[0]
+        for candidate in ranked[1:]:
+            if candidate[1] > 1.3 * height:
+                _, height, word, text = candidate
         start = word.text.index(text)  # a prefix of the stripped run
         conf, box = word.evidence(start, start + len(text))
         return FieldValue(value=text, confidence=conf, box=box)
     for line in lines[:2]:
         text, spans = line.text_and_spans()
-        if spec.matches(text) and text not in taken and not _is_label(text, schema):
+        if spec.matches(text) and text not in taken and not is_label(text, schema):
             conf, box = _evidence(line, spans, 0, len(text))
             return FieldValue(value=text, confidence=conf, box=box)
     return None
