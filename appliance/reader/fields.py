@@ -70,9 +70,20 @@ class Line:
 
 
 def group_lines(words: list[Word]) -> list[Line]:
-    """Group words into lines by vertical overlap (engines split columns into blocks)."""
+    """Group words into lines by vertical overlap (engines split columns into blocks).
+
+    Outsized words (a logo letter, a big title: over 1.6 times the median height) are
+    placed last, into the line whose band holds their centre, so they never stretch a line
+    over the row below it.
+    """
+    if not words:
+        return []
+    heights = sorted(max(1, w.box[3] - w.box[1]) for w in words)
+    tall = 1.6 * heights[len(heights) // 2]
+    ordinary = [w for w in words if w.box[3] - w.box[1] <= tall]
+    outsized = [w for w in words if w.box[3] - w.box[1] > tall]
     lines: list[list[Word]] = []
-    for word in sorted(words, key=lambda w: (w.box[1] + w.box[3]) / 2):
+    for word in sorted(ordinary, key=lambda w: (w.box[1] + w.box[3]) / 2):
         centre = (word.box[1] + word.box[3]) / 2
         height = max(1, word.box[3] - word.box[1])
         for line in lines:
@@ -84,6 +95,16 @@ def group_lines(words: list[Word]) -> list[Line]:
                 break
         else:
             lines.append([word])
+    bands = [(min(w.box[1] for w in line), max(w.box[3] for w in line)) for line in lines]
+    for word in outsized:
+        centre = (word.box[1] + word.box[3]) / 2
+        home = next((index for index, (top, bottom) in enumerate(bands)
+                     if top <= centre <= bottom), None)
+        if home is None:
+            lines.append([word])
+            bands.append((word.box[1], word.box[3]))
+        else:
+            lines[home].append(word)
     ordered = [Line(sorted(line, key=lambda w: w.box[0])) for line in lines]
     ordered.sort(key=lambda ln: min(w.box[1] for w in ln.words))
     return ordered
@@ -103,6 +124,8 @@ def _evidence(line: Line, spans: list[tuple[int, int]], start: int, end: int) ->
 #: a gap between two runs wider than this many text heights ends a value (the next column,
 #: another item); closer runs may be one value the detector split (``230/400`` ``V``)
 FAR_GAP = 0.9
+#: leader dots between a label and its value: ``Voltage ........ 230 V``
+LEADER = re.compile(r"[.·…_]{3,}\s*")
 
 
 @dataclass
@@ -147,6 +170,9 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
             schema: PlateSchema) -> _Candidate | None:
     """The value that follows a label ending at ``end`` on its own line."""
     start = end + len(text[end:]) - len(text[end:].lstrip())
+    leader = LEADER.match(text, start)
+    if leader:
+        start = leader.end()
     if start >= len(text):
         return None
     run = text[:_run_limit(line, spans, start)]
@@ -169,20 +195,23 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
     label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
     value_word = line.words[_word_at(spans, start)]
     height = max(1, label_word.box[3] - label_word.box[1])
-    gap = max(0, value_word.box[0] - label_word.box[2]) / height if value_word is not label_word \
-        else 0.0
+    gap = max(0, value_word.box[0] - label_word.box[2]) / height \
+        if value_word is not label_word and not leader else 0.0  # dots tie the two
     return _Candidate(FieldValue(value=value, confidence=conf, box=box), whole=whole,
                       other_format=_other_format(spec, rest, schema), gap=gap)
 
 
-def _below(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
-           schema: PlateSchema) -> _Candidate | None:
-    """A whole run just below a label and starting under it (stacked labels)."""
+def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
+             schema: PlateSchema, *, above: bool = False) -> _Candidate | None:
+    """A whole run just below a label and starting under it (stacked labels), or with
+    ``above``, just over it (a caption set small under its value)."""
     x0, y0, x1, y1 = label_word.box
     height = max(1, y1 - y0)
-    for below in lines[index + 1 : index + 3]:
-        for word in below.words:
-            if word.box[1] - y1 > 1.5 * height or word.box[0] > x1 or word.box[2] < x0:
+    near = lines[max(0, index - 2) : index][::-1] if above else lines[index + 1 : index + 3]
+    for other in near:
+        for word in other.words:
+            gap = (y0 - word.box[3]) if above else (word.box[1] - y1)
+            if gap > 1.5 * height or word.box[0] > x1 or word.box[2] < x0:
                 continue
             text = word.text.strip()
             if before_next_label(text, schema) != text or is_label(text, schema) \
@@ -191,7 +220,7 @@ def _below(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
             conf, box = word.evidence(0, len(text))
             return _Candidate(FieldValue(value=text, confidence=conf, box=box), whole=True,
                               other_format=_other_format(spec, text, schema),
-                              gap=max(0, word.box[1] - y1) / height,
+                              gap=max(0, gap) / max(height, word.box[3] - word.box[1]),
                               aligned=abs(word.box[0] - x0) < height)
     return None
 
@@ -222,11 +251,16 @@ def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
             for end in ends:
                 beside = _beside(spec, line, text, spans, end, schema)
                 label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
-                below = _below(spec, lines, index, label_word, schema) \
+                below = _stacked(spec, lines, index, label_word, schema) \
                     if beside is None or not (beside.whole and beside.gap < 2.5) else None
                 if beside is not None and not _prefer_below(beside, below) \
                         and (not beside.other_format or below is None):
                     return beside.value
+                over = _stacked(spec, lines, index, label_word, schema, above=True) \
+                    if beside is None else None
+                if over is not None and not over.other_format and over.aligned \
+                        and over.gap < 0.6 and (below is None or over.gap < 0.5 * below.gap):
+                    return over.value  # the nearest run is the one just above: a caption
                 if below is not None and not below.other_format and below.aligned:
                     return below.value
     return None

@@ -17,6 +17,10 @@ from appliance.synth.values import DISTRACTORS, label_variant, value_for
 from appliance.synth.words import pseudo_word, random_text
 
 UNIT_FIELDS = ("voltage", "current", "power", "frequency", "speed", "ip_rating")
+#: placements only the held-out split draws, to measure the attachment on layouts it never
+#: saw: ``leader`` (``Voltage ........ 230 V``, values flush right) and ``caption`` (a value
+#: with its label set small underneath)
+HELDOUT_PLACEMENTS = ("leader", "caption")
 SHORT_LABELS = {"voltage": ["U", "V", "Un"], "current": ["I", "A", "In"],
                 "power": ["P", "kW", "Pn"], "frequency": ["f", "Hz"], "speed": ["n", "r/min"],
                 "ip_rating": ["IP"]}
@@ -108,6 +112,8 @@ def build_layout(schema: PlateSchema, values: dict[str, str], rng: random.Random
     language = rng.randrange(8)
     columns = rng.choice((1, 1, 2, 2, 2, 3))
     placement = rng.choice(("beside", "beside", "beside", "above", "table"))
+    if split == "heldout" and rng.random() < 0.5:
+        placement = rng.choice(HELDOUT_PLACEMENTS)  # layouts no other split ever shows
     style = rng.choices(("print", "engraved", "stamped", "dotmatrix", "laser"),
                         weights=(50, 12, 12, 12, 14))[0]
     value_style = style if rng.random() < 0.7 else rng.choice(("print", "stamped", "dotmatrix"))
@@ -238,7 +244,7 @@ def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str
         y = item.bbox()[3] + size * rng.uniform(0.6, 1.2)
     col_width = (layout.width - 2 * margin) / columns
     row_height = size * rng.uniform(1.45, 1.9)
-    if placement == "above":
+    if placement in ("above", "caption"):
         row_height *= 1.9
     rows = (len(body) + columns - 1) // columns
     if placement == "table":
@@ -246,13 +252,30 @@ def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str
                             value_font=value_font, style=style, value_style=value_style)
     if y + rows * row_height > layout.height - margin:
         return False
-    label_size = int(size * (0.75 if placement == "above" else rng.uniform(0.85, 1.0)))
+    stacked = placement in ("above", "caption")
+    label_size = int(size * (0.75 if stacked else rng.uniform(0.85, 1.0)))
     for index, (name, value, label) in enumerate(body):
         col, row = index // rows, index % rows
         x0 = margin + col * col_width
         top = y + row * row_height
         role = "value" if name else "distractor"
-        if label and placement == "above":
+        if label and placement == "caption":
+            layout.items.append(TextItem(label, "label", name, x0, top + size * 1.15, font,
+                                         label_size, style))
+        elif label and placement == "leader":
+            lab = TextItem(label, "label", name, x0, top, font, label_size, style)
+            layout.items.append(lab)
+            right = margin + (col + 1) * col_width - size * 0.5
+            width = TextItem(value, role, name, 0, top, value_font, size, style).width()
+            dots_x = x0 + lab.width() + size * 0.3
+            dots = TextItem(".", "distractor", None, dots_x, top, font, label_size, style)
+            count = int((right - width - size * 0.3 - dots_x) / max(1.0, dots.width()))
+            if count < 3:
+                return False
+            dots.text = "." * count
+            layout.items.append(dots)
+            x0 = right - width
+        elif label and placement == "above":
             layout.items.append(TextItem(label, "label", name, x0, top, font, label_size, style))
             top += label_size * 1.25
         elif label:
