@@ -80,9 +80,14 @@ def test_stacked_lost_dot_and_misread_labels_still_find_their_values() -> None:
     assert fields["serial"].value == "220676-8867"
     assert fields["manufactured"].value == "2024-12"
     assert fields["voltage"].value == "415V"
-    # three misread letters are too many: no label, and a year-like value stays unattached
+    # three misread letters are too many for a label: the only date-like run is taken by
+    # elimination, unsure (a wrong guess must ask for a reshoot, never stop the line)
     two = assign_fields([line("Hcrslclldatum:", "2024-12", y=0)], SCHEMA)
-    assert two["manufactured"].value is None
+    assert two["manufactured"].value == "2024-12"
+    assert two["manufactured"].confidence <= 0.5
+    # two date-like runs and no label: neither is guessed
+    three = assign_fields([line("Hcrslclldatum:", "2024-12", "2023-01", y=0)], SCHEMA)
+    assert three["manufactured"].value is None
 
 
 def test_corrupt_and_empty_images_give_clear_errors(tmp_path: Path) -> None:

@@ -340,6 +340,43 @@ def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
     return None
 
 
+#: the most a value found by elimination (its label unread) may claim: never a sure MISMATCH
+ELIMINATION_CONFIDENCE = 0.5
+
+
+def _claims(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
+    """Whether a whole run could be this field's value and no distinctive other format's."""
+    return bool(spec.value_regex().fullmatch(text)) and not is_label(text, schema) \
+        and not _other_format(spec, text, schema) \
+        and not any(other.name != spec.name and field_kind_is_date(other)
+                    and other.value_regex().fullmatch(text) for other in schema.fields.values())
+
+
+def field_kind_is_date(spec: FieldSpec) -> bool:
+    """A date field (its format is distinctive, as unit values are)."""
+    return "date" in spec.name or spec.name == "manufactured"
+
+
+def _by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: PlateSchema,
+                    taken: set[str]) -> None:
+    """Fields whose label was not read (``N°DSSRRG:``) take the one run left that only
+    they can claim; with a capped confidence, so a wrong guess asks for a reshoot."""
+    missing = [spec for name, spec in schema.fields.items()
+               if result[name].value is None and spec.unlabelled == "never"]
+    words = [w for line in lines for w in line.words
+             if w.text.strip() and w.text.strip() not in taken]
+    for spec in missing:
+        mine = [w for w in words if _claims(spec, w.text.strip(), schema)]
+        rivals = [o for o in missing if o is not spec
+                  and any(_claims(o, w.text.strip(), schema) for w in mine)]
+        if len(mine) == 1 and not rivals:
+            text = mine[0].text.strip()
+            conf, box = mine[0].evidence(0, len(mine[0].text))
+            result[spec.name] = FieldValue(value=text, box=box,
+                                           confidence=min(conf, ELIMINATION_CONFIDENCE))
+            taken.add(text)
+
+
 def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValue]:
     """Return a value (or not-read) for every schema field, found in ``lines``.
 
@@ -350,6 +387,8 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
     taken: set[str] = set()
     for name, spec in schema.fields.items():
         found = _labelled(spec, lines, schema) or _above(spec, lines, schema)
+        if found is not None and found.value and is_label(found.value, schema):
+            found = None  # "SERIAL", "TENSION": a label word is never a value
         if found is None and spec.unlabelled == "anywhere":
             found = _anywhere(spec, lines, taken)
         if found is not None and found.value:
@@ -361,4 +400,5 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
             if found is not None and found.value:
                 taken.add(found.value)
                 result[name] = found
+    _by_elimination(result, lines, schema, taken)
     return result
