@@ -229,8 +229,10 @@ class ReaderSettings(_Section):
         "read compiles for about a minute)"))
     verify_known: bool = Field(default=False, description=(
         "when the unit's ERP record is known, also score its expected values with the "
-        "reader's verify mode (ppocr, vlm, cascade) and store the outcome per field; it "
-        "does not change verdicts"))
+        "reader's verify mode (ppocr, vlm, cascade) and store the outcome per field; the "
+        "rules then keep a MISMATCH only where verify also finds the expected value "
+        "differs (station split: false MISMATCH 2.75 % -> 1.0 %), at the cost of a "
+        "second pass over the frame"))
     cascade_primary: str = Field(default="ppocr", description=(
         "cascade: the OCR reader that reads every frame"))
     cascade_min_confidence: float = Field(default=0.6, ge=0, le=1, description=(

@@ -120,13 +120,17 @@ def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: st
 
 def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | None,
              rules: RuleSet, *, family: str, attempt: int = 0,
-             read_error: str | None = None, quality: Sequence[QualityIssue] = ()) -> Decision:
+             read_error: str | None = None, quality: Sequence[QualityIssue] = (),
+             verify: Mapping[str, str] | None = None) -> Decision:
     """Decide the verdict of one inspection.
 
     ``reading`` maps field → {"value", "confidence"}; ``expected`` is the ERP record's fields
     (None when the unit has no record); ``attempt`` counts reshoots already made;
     ``quality`` lists what the reader found wrong with the frame, added to the reason of a
-    reshoot or review so the operator (and the camera) knows what to change.
+    reshoot or review so the operator (and the camera) knows what to change. ``verify``
+    (``reader.verify_known``) maps fields to the reader's verdict on the expected value:
+    a MISMATCH stands only where verify also says ``differs``; where it found the expected
+    value plausible or could not tell, the field is unsure (a reshoot, never a PASS).
     """
     if family not in rules.families:
         raise KeyError(f"no rules for plate family {family!r}")
@@ -136,10 +140,24 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
                           None if expected is None else (expected.get(name) or None), policy)
         for name, rule in rules.families[family].fields.items()
     }
+    if expected is not None:  # a field the record leaves out is not on this unit's plate
+        for name, check in checks.items():
+            if check.status is FieldStatus.NOT_READ and not expected.get(name):
+                checks[name] = check.model_copy(update={
+                    "status": FieldStatus.NOT_EXPECTED,
+                    "explanation": "not read, and the ERP record does not list it"})
+    for name, check in checks.items():
+        seen = (verify or {}).get(name)
+        if check.status is FieldStatus.MISMATCH and seen is not None and seen != "differs":
+            checks[name] = check.model_copy(update={
+                "status": FieldStatus.CONFUSED,
+                "explanation": f"{check.explanation}; but verify finds the expected value "
+                               f"{seen}: not sure"})
     required = [c for c in checks.values() if c.required]
     # A field read confidently and wrong condemns the plate even if the field is optional.
     mismatched = [c.field for c in checks.values() if c.status is FieldStatus.MISMATCH]
-    unsure = [c.field for c in required if c.status not in (FieldStatus.OK, FieldStatus.MISMATCH)]
+    unsure = [c.field for c in required if c.status not in (
+        FieldStatus.OK, FieldStatus.MISMATCH, FieldStatus.NOT_EXPECTED)]
 
     def decide(verdict: Verdict, reason: str, causes: list[str],
                reshoot_reason: ReshootReason | None = None) -> Decision:

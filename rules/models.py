@@ -23,6 +23,7 @@ class FieldStatus(StrEnum):
     CONFUSED = "confused"
     NOT_READ = "not_read"
     FORMAT_ERROR = "format_error"
+    NOT_EXPECTED = "not_expected"  # not read, and the unit's ERP record does not list it
 
 
 class Verdict(StrEnum):

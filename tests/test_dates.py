@@ -32,6 +32,6 @@ def test_parse_date(text: str, date: PlateDate | None) -> None:
     ("06/2024", "2024-05", FieldStatus.MISMATCH), ("05/2023", "2024-05", FieldStatus.MISMATCH),
 ])
 def test_dates_compare_by_meaning(plate: str, erp: str, status: FieldStatus) -> None:
-    check = check_field("manufactured", RULE, {"value": plate, "confidence": 0.95}, erp,
+    check = check_field("manufactured", RULE, {"value": plate, "confidence": 0.995}, erp,
                         RULES.policy)
     assert check.status is status, check.explanation

@@ -77,7 +77,7 @@ def test_nameplate_check_prints_verdict_json(tmp_path: Path) -> None:
     record = {"model": "VX132M-4", "serial": "48213907KQ", "voltage": "230/400 V",
               "current": "15.2/8.8 A", "power": "4 kW", "frequency": "50 Hz",
               "speed": "1440 r/min", "ip_rating": "IP55"}
-    fields = {k: {"value": v, "confidence": 0.9, "box": None} for k, v in record.items()}
+    fields = {k: {"value": v, "confidence": 0.995, "box": None} for k, v in record.items()}
     fields["serial"]["value"] = "48213908KQ"
     reading = write(tmp_path / "r.json", json.dumps({"image": "x.jpg", "fields": fields}))
     expected = write(tmp_path / "e.json", json.dumps(record))

@@ -68,7 +68,7 @@ def test_single_confident_substitution_never_passes(record: dict[str, str],
 
     substitute = data.draw(st.sampled_from([c for c in SUBSTITUTES if changes_meaning(c)]))
     changed = value[:index] + substitute + value[index + 1:]
-    reading = {k: {"value": v, "confidence": 0.95} for k, v in record.items()}
-    reading[name] = {"value": changed, "confidence": 0.95}
+    reading = {k: {"value": v, "confidence": 0.995} for k, v in record.items()}
+    reading[name] = {"value": changed, "confidence": 0.995}
     decision = evaluate(reading, record, RULES, family="motor")
     assert decision.verdict is not Verdict.PASS, (name, value, changed, decision.reason)

@@ -31,9 +31,10 @@ class Case:
     attempt: int = 0
     no_record: bool = False
     error: str | None = None
-    confidence: float = 0.95
+    confidence: float = 0.995
     family: str = "motor"
     causes: list[str] | None = None
+    verify: dict[str, str] | None = None  # the reader's verify outcome per expected field
 
 
 V, S = Verdict, FieldStatus
@@ -118,6 +119,22 @@ CASES = [
          statuses={"serial": S.CONFUSED}),
     Case("per-field threshold met", V.MISMATCH, read={"serial": ("48213908KQ", 0.85)},
          statuses={"serial": S.MISMATCH}),
+    # --- fields the record leaves out, and verify ---------------------------------------------
+    Case("a field the record leaves out and the plate lacks does not hold a pass", V.PASS,
+         read={"power": None}, expect={"power": None}, statuses={"power": S.NOT_EXPECTED}),
+    Case("a field the record lists but nobody read still asks for a reshoot", V.RESHOOT,
+         read={"power": None}, statuses={"power": S.NOT_READ}),
+    Case("a confident difference that verify confirms is a mismatch", V.MISMATCH,
+         read={"serial": "48213908KQ"}, verify={"serial": "differs"},
+         statuses={"serial": S.MISMATCH}),
+    Case("a confident difference where verify finds the record's value is unsure", V.RESHOOT,
+         read={"serial": "48213908KQ"}, verify={"serial": "verified"},
+         statuses={"serial": S.CONFUSED}),
+    Case("a confident difference verify cannot judge is unsure", V.RESHOOT,
+         read={"serial": "48213908KQ"}, verify={"serial": "unreadable"},
+         statuses={"serial": S.CONFUSED}),
+    Case("verify never turns an unread field into a pass", V.RESHOOT,
+         read={"serial": None}, verify={"serial": "verified"}, statuses={"serial": S.NOT_READ}),
     # --- not read, reshoot, review --------------------------------------------------------------
     Case("required field not read", V.RESHOOT, read={"model": None}, statuses={"model": S.NOT_READ},
          causes=["model"]),
@@ -176,7 +193,7 @@ def test_case(case: Case) -> None:
     expected = None if case.no_record else {
         k: v for k, v in {**RECORD, **case.expect}.items() if v is not None}
     decision = evaluate(reading_for(case), expected, RULES, family=case.family,
-                        attempt=case.attempt, read_error=case.error)
+                        attempt=case.attempt, read_error=case.error, verify=case.verify)
     assert decision.verdict is case.verdict, decision.reason
     for name, status in case.statuses.items():
         assert decision.fields[name].status is status, decision.fields[name].explanation

@@ -9,7 +9,7 @@ from tests.plates import REPO, demo_records, plate_values
 RULES = load_rules(REPO / "config" / "rules.toml")
 
 
-def _reading(values: dict[str, str], confidence: float = 0.95) -> dict[str, object]:
+def _reading(values: dict[str, str], confidence: float = 0.995) -> dict[str, object]:
     return {name: {"value": value, "confidence": confidence} for name, value in values.items()}
 
 

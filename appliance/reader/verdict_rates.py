@@ -41,15 +41,20 @@ class VerdictRates:
         self.final_attempt = rules.policy.max_reshoots
 
     def add(self, reading: dict[str, Any], truth: dict[str, str],
-            quality: list[Any] | None = None) -> None:
-        """Judge one frame's reading against its true record and a changed one."""
+            quality: list[Any] | None = None, *, verify: dict[str, str] | None = None,
+            changed_serial: str | None = None,
+            verify_changed: dict[str, str] | None = None) -> None:
+        """Judge one frame's reading against its true record and a changed one (the serial
+        changed by ``changed_serial`` or one middle character); ``verify`` and
+        ``verify_changed`` are the reader's verify outcomes on each record, when it ran."""
         good = evaluate(reading, truth, self.rules, family=self.family,
-                        attempt=self.final_attempt, quality=quality or [])
+                        attempt=self.final_attempt, quality=quality or [], verify=verify)
         self.good[good.verdict.value] += 1
         if truth.get("serial"):
-            changed = dict(truth, serial=one_character_changed(truth["serial"]))
+            changed = dict(truth, serial=changed_serial or one_character_changed(truth["serial"]))
             wrong = evaluate(reading, changed, self.rules, family=self.family,
-                             attempt=self.final_attempt, quality=quality or [])
+                             attempt=self.final_attempt, quality=quality or [],
+                             verify=verify_changed)
             self.changed += 1
             self.changed_pass += int(wrong.verdict is Verdict.PASS)
 

@@ -174,7 +174,7 @@ class Recorder:
         reading = {name: fv.model_dump() for name, fv in result.fields.items()}
         decision = evaluate(reading, record["fields"] if record else None, self.rules.rules,
                             family=self.family, attempt=frame.attempt, read_error=result.error,
-                            quality=result.quality)
+                            quality=result.quality, verify=result.verify)
         inspection = {
             "id": frame.inspection_id, "station": frame.station, "unit_id": frame.unit_id,
             "order_id": record["order_id"] if record else None, "frame_id": frame.frame_id,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 VERDICTS = ("PASS", "MISMATCH", "RESHOOT", "REVIEW")
-FIELD_STATUSES = ("ok", "mismatch", "confused", "not_read", "format_error")
+FIELD_STATUSES = ("ok", "mismatch", "confused", "not_read", "format_error", "not_expected")
 
 
 class HistoryQueryError(ValueError):

@@ -21,6 +21,7 @@ import torch
 
 from appliance.geometry import quad_box, rectify_quad
 from appliance.reader.base import PlateReading
+from appliance.reader.calibration import load_for
 from appliance.reader.fields import Line, Word, assign_fields, group_lines
 from appliance.reader.ppocr.cudagraphs import GraphedForward
 from appliance.reader.ppocr.detect import (
@@ -101,6 +102,8 @@ class PPOCRReader:
                                     "recognizer/ and orientation/ model folders)")
         self.schema = schema
         self.device = device
+        #: raw field scores → measured probability of a right value (None: raw scores)
+        self.calibration = load_for(folder)
         self.detector = _load(folder / "detector", device)
         self.recognizer = _load(folder / "recognizer", device)
         self.orientation = _load(folder / "orientation", device)
@@ -290,6 +293,11 @@ class PPOCRReader:
     def _reading(self, image: np.ndarray, analysis: FrameAnalysis) -> PlateReading:
         lines: list[Line] = group_lines(analysis.words)
         fields = assign_fields(lines, self.schema)
+        if self.calibration is not None:
+            for name, found in fields.items():
+                if found.value is not None:
+                    found.confidence = self.calibration.probability(self.schema.fields[name],
+                                                                    found.confidence)
         heights = [float(np.linalg.norm(q[3] - q[0])) for q in analysis.quads]
         issues = assess(image, plate=analysis.plate(), text_heights=heights,
                         field_boxes={n: f.box for n, f in fields.items()},

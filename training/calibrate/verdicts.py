@@ -1,0 +1,80 @@
+"""Product-level verdict rates from frames read once, for a sweep of confidence thresholds.
+
+``python -m training.calibrate.verdicts --reads reads/ --split station
+--calibration models/ppocr-reader/calibration.json --threshold 0.6 --threshold 0.9 [--verify]``
+
+For each threshold (the rules' ``policy.min_confidence``): good units PASS / MISMATCH /
+RESHOOT / REVIEW at the final attempt, and records with one serial character changed that
+PASS (``appliance.reader.verdict_rates``). Without ``--calibration`` the reader's raw scores
+are judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from appliance.reader.calibration import Calibration
+from appliance.reader.verdict_rates import VerdictRates
+from appliance.schema import PlateSchema, load_schema
+from appliance.transport.messages import QualityIssue
+from rules import RuleSet, load_rules
+from training.calibrate.fit import attach, frames
+
+
+def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,
+          calibration: Calibration | None, threshold: float, use_verify: bool = False,
+          family: str = "motor") -> dict[str, Any]:
+    """Verdict rates of one collected split under ``threshold``."""
+    policy = rules.policy.model_copy(update={"min_confidence": threshold})
+    counter = VerdictRates(rules.model_copy(update={"policy": policy}), family=family)
+    for record in frames(path):
+        fields = attach(record, schema)
+        reading = {}
+        for name, got in fields.items():
+            conf = got.confidence if calibration is None or got.value is None \
+                else calibration.probability(schema.fields[name], got.confidence)
+            reading[name] = {"value": got.value, "confidence": conf}
+        truth = {name: str(t["value"]) for name, t in record["fields"].items()
+                 if t.get("shown") and t.get("value")}
+        quality = [QualityIssue.model_validate(q) for q in record.get("quality", [])
+                   if isinstance(q, dict)]
+        if not use_verify:
+            counter.add(reading, truth, quality)
+            continue
+        checked = record.get("verify", {})
+        # the changed record's serial is the value verify was run on (one random change)
+        serial = checked.get("serial")
+        counter.add(reading, truth, quality,
+                    verify={name: v["true"] for name, v in checked.items()},
+                    changed_serial=serial["changed_value"] if serial else None,
+                    verify_changed={name: (v["changed"] if name == "serial" else v["true"])
+                                    for name, v in checked.items()})
+    return {"threshold": threshold, **counter.summary()}
+
+
+def main() -> None:
+    """Command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reads", type=Path, required=True)
+    parser.add_argument("--split", default="station")
+    parser.add_argument("--schema", type=Path, default=Path("config/schemas/motor.toml"))
+    parser.add_argument("--rules", type=Path, default=Path("config/rules.toml"))
+    parser.add_argument("--calibration", type=Path, default=None)
+    parser.add_argument("--threshold", type=float, action="append", default=None)
+    parser.add_argument("--verify", action="store_true",
+                        help="use the collected verify outcomes, as reader.verify_known does")
+    args = parser.parse_args()
+    schema, rules = load_schema(args.schema), load_rules(args.rules)
+    calibration = Calibration.load(args.calibration) if args.calibration else None
+    for threshold in args.threshold or [rules.policy.min_confidence]:
+        print(json.dumps(rates(args.reads / f"{args.split}.jsonl", schema, rules,
+                               calibration=calibration, threshold=threshold,
+                               use_verify=args.verify)))
+
+
+if __name__ == "__main__":
+    main()
