@@ -1,0 +1,142 @@
+"""Field attachment per layout kind: table-driven cases, each a plate's text runs with boxes.
+
+Runs are (text, x, y, width, height) in plate pixels; every case names the layout it stands
+for and the fields it must attach. The cases marked "was wrong" failed before the
+attachment learnt far gaps, stacked values, leader dots, captions and elimination.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from appliance.reader.calibration import Calibration, CalibrationError, Curve, field_kind
+from appliance.reader.fields import Word, assign_fields, group_lines
+from appliance.schema import load_schema
+from training.attach.evaluate import evaluate_attachment
+from training.calibrate.fit import ece, fit, isotonic
+
+SCHEMA = load_schema(Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml")
+Run = tuple[str, int, int, int, int]
+
+CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
+    ("inline: label and value on one line", [
+        ("Model:", 20, 20, 70, 20), ("VX132M-4", 100, 20, 110, 20),
+        ("Serial No.", 20, 50, 100, 20), ("48213907KQ", 130, 50, 120, 20)],
+     {"model": "VX132M-4", "serial": "48213907KQ"}),
+    ("stacked, two columns: the next column's current is not the model (was wrong)", [
+        ("Modelo", 20, 20, 60, 14), ("67.0 A", 400, 20, 60, 20),
+        ("4ZH0416-9VQ54-5XK3", 20, 38, 200, 20)],
+     {"model": "4ZH0416-9VQ54-5XK3", "current": "67.0 A"}),
+    ("stacked: a far distractor beside the label loses to the value under it (was wrong)", [
+        ("Type:", 20, 20, 50, 14), ("IEC 60034-30-1", 400, 20, 150, 20),
+        ("XG948G-4", 20, 38, 100, 20)],
+     {"model": "XG948G-4"}),
+    ("two columns: a value ends at the far gap, not in the next column (was wrong)", [
+        ("FABRICANT", 20, 20, 90, 20), ("Galro Electric", 130, 20, 140, 20),
+        ("1~", 420, 20, 20, 20)],
+     {"manufacturer": "Galro Electric"}),
+    ("two columns: the next column's label ends a name", [
+        ("FABRICANT:", 20, 20, 100, 20), ("MAXGALRO Inc. Fréquence", 130, 20, 230, 20),
+        ("50/60 Hz", 370, 20, 80, 20)],
+     {"manufacturer": "MAXGALRO Inc.", "frequency": "50/60 Hz"}),
+    ("table: header cells over value cells", [
+        ("U", 20, 100, 15, 16), ("I", 120, 100, 10, 16), ("kW", 220, 100, 25, 16),
+        ("400 V", 20, 125, 60, 20), ("12.5 A", 120, 125, 60, 20), ("5.5 kW", 220, 125, 60, 20)],
+     {"voltage": "400 V", "current": "12.5 A", "power": "5.5 kW"}),
+    ("leader dots between label and value", [
+        ("MODELL", 20, 20, 70, 20), ("...........", 95, 20, 200, 20),
+        ("7WN8373-1VL17", 300, 20, 140, 20)],
+     {"model": "7WN8373-1VL17"}),
+    ("caption: a small label under its value (was wrong)", [
+        ("8HM4407-9CV98", 20, 100, 220, 14), ("Modell", 20, 121, 48, 11),
+        ("Roulement", 20, 171, 110, 15)],
+     {"model": "8HM4407-9CV98"}),
+    ("title: the first clear run, not a taller word with descenders (was wrong)", [
+        ("VENTMAX", 20, 10, 120, 24), ("Modell", 20, 50, 60, 20), ("AU-50/160", 90, 50, 90, 20),
+        ("Bearing", 400, 48, 90, 27)],
+     {"manufacturer": "VENTMAX", "model": "AU-50/160"}),
+    ("a label word is never a value (was wrong)", [
+        ("No.", 20, 20, 30, 20), ("SERIAL", 20, 44, 70, 20)],
+     {"serial": None}),
+    ("an unreadable label: the only serial-like run is taken, unsure (was wrong)", [
+        ("NORDMOT GmbH", 20, 0, 160, 16), ("Typ:", 20, 20, 40, 20), ("QW99A-2", 70, 20, 80, 20),
+        ("N°DSSRRG:", 20, 50, 90, 20), ("N23M69039", 120, 50, 100, 20),
+        ("2018-05", 400, 50, 80, 20)],
+     {"model": "QW99A-2", "serial": "N23M69039", "manufactured": "2018-05"}),
+]
+
+
+def words(runs: list[Run]) -> list[Word]:
+    """Runs as words with boxes."""
+    return [Word(text, (x, y, x + w, y + h), 0.99) for text, x, y, w, h in runs]
+
+
+@pytest.mark.parametrize("name, runs, want", CASES, ids=[c[0] for c in CASES])
+def test_attachment_per_layout_kind(name: str, runs: list[Run], want: dict[str, str | None]
+                                    ) -> None:
+    found = assign_fields(group_lines(words(runs)), SCHEMA)
+    for field_name, value in want.items():
+        assert found[field_name].value == value, f"{name}: {field_name}"
+
+
+def test_a_guess_by_elimination_is_never_confident() -> None:
+    runs = CASES[-1][1]
+    found = assign_fields(group_lines(words(runs)), SCHEMA)
+    assert found["serial"].confidence <= 0.5
+    assert found["model"].confidence > 0.9
+
+
+def test_oracle_runs_attach_on_held_out_layouts() -> None:
+    report = evaluate_attachment(SCHEMA, split="heldout", n=40, runs="merged")
+    assert report["attached_right"] >= 0.95, report["failures"][:3]
+    assert {"caption/1", "caption/2", "leader/2"} & set(report["per_layout"])
+
+
+def test_calibration_is_monotone_and_holds_on_a_held_out_set() -> None:
+    import random
+
+    rng = random.Random(3)
+
+    def draw(n: int) -> list[tuple[float, bool]]:  # the truth: P(right | s) = s squared
+        return [(s, rng.random() < s * s) for s in (rng.random() for _ in range(n))]
+
+    calibration = fit({"code": draw(4000)})
+    curve = calibration.curves["code"]
+    assert list(curve.y) == sorted(curve.y) and list(curve.x) == sorted(curve.x)
+    held_out = draw(4000)
+    spec = SCHEMA.fields["model"]
+    assert field_kind(spec) == "code"
+    mapped = [(calibration.probability(spec, s), r) for s, r in held_out]
+    assert ece(mapped) < 0.04 < ece(held_out)
+    scores = [calibration.probability(spec, s / 100) for s in range(101)]
+    assert scores == sorted(scores)
+
+
+def test_isotonic_pools_violators() -> None:
+    curve = isotonic([(0.1, True), (0.2, False), (0.3, False), (0.9, True)])
+    assert curve.y == (0.0 + 1 / 3, 1.0) or list(curve.y) == sorted(curve.y)
+    assert Curve((0.0, 1.0), (0.2, 0.8))(0.5) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("not json", "not a calibration file"),
+    (json.dumps({"curves": {"code": {"x": [0.1, 0.5], "y": [0.9, 0.2]}}}), "not a monotone"),
+    (json.dumps({"curves": {"code": {"x": [0.1], "y": [1.5]}}}), "not a monotone"),
+    (json.dumps({"curve": {}}), "not a calibration file"),
+])
+def test_a_broken_calibration_file_names_the_problem(tmp_path: Path, content: str,
+                                                      problem: str) -> None:
+    path = tmp_path / "calibration.json"
+    path.write_text(content)
+    with pytest.raises(CalibrationError, match=problem) as caught:
+        Calibration.load(path)
+    assert str(path) in str(caught.value)
+
+
+def test_the_shipped_calibration_loads() -> None:
+    root = Path(__file__).resolve().parents[1]
+    calibration = Calibration.load(root / "models" / "ppocr-reader" / "calibration.json")
+    assert {"code", "unit", "pooled"} <= set(calibration.curves)
