@@ -59,6 +59,7 @@ def collect(reader: PPOCRReader, schema_file: Path, *, split: str, n: int, out: 
                                                      disable=None)):
             analysis = reader.analyse([image])[0]
             reading = reader._reading(image, analysis)
+            issues: Any = reading.extra.get("quality") or []
             record: dict[str, Any] = {
                 "split": split, "index": index, "seed": labels["seed"],
                 "params": {k: labels["params"].get(k) for k in ("style", "placement", "columns",
@@ -69,7 +70,7 @@ def collect(reader: PPOCRReader, schema_file: Path, *, split: str, n: int, out: 
                 "reading": {name: {"value": f.value, "confidence": round(f.confidence, 5)}
                             for name, f in reading.fields.items()},
                 "quality": [q.model_dump(mode="json") if hasattr(q, "model_dump") else str(q)
-                            for q in reading.extra.get("quality", [])],  # type: ignore[union-attr]
+                            for q in issues],
             }
             if verify:
                 results: dict[str, Any] = {}

@@ -148,8 +148,8 @@ def main() -> None:
     schema = load_schema(args.schema)
     train: dict[str, list[Sample]] = defaultdict(list)
     for split in args.fit:
-        for kind, points in samples(args.reads / f"{split}.jsonl", schema).items():
-            train[kind].extend(points)
+        for kind, found in samples(args.reads / f"{split}.jsonl", schema).items():
+            train[kind].extend(found)
     calibration = fit(train)
     report: dict[str, Any] = {"fit": args.fit, "samples": {k: len(v) for k, v in train.items()}}
     shown: dict[str, list[tuple[float, bool]]] = {}
