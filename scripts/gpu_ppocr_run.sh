@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One fine-tune run of the PP-OCR recogniser on the GPU machine (device tool), measured on the
+# same station/dev frames as training.calibrate.collect reads of the shipped model:
+#   [WORKERS=15] bash scripts/gpu_ppocr_run.sh MINUTES [STATION_N] [DEV_N] [finetune args...]
+# carry .whl and .fonts.tar.xz. Writes $OUT/finetune.log, finetune.json, recognizer/ and
+# reads/{station,dev}.jsonl (no verify).
+set -uo pipefail
+MINUTES=${1:-8}; STATION=${2:-400}; DEV=${3:-300}; shift 3 || true
+WORKERS=${WORKERS:-15}
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target /tmp/site .whl/*.whl
+tar -C /tmp -xJf .fonts.tar.xz
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAMEPLATE_FONT_DIRS=/tmp/.fonts
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+WORK=/tmp/ft
+python3 -m training.ppocr.finetune --init models/ppocr-reader --out $WORK --parts recognizer \
+  --minutes "$MINUTES" --workers "$WORKERS" "$@" 2>&1 | grep -v -i warn \
+  | grep '"step"\|Error' > $OUT/finetune.log
+tail -n 2 $OUT/finetune.log
+cp $WORK/finetune.json $OUT/ && cp -r $WORK/recognizer $OUT/
+cp -r models/ppocr-reader/detector models/ppocr-reader/orientation $WORK/
+timeout 150 python3 -m training.calibrate.collect --model $WORK --split station:$STATION \
+  --out $OUT/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
+timeout 100 python3 -m training.calibrate.collect --model $WORK --split dev:$DEV \
+  --out $OUT/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
+wc -l $OUT/reads/*.jsonl
