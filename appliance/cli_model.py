@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -83,13 +84,16 @@ def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: i
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
 @click.option("--workers", default=2, show_default=True)
+@click.option("--reliability-plot", "plot", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Draw confidence against share right (PNG), per backend.")
 @click.pass_context
 def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ...], split: str,
-             count: int, seed: int, device: str, workers: int) -> None:
+             count: int, seed: int, device: str, workers: int, plot: Path | None) -> None:
     """Measure readers on rendered plates: legible values in the text runs, field exact
     match, model+serial, latency, and the verdicts the shipped rules give (good units PASS /
     MISMATCH / RESHOOT / REVIEW at the final attempt; records with one character changed
-    that PASS). Several backends read the very same frames."""
+    that PASS), and how well confidence is calibrated (ECE, reliability bins). Several
+    backends read the very same frames."""
     from appliance.reader import load_reader
     from appliance.reader.neural.evaluate import evaluate
     from appliance.schema import load_schema
@@ -102,15 +106,21 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
                                 workers=workers))
     rules = load_rules(settings.rules_file)
     family = load_schema(settings.schema_file).name
+    curves: dict[str, Any] = {}
     for backend in backends:
         try:
             reader = load_reader(backend, schema=load_schema(settings.schema_file),
                                  device=device, **options)
         except (ImportError, FileNotFoundError, ValueError) as exc:
             raise click.ClickException(f"backend {backend}: {exc}") from None
-        click.echo(json.dumps(evaluate(reader, settings.schema_file, split=split,
-                                       samples=samples, seed=seed, rules=rules,
-                                       family=family), indent=2))
+        report = evaluate(reader, settings.schema_file, split=split, samples=samples,
+                          seed=seed, rules=rules, family=family)
+        click.echo(json.dumps(report, indent=2))
+        curves[backend] = report["calibration"]["reliability"]
+    if plot is not None:
+        from training.calibrate.plot import plot_bins
+
+        click.echo(f"reliability plot: {plot_bins(curves, plot)}")
 
 
 @click.command()

@@ -40,7 +40,8 @@ def test_modbus_coil_follows_each_verdict(tmp_path: Path, run_dir: Path) -> None
 
 
 @pytest.mark.slow
-def test_opcua_reject_for_every_mismatch_and_review_of_a_demo_run(tmp_path: Path, run_dir: Path) -> None:
+def test_opcua_reject_for_every_mismatch_and_review_of_a_demo_run(tmp_path: Path,
+                                                                  run_dir: Path) -> None:
     plc = OpcUaPlc(["line1"])
     # 0.5 Hz: a pace the reader keeps on 2 CPU cores, so the latency is not queueing
     config = write_config(tmp_path, run_dir=run_dir, stations=(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from appliance.reader.verdict_rates import VerdictRates, one_character_changed
 from rules import load_rules
 from tests.plates import REPO, demo_records, plate_values
@@ -34,3 +36,23 @@ def test_rates_count_false_alarms_and_passed_wrong_plates() -> None:
     assert summary["good_units"]["MISMATCH"] == 0.25
     assert summary["changed_records_pass"] == 0.0  # no changed record passed
     assert summary["changed_records"] == 4
+
+
+def test_nameplate_eval_reports_verdicts_and_calibration_with_a_plot(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    plot = tmp_path / "reliability.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "eval", "--split", "station", "-n", "2",
+         "--workers", "1", "--device", "cpu", "--reliability-plot", str(plot)],
+        capture_output=True, text=True, timeout=300, cwd=REPO, check=True)
+    report = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    assert set(report["verdicts"]["good_units"]) == {"PASS", "MISMATCH", "RESHOOT", "REVIEW"}
+    calibration = report["calibration"]
+    assert calibration["values"] > 0 and 0.0 <= calibration["ece"] <= 1.0
+    assert sum(k for _, _, k in calibration["reliability"]) == calibration["values"]
+    assert Image.open(plot).size[0] > 300

@@ -92,6 +92,24 @@ class Calibration:
         return cls(curves)
 
 
+def reliability(points: list[tuple[float, bool]], bins: int = 10,
+                ) -> list[tuple[float, float, int]]:
+    """Per equal-width confidence bin: mean confidence, share right, count."""
+    table: list[list[float]] = [[0.0, 0.0, 0.0] for _ in range(bins)]
+    for conf, right in points:
+        row = table[min(bins - 1, int(conf * bins))]
+        row[0] += conf
+        row[1] += right
+        row[2] += 1
+    return [(r[0] / r[2], r[1] / r[2], int(r[2])) for r in table if r[2]]
+
+
+def ece(points: list[tuple[float, bool]], bins: int = 10) -> float:
+    """Expected calibration error: count-weighted gap between confidence and accuracy."""
+    total = max(1, len(points))
+    return sum(n * abs(conf - acc) for conf, acc, n in reliability(points, bins)) / total
+
+
 def load_for(model_dir: Path) -> Calibration | None:
     """The calibration that ships beside a model, or None when it has none."""
     path = model_dir / FILE_NAME

@@ -20,12 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
-
-from appliance.reader.calibration import POOLED, Calibration, Curve, field_kind
+from appliance.reader.calibration import POOLED, Calibration, Curve, ece, field_kind, reliability
 from appliance.reader.fields import FieldValue, assign_fields, group_lines
 from appliance.schema import PlateSchema, load_schema
 from training.calibrate.collect import word_from_record
+from training.calibrate.plot import plot_bins
 
 Sample = tuple[float, bool]  # raw score, value right
 
@@ -81,57 +80,12 @@ def fit(points: dict[str, list[Sample]], *, minimum: int = 50) -> Calibration:
     return Calibration(curves)
 
 
-def reliability(points: list[tuple[float, bool]], bins: int = 10) -> list[tuple[float, float, int]]:
-    """Per equal-width confidence bin: mean confidence, share right, count."""
-    table: list[list[float]] = [[0.0, 0.0, 0.0] for _ in range(bins)]
-    for conf, right in points:
-        row = table[min(bins - 1, int(conf * bins))]
-        row[0] += conf
-        row[1] += right
-        row[2] += 1
-    return [(r[0] / r[2], r[1] / r[2], int(r[2])) for r in table if r[2]]
-
-
-def ece(points: list[tuple[float, bool]], bins: int = 10) -> float:
-    """Expected calibration error: count-weighted gap between confidence and accuracy."""
-    total = max(1, len(points))
-    return sum(n * abs(conf - acc) for conf, acc, n in reliability(points, bins)) / total
-
-
 def calibrated(points: dict[str, list[Sample]], calibration: Calibration,
                schema: PlateSchema) -> list[tuple[float, bool]]:
     """Samples with their scores mapped through ``calibration``."""
     spec_of = {field_kind(spec): spec for spec in schema.fields.values()}
     return [(calibration.probability(spec_of[kind], s), r)
             for kind, p in points.items() for s, r in p]
-
-
-def plot(curves: dict[str, list[tuple[float, bool]]], out: Path) -> Path:
-    """Reliability diagram: share right against confidence, one colour per curve."""
-    size, pad = 420, 50
-    image = Image.new("RGB", (size + 2 * pad, size + 2 * pad + 20 * len(curves)), "white")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((pad, pad, pad + size, pad + size), outline="black")
-    draw.line((pad, pad + size, pad + size, pad), fill=(170, 170, 170))
-    for tick in range(0, 11, 2):
-        t = tick / 10
-        draw.text((pad + t * size - 8, pad + size + 6), f"{t:.1f}", fill="black")
-        draw.text((8, pad + size - t * size - 6), f"{t:.1f}", fill="black")
-    draw.text((pad, 12), "share of values read right (y) against confidence (x)", fill="black")
-    colours = [(200, 60, 40), (30, 110, 200), (40, 150, 60), (150, 80, 170)]
-    for i, (name, points) in enumerate(curves.items()):
-        colour = colours[i % len(colours)]
-        xy = [(pad + conf * size, pad + size - acc * size)
-              for conf, acc, _ in reliability(points)]
-        if len(xy) > 1:
-            draw.line(xy, fill=colour, width=3)
-        for x, y in xy:
-            draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=colour)
-        draw.text((pad, pad + size + 26 + 20 * i), f"{name}: ECE {ece(points):.3f}, "
-                  f"{len(points)} values", fill=colour)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out)
-    return out
 
 
 def main() -> None:
@@ -166,7 +120,7 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
     if args.plot and shown:
-        plot(shown, args.plot)
+        plot_bins({name: reliability(points) for name, points in shown.items()}, args.plot)
     print(json.dumps(report, indent=1))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from appliance.reader.base import Reader
+from appliance.reader.calibration import ece, reliability
 from appliance.reader.verdict_rates import VerdictRates
 from appliance.synth.dataset import iter_samples
 from rules import RuleSet
@@ -58,6 +59,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
     if samples is None:
         samples = iter_samples(schema_file, seed=seed, split=split, n=n, workers=workers)
     rates = VerdictRates(rules, family=family) if rules is not None else None
+    confidences: list[tuple[float, bool]] = []  # every value given: (confidence, right)
     frames = 0
     for image, labels in samples:
         frames += 1
@@ -76,6 +78,9 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
         runs = [fold(str(t)) or "" for t in lines]
         for name, truth in labels["fields"].items():
             got = reading.fields[name].value if name in reading.fields else None
+            if got is not None:
+                confidences.append((reading.fields[name].confidence, bool(truth["shown"])
+                                    and fold(got) == fold(truth["value"])))
             if beyond_limits(truth):
                 beyond[1] += 1
                 beyond[0] += int(got is not None and fold(got) != fold(truth["value"]))
@@ -128,6 +133,10 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
         "latency_ms": {"median": round(statistics.median(latencies), 1) if latencies else None,
                        "p90": round(sorted(latencies)[int(0.9 * (len(latencies) - 1))], 1)
                        if latencies else None},
+        # is a value's confidence the chance it is right? (docs/reader-ppocr.md, Verdicts)
+        "calibration": {"values": len(confidences), "ece": round(ece(confidences), 4),
+                        "reliability": [[round(c, 3), round(a, 3), k]
+                                        for c, a, k in reliability(confidences)]},
         "backend": reader.name, "device": reader.device, "failures": failures,
         **({"verdicts": rates.summary()} if rates is not None else {}),
     }
