@@ -58,6 +58,11 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("VENTMAX", 20, 10, 120, 24), ("Modell", 20, 50, 60, 20), ("AU-50/160", 90, 50, 90, 20),
         ("Bearing", 400, 48, 90, 27)],
      {"manufacturer": "VENTMAX", "model": "AU-50/160"}),
+    ("runs an engine glued together: label and value without a space (was wrong)", [
+        ("S/N2015-794241", 20, 20, 150, 20), ("Un110V", 20, 50, 70, 20),
+        ("Annee:12.2017", 20, 80, 130, 20), ("FREQ.60 HZ", 20, 110, 110, 20)],
+     {"serial": "2015-794241", "voltage": "110V", "manufactured": "12.2017",
+      "frequency": "60 HZ"}),
     ("a label word is never a value (was wrong)", [
         ("No.", 20, 20, 30, 20), ("SERIAL", 20, 44, 70, 20)],
      {"serial": None}),

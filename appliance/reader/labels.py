@@ -29,7 +29,8 @@ def _compiled_label(labels: tuple[str, ...]) -> re.Pattern[str] | None:
     # Plates stack languages: "Typ/Type", "Spannung / Voltage", "Ser. No./编号:".
     chain = rf"(?:{alternatives})(?:\s*/\s*(?:{alternatives}))*"
     # "SN-48213907", "No.# 5521": a hyphen or hash may follow the label like a colon
-    return re.compile(rf"(?<![\w/])(?:{chain})(?![\w])\s*[:：.#-]?\s*", re.IGNORECASE)
+    # a digit may follow straight away: engines drop the space ("S/N2015-794241", "Un110V")
+    return re.compile(rf"(?<![\w/])(?:{chain})(?![^\W\d])\s*[:：.#-]?\s*", re.IGNORECASE)
 
 
 def label_regex(spec: FieldSpec) -> re.Pattern[str] | None:
@@ -88,8 +89,9 @@ def fuzzy_label(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
 
 
 def fuzzy_label_ends(spec: FieldSpec, text: str, schema: PlateSchema) -> list[int]:
-    """Where a fuzzily read label of one to three words ends in ``text``."""
-    words = list(re.finditer(r"\S+", text))
+    """Where a fuzzily read label of one to three words ends in ``text`` (a colon ends a
+    word too: engines drop the space in ``Annee:12.2017``)."""
+    words = list(re.finditer(r"[^\s:：]+[:：]?|[:：]", text))
     ends = []
     for last, word in enumerate(words):
         for first in range(max(0, last - 2), last + 1):

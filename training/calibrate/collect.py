@@ -90,6 +90,37 @@ def collect(reader: PPOCRReader, schema_file: Path, *, split: str, n: int, out: 
     return path
 
 
+def collect_rapidocr(schema_file: Path, *, split: str, n: int, out: Path, seed: int = 2026,
+                     workers: int = 2) -> Path:
+    """RapidOCR's own engine (the anchor) on frames 0..n-1 of ``split``: its text runs in
+    the same format, for attachment measured behind the best free reader (no verify)."""
+    from rapidocr_onnxruntime import RapidOCR
+
+    engine = RapidOCR()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{split}-rapidocr.jsonl"
+    samples = iter_samples(schema_file, seed=seed, split=split, n=n, workers=workers)
+    with path.open("w", encoding="utf-8") as handle:
+        for index, (image, labels) in enumerate(tqdm(samples, total=n, desc=split,
+                                                     disable=None)):
+            result, _ = engine(np.ascontiguousarray(image[:, :, ::-1]))
+            words = []
+            for quad, text, score in result or []:
+                q = np.asarray(quad, np.float32)
+                box = (int(q[:, 0].min()), int(q[:, 1].min()), int(q[:, 0].max()),
+                       int(q[:, 1].max()))
+                words.append(word_record(Word(str(text), box, float(score))))
+            handle.write(json.dumps({
+                "split": split, "index": index, "seed": labels["seed"],
+                "params": {k: labels["params"].get(k) for k in ("style", "placement",
+                                                                  "columns", "material")},
+                "fields": {name: {k: f.get(k) for k in TRUTH_KEYS}
+                           for name, f in labels["fields"].items()},
+                "words": words, "quality": []}, ensure_ascii=False) + "\n")
+            handle.flush()
+    return path
+
+
 def main() -> None:
     """Command line (see the module docstring)."""
     import torch
@@ -103,7 +134,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--no-verify", action="store_true")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--rapidocr", action="store_true",
+                        help="read with RapidOCR's own engine instead (CPU, dev dependency)")
     args = parser.parse_args()
+    if args.rapidocr:
+        for spec in args.split:
+            split, _, count = spec.partition(":")
+            print(collect_rapidocr(args.schema, split=split, n=int(count or 100),
+                                   out=args.out, workers=args.workers))
+        return
     reader = PPOCRReader(schema=load_schema(args.schema), device=args.device,
                          model_dir=args.model)
     for spec in args.split:

@@ -1,0 +1,85 @@
+"""Reader and attachment numbers from frames read once (``training.calibrate.collect``).
+
+``python -m training.attach.reads --reads reads/ --split station --split dev``
+
+Per split: legible values found verbatim in the reader's text runs, field exact match through
+the current attachment code, values attached right where the text holds them (attachment
+behind this reader), plates with model and serial both exact, and values in text per
+plate style. ``SPLIT-rapidocr.jsonl`` files (RapidOCR's engine) are measured the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from appliance.reader.neural.evaluate import scoreable
+from appliance.schema import PlateSchema, load_schema
+from training.calibrate.fit import attach, fold, frames
+
+
+def measure(path: Path, schema: PlateSchema) -> dict[str, Any]:
+    """The numbers of one collected file (see the module docstring)."""
+    total = in_text = exact = wrong = 0
+    attached = [0, 0]
+    both = [0, 0]
+    styles: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    plates = 0
+    for record in frames(path):
+        plates += 1
+        runs = [fold(w["text"]) or "" for w in record["words"]]
+        found = attach(record, schema)
+        key_fields = 0
+        key_right = True
+        for name, truth in record["fields"].items():
+            if not scoreable(truth):
+                continue
+            value = fold(truth["value"]) or ""
+            got = fold(found[name].value)
+            right = got == value
+            held = any(value in run for run in runs)
+            total += 1
+            in_text += held
+            exact += right
+            wrong += got is not None and not right
+            if held:
+                attached[0] += right
+                attached[1] += 1
+            style = styles[str(record.get("params", {}).get("style"))]
+            style[0] += held
+            style[1] += 1
+            if name in ("model", "serial"):
+                key_fields += 1
+                key_right &= right
+        if key_fields == 2:
+            both[0] += key_right
+            both[1] += 1
+    share = lambda a, b: round(a / max(1, b), 4)  # noqa: E731
+    return {"file": path.name, "plates": plates, "values": total,
+            "values_in_text": share(in_text, total), "field_exact": share(exact, total),
+            "field_wrong": share(wrong, total),
+            "attached_right_when_in_text": share(*attached),
+            "model_and_serial_exact": share(*both),
+            "values_in_text_by_style": {k: share(*v) for k, v in sorted(styles.items())}}
+
+
+def main() -> None:
+    """Command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reads", type=Path, required=True)
+    parser.add_argument("--schema", type=Path, default=Path("config/schemas/motor.toml"))
+    parser.add_argument("--split", action="append", required=True,
+                        help="a collected file's name without .jsonl (station, "
+                             "station-rapidocr, ...)")
+    args = parser.parse_args()
+    schema = load_schema(args.schema)
+    for split in args.split:
+        print(json.dumps(measure(args.reads / f"{split}.jsonl", schema)))
+
+
+if __name__ == "__main__":
+    main()
