@@ -37,6 +37,7 @@ class VerdictRates:
         self.family = family
         self.good: Counter[str] = Counter()
         self.changed_pass = 0
+        self.changed_mismatch = 0
         self.changed = 0
         self.final_attempt = rules.policy.max_reshoots
 
@@ -57,11 +58,15 @@ class VerdictRates:
                              verify=verify_changed)
             self.changed += 1
             self.changed_pass += int(wrong.verdict is Verdict.PASS)
+            self.changed_mismatch += int(wrong.verdict is Verdict.MISMATCH)
 
     def summary(self) -> dict[str, Any]:
         """Rates of good units per verdict, and changed records that PASS."""
         total = max(1, sum(self.good.values()))
         return {"good_units": {v.value: round(self.good[v.value] / total, 4) for v in Verdict},
                 "changed_records_pass": round(self.changed_pass / max(1, self.changed), 4),
+                # the rest of the changed records end in REVIEW (which rejects by default)
+                "changed_records_mismatch": round(self.changed_mismatch / max(1, self.changed),
+                                                  4),
                 "frames": sum(self.good.values()), "changed_records": self.changed,
                 "attempt": self.final_attempt}

@@ -26,10 +26,19 @@ from training.calibrate.fit import attach, frames
 
 def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,
           calibration: Calibration | None, threshold: float, use_verify: bool = False,
+          field_thresholds: dict[str, float] | None = None,
           family: str = "motor") -> dict[str, Any]:
-    """Verdict rates of one collected split under ``threshold``."""
+    """Verdict rates of one collected split under ``threshold`` (and per-field ones)."""
     policy = rules.policy.model_copy(update={"min_confidence": threshold})
-    counter = VerdictRates(rules.model_copy(update={"policy": policy}), family=family)
+    judged = rules.model_copy(update={"policy": policy})
+    if field_thresholds:
+        rule_set = rules.families[family]
+        rules_of = {name: rule.model_copy(update={"min_confidence": field_thresholds[name]})
+                  if name in field_thresholds else rule
+                  for name, rule in rule_set.fields.items()}
+        judged = judged.model_copy(update={"families": {
+            **rules.families, family: rule_set.model_copy(update={"fields": rules_of})}})
+    counter = VerdictRates(judged, family=family)
     for record in frames(path):
         fields = attach(record, schema)
         reading = {}
@@ -65,15 +74,19 @@ def main() -> None:
     parser.add_argument("--rules", type=Path, default=Path("config/rules.toml"))
     parser.add_argument("--calibration", type=Path, default=None)
     parser.add_argument("--threshold", type=float, action="append", default=None)
+    parser.add_argument("--field-threshold", action="append", default=[],
+                        metavar="FIELD=T", help="a field's own threshold (repeatable)")
     parser.add_argument("--verify", action="store_true",
                         help="use the collected verify outcomes, as reader.verify_known does")
     args = parser.parse_args()
     schema, rules = load_schema(args.schema), load_rules(args.rules)
     calibration = Calibration.load(args.calibration) if args.calibration else None
+    per_field = {name: float(value) for name, _, value in
+                 (item.partition("=") for item in args.field_threshold)}
     for threshold in args.threshold or [rules.policy.min_confidence]:
         print(json.dumps(rates(args.reads / f"{args.split}.jsonl", schema, rules,
                                calibration=calibration, threshold=threshold,
-                               use_verify=args.verify)))
+                               use_verify=args.verify, field_thresholds=per_field)))
 
 
 if __name__ == "__main__":
