@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One fine-tune run of the PP-OCR recogniser on the GPU machine (device tool), measured on the
 # same station/dev frames as training.calibrate.collect reads of the shipped model:
-#   [WORKERS=15] bash scripts/gpu_ppocr_run.sh MINUTES [STATION_N] [DEV_N] [finetune args...]
+#   [WORKERS=15] [HELDOUT=N] bash scripts/gpu_ppocr_run.sh MINUTES STATION_N DEV_N [finetune args...]
 # carry .whl and .fonts.tar.xz. Writes $OUT/finetune.log, finetune.json, recognizer/ and
 # reads/{station,dev}.jsonl (no verify).
 set -uo pipefail
@@ -13,7 +13,7 @@ tar -C /tmp -xJf .fonts.tar.xz
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAMEPLATE_FONT_DIRS=/tmp/.fonts
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 WORK=/tmp/ft
-python3 -m training.ppocr.finetune --init models/ppocr-reader --out $WORK --parts recognizer \
+python3 -m training.ppocr.finetune --init ${INIT:-models/ppocr-reader} --out $WORK --parts recognizer \
   --minutes "$MINUTES" --workers "$WORKERS" "$@" 2>&1 | grep -v -i warn \
   | grep '"step"\|Error' > $OUT/finetune.log
 tail -n 2 $OUT/finetune.log
@@ -23,4 +23,8 @@ timeout 150 python3 -m training.calibrate.collect --model $WORK --split station:
   --out $OUT/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
 timeout 100 python3 -m training.calibrate.collect --model $WORK --split dev:$DEV \
   --out $OUT/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
+if [[ -n "${HELDOUT:-}" ]]; then
+  timeout 100 python3 -m training.calibrate.collect --model $WORK --split heldout:$HELDOUT \
+    --out $OUT/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
+fi
 wc -l $OUT/reads/*.jsonl
