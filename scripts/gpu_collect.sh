@@ -5,11 +5,7 @@
 # Writes $OUT/reads/{station,dev,heldout}.jsonl (training.calibrate.collect); verify runs
 # on the station split only. Each split has its own time limit; a cut file keeps its lines.
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl
-tar -C /tmp -xJf .fonts.tar.xz
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAMEPLATE_FONT_DIRS=/tmp/.fonts
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+source scripts/gpu_env.sh
 timeout 300 python3 -m training.calibrate.collect --split station:${1:-400} --out $OUT/reads \
   --workers 15 2>&1 | grep -v -i "warn\|Loading" | tail -3
 for split in dev:${2:-300} heldout:${3:-300}; do

@@ -3,10 +3,7 @@
 # accuracy on dev and held-out fonts, latency at batch 1, and where the time goes.
 #   bash scripts/gpu_measure.sh [DEV_FRAMES] [HELDOUT_FRAMES]
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAMEPLATE_FONT_DIRS=$PWD/.fonts
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+source scripts/gpu_env.sh
 for flag in "" --no-fastpath; do
   timeout 60 python3 bench/profile_reader.py --workers 15 -n 40 $flag 2>&1 | grep -v -i warn \
     | tee -a $OUT/profile.txt | head -n 1

@@ -9,11 +9,7 @@ MINUTES=${1:-5}
 N=${2:-100}
 PARTS=${3:-recognizer,detector}
 WORKERS=${WORKERS:-15}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl
-tar -C /tmp -xJf .fonts.tar.xz
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAMEPLATE_FONT_DIRS=/tmp/.fonts
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+source scripts/gpu_env.sh
 WORK=/tmp/ft
 python3 -m training.ppocr.finetune --init models/ppocr-reader --out $WORK --parts "$PARTS" \
   --minutes "$MINUTES" --workers "$WORKERS" 2>&1 | grep -v -i warn | grep '"step"\|Error' \

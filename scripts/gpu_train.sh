@@ -13,9 +13,7 @@ set -euo pipefail
 MODE=${1:-smoke}
 ARG=${2:-6}
 WORK=/tmp/reader
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NAMEPLATE_FONT_DIRS=$PWD/.fonts
+source scripts/gpu_env.sh
 pack() { tar -C "$1" -cf - detector recognizer | split -b 15M - "$OUT/model.tar.part-"; }
 case $MODE in
   smoke)

@@ -3,9 +3,6 @@
 #   bash scripts/gpu_vlm.sh        (carry .whl: pydantic & co. for Python 3.12)
 # Writes $OUT/vlm_gpu.json.
 set -euo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+source scripts/gpu_env.sh
 python3 bench/vlm_gpu.py --repeat 5 --static 2>&1 | grep -v -i "warn" | tee $OUT/vlm_gpu.log
 tail -n 40 $OUT/vlm_gpu.log | sed -n '/^{$/,/^}$/p' > $OUT/vlm_gpu.json || true
