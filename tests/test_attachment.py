@@ -63,6 +63,10 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Annee:12.2017", 20, 80, 130, 20), ("FREQ.60 HZ", 20, 110, 110, 20)],
      {"serial": "2015-794241", "voltage": "110V", "manufactured": "12.2017",
       "frequency": "60 HZ"}),
+    ("a maker's name stops where a frequency begins in the same run", [
+        ("Produttore", 20, 20, 100, 20), ("....................", 125, 20, 150, 20),
+        ("NIKMAX Motors 50/60 Hz", 280, 20, 220, 20)],
+     {"manufacturer": "NIKMAX Motors", "frequency": "50/60 Hz"}),
     ("a label word is never a value (was wrong)", [
         ("No.", 20, 20, 30, 20), ("SERIAL", 20, 44, 70, 20)],
      {"serial": None}),

@@ -166,6 +166,16 @@ def _other_format(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
                for other in schema.fields.values())
 
 
+def _before_other_value(spec: FieldSpec, value: str, run: str, schema: PlateSchema) -> str:
+    """``value`` without trailing words that begin another field's value running to the
+    end of the run (``NIKMAX Motors 50/60 Hz``: a maker, then a frequency)."""
+    for cut in (m.start() for m in re.finditer(r"(?<= )\S", value)):
+        head = value[:cut].rstrip()
+        if spec.value_regex().fullmatch(head) and _other_format(spec, run[cut:].strip(), schema):
+            return head
+    return value
+
+
 def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]], end: int,
             schema: PlateSchema) -> _Candidate | None:
     """The value that follows a label ending at ``end`` on its own line."""
@@ -187,6 +197,7 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
     shorter = before_next_label(value, schema)
     if shorter != value and value_re.fullmatch(shorter):
         value = shorter  # the next field's label and value were swallowed
+    value = _before_other_value(spec, value, run[start:], schema)
     rest = run[start:].strip()
     after = rest[len(value):].strip()
     # whole: nothing else in the run, or only another field's value ("R3FG707PKX2 50 Hz")
