@@ -63,6 +63,10 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Annee:12.2017", 20, 80, 130, 20), ("FREQ.60 HZ", 20, 110, 110, 20)],
      {"serial": "2015-794241", "voltage": "110V", "manufactured": "12.2017",
       "frequency": "60 HZ"}),
+    ("label and value glued without a space or a digit between (was wrong)", [
+        ("TYPREA0933T", 20, 20, 120, 20), ("SERIALNO.09893408AF", 20, 50, 190, 20),
+        ("SchutzartIP56", 20, 80, 130, 20), ("MODELLUMODEL", 20, 110, 130, 20)],
+     {"model": "REA0933T", "serial": "09893408AF", "ip_rating": "IP56"}),
     ("a maker's name stops where a frequency begins in the same run", [
         ("Produttore", 20, 20, 100, 20), ("....................", 125, 20, 150, 20),
         ("NIKMAX Motors 50/60 Hz", 280, 20, 220, 20)],

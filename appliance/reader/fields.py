@@ -388,6 +388,33 @@ def _by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: Pl
             taken.add(text)
 
 
+def _glued(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
+           taken: set[str]) -> FieldValue | None:
+    """A run that is a label and a value without any space (engines drop spaces:
+    ``TYPREA0933T``, ``SERIALNO.09893408AF``, ``SchutzartIP56``); the rest must be the
+    whole of a value of this field's format, with a digit in it."""
+    forms = sorted({re.sub(r"\s+", "", label).casefold() for label in spec.labels},
+                   key=len, reverse=True)
+    for line in lines:
+        for word in line.words:
+            text = word.text.strip()
+            folded = text.casefold()
+            for form in forms:
+                bare = form.rstrip(".")
+                if len(bare) < 2 or not folded.startswith(bare):
+                    continue
+                start = len(bare)
+                while start < len(text) and text[start] in ".:：#-":
+                    start += 1
+                rest = text[start:]
+                # a digit in the rest: glued label words ("ELUMODEL") are not values
+                if len(rest) >= 3 and any(ch.isdigit() for ch in rest) and rest not in taken \
+                        and spec.value_regex().fullmatch(rest) and not is_label(rest, schema):
+                    conf, box = word.evidence(start, len(text))
+                    return FieldValue(value=rest, confidence=conf, box=box)
+    return None
+
+
 def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValue]:
     """Return a value (or not-read) for every schema field, found in ``lines``.
 
@@ -400,6 +427,8 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
         found = _labelled(spec, lines, schema) or _above(spec, lines, schema)
         if found is not None and found.value and is_label(found.value, schema):
             found = None  # "SERIAL", "TENSION": a label word is never a value
+        if found is None:
+            found = _glued(spec, lines, schema, taken)
         if found is None and spec.unlabelled == "anywhere":
             found = _anywhere(spec, lines, taken)
         if found is not None and found.value:
