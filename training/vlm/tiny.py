@@ -115,10 +115,16 @@ def tiny_model(family: str) -> tuple[Any, PreTrainedTokenizerFast, Any]:
     return model, tokenizer, processor
 
 
-def save_tiny_model(family: str, folder: Path) -> Path:
+def save_tiny_model(family: str, folder: Path, *, seed: int = 0) -> Path:
     """Write a tiny random ``family`` model folder (config, safetensors, tokenizer, image
-    processor) that loads with ``from_pretrained(folder, local_files_only=True)``."""
-    model, tokenizer, processor = tiny_model(family)
+    processor) that loads with ``from_pretrained(folder, local_files_only=True)``. The
+    weights come from ``seed``: an unseeded random model now and then closes a JSON object
+    by chance, which made tests of the token cap flaky."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model, tokenizer, processor = tiny_model(family)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
