@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from appliance.reader.calibration import field_kind
 from appliance.reader.labels import (
     before_next_label,
     fuzzy_label,
@@ -359,13 +360,8 @@ def _claims(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
     """Whether a whole run could be this field's value and no distinctive other format's."""
     return bool(spec.value_regex().fullmatch(text)) and not is_label(text, schema) \
         and not _other_format(spec, text, schema) \
-        and not any(other.name != spec.name and field_kind_is_date(other)
+        and not any(other.name != spec.name and field_kind(other) == "date"
                     and other.value_regex().fullmatch(text) for other in schema.fields.values())
-
-
-def field_kind_is_date(spec: FieldSpec) -> bool:
-    """A date field (its format is distinctive, as unit values are)."""
-    return "date" in spec.name or spec.name == "manufactured"
 
 
 def _by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: PlateSchema,

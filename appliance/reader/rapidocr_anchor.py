@@ -36,17 +36,22 @@ class RapidOCRReader:
         self.device = "cpu"  # onnxruntime's CPU provider, as the wheel ships it
         self.engine = RapidOCR()
 
+    def words(self, image: np.ndarray) -> list[Word]:
+        """RapidOCR's text runs of one RGB image, with their boxes and scores."""
+        result, _ = self.engine(np.ascontiguousarray(image[:, :, ::-1]))
+        words = []
+        for quad, text, score in result or []:
+            q = np.asarray(quad, np.float32)
+            box = (int(q[:, 0].min()), int(q[:, 1].min()), int(q[:, 0].max()),
+                   int(q[:, 1].max()))
+            words.append(Word(str(text), box, float(score)))
+        return words
+
     def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
         """Read each RGB image; one reading per image."""
         readings = []
         for image in images:
-            result, _ = self.engine(np.ascontiguousarray(image[:, :, ::-1]))
-            words = []
-            for quad, text, score in result or []:
-                q = np.asarray(quad, np.float32)
-                box = (int(q[:, 0].min()), int(q[:, 1].min()), int(q[:, 0].max()),
-                       int(q[:, 1].max()))
-                words.append(Word(str(text), box, float(score)))
+            words = self.words(image)
             readings.append(PlateReading(assign_fields(group_lines(words), self.schema),
                                          extra={"lines": [w.text for w in words]}))
         return readings

@@ -19,12 +19,9 @@ from typing import Any
 from tqdm import tqdm
 
 from appliance.reader.fields import assign_fields
+from appliance.reader.neural.evaluate import fold
 from appliance.schema import PlateSchema, load_schema
 from training.attach.oracle import RUN_MODES, oracle_plate
-
-
-def _fold(text: str | None) -> str | None:
-    return None if text is None else "".join(text.split()).casefold()
 
 
 def evaluate_attachment(schema: PlateSchema, *, split: str, n: int, seed: int = 2026,
@@ -41,7 +38,7 @@ def evaluate_attachment(schema: PlateSchema, *, split: str, n: int, seed: int = 
         found = assign_fields(plate.lines, schema)
         for name in plate.shown:
             got = found[name].value if name in found else None
-            ok = _fold(got) == _fold(plate.values[name])
+            ok = fold(got) == fold(plate.values[name])
             for key in ("all", plate.layout_kind):
                 total[key] += 1
                 right[key] += int(ok)

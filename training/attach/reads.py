@@ -16,9 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from appliance.reader.neural.evaluate import scoreable
+from appliance.reader.neural.evaluate import fold, scoreable
 from appliance.schema import PlateSchema, load_schema
-from training.calibrate.fit import attach, fold, frames
+from training.calibrate.fit import attach, frames
 
 
 def measure(path: Path, schema: PlateSchema) -> dict[str, Any]:

@@ -94,22 +94,16 @@ def collect_rapidocr(schema_file: Path, *, split: str, n: int, out: Path, seed: 
                      workers: int = 2) -> Path:
     """RapidOCR's own engine (the anchor) on frames 0..n-1 of ``split``: its text runs in
     the same format, for attachment measured behind the best free reader (no verify)."""
-    from rapidocr_onnxruntime import RapidOCR
+    from appliance.reader.rapidocr_anchor import RapidOCRReader
 
-    engine = RapidOCR()
+    engine = RapidOCRReader(schema=load_schema(schema_file))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{split}-rapidocr.jsonl"
     samples = iter_samples(schema_file, seed=seed, split=split, n=n, workers=workers)
     with path.open("w", encoding="utf-8") as handle:
         for index, (image, labels) in enumerate(tqdm(samples, total=n, desc=split,
                                                      disable=None)):
-            result, _ = engine(np.ascontiguousarray(image[:, :, ::-1]))
-            words = []
-            for quad, text, score in result or []:
-                q = np.asarray(quad, np.float32)
-                box = (int(q[:, 0].min()), int(q[:, 1].min()), int(q[:, 0].max()),
-                       int(q[:, 1].max()))
-                words.append(word_record(Word(str(text), box, float(score))))
+            words = [word_record(word) for word in engine.words(image)]
             handle.write(json.dumps({
                 "split": split, "index": index, "seed": labels["seed"],
                 "params": {k: labels["params"].get(k) for k in ("style", "placement",

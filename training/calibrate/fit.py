@@ -22,16 +22,12 @@ from typing import Any
 
 from appliance.reader.calibration import POOLED, Calibration, Curve, ece, field_kind, reliability
 from appliance.reader.fields import FieldValue, assign_fields, group_lines
+from appliance.reader.neural.evaluate import fold
 from appliance.schema import PlateSchema, load_schema
 from training.calibrate.collect import word_from_record
 from training.calibrate.plot import plot_bins
 
 Sample = tuple[float, bool]  # raw score, value right
-
-
-def fold(text: str | None) -> str | None:
-    """White space and case folded."""
-    return None if text is None else "".join(text.split()).casefold()
 
 
 def frames(path: Path) -> Iterator[dict[str, Any]]:
