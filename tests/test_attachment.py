@@ -79,6 +79,13 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("N°DSSRRG:", 20, 50, 90, 20), ("N23M69039", 120, 50, 100, 20),
         ("2018-05", 400, 50, 80, 20)],
      {"model": "QW99A-2", "serial": "N23M69039", "manufactured": "2018-05"}),
+    ("two columns, rows an engine boxed loosely: rows never chain into one line (was wrong)", [
+        ("SERIAL:", 118, 264, 110, 44), ("2026-428903", 288, 281, 196, 50),
+        ("Herstelldatum:2017-12", 627, 259, 338, 65),
+        ("额定电压", 115, 311, 128, 48), ("500V", 286, 328, 93, 43),
+        ("Schutzart", 623, 308, 133, 44), ("IP56", 799, 322, 81, 45)],
+     {"serial": "2026-428903", "voltage": "500V", "manufactured": "2017-12",
+      "ip_rating": "IP56"}),
 ]
 
 
@@ -96,7 +103,7 @@ def test_attachment_per_layout_kind(name: str, runs: list[Run], want: dict[str, 
 
 
 def test_a_guess_by_elimination_is_never_confident() -> None:
-    runs = CASES[-1][1]
+    runs = next(runs for name, runs, _ in CASES if name.startswith("an unreadable label"))
     found = assign_fields(group_lines(words(runs)), SCHEMA)
     assert found["serial"].confidence <= 0.5
     assert found["model"].confidence > 0.9

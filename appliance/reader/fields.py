@@ -70,12 +70,25 @@ class Line:
         return " ".join(parts), spans
 
 
+def _x_distance(a: Word, b: Word) -> int:
+    """Horizontal gap between two boxes (0 where they overlap in x)."""
+    return max(0, a.box[0] - b.box[2], b.box[0] - a.box[2])
+
+
+def _row_offset(a: Word, b: Word) -> float:
+    """How far apart two words' centres are vertically, in the taller one's height."""
+    height = max(1, a.box[3] - a.box[1], b.box[3] - b.box[1])
+    return abs((a.box[1] + a.box[3]) - (b.box[1] + b.box[3])) / 2 / height
+
+
 def group_lines(words: list[Word]) -> list[Line]:
     """Group words into lines by vertical overlap (engines split columns into blocks).
 
-    Outsized words (a logo letter, a big title: over 1.6 times the median height) are
-    placed last, into the line whose band holds their centre, so they never stretch a line
-    over the row below it.
+    Words join left to right the line whose nearest word (not the whole band the line has
+    grown to) sits at their height, so two rows never chain into one and a tilted row still
+    holds together. Outsized words (a logo letter, a big title: over 1.6 times the median
+    height) are placed last, into the line whose band holds their centre, so they never
+    stretch a line over the row below it.
     """
     if not words:
         return []
@@ -84,18 +97,19 @@ def group_lines(words: list[Word]) -> list[Line]:
     ordinary = [w for w in words if w.box[3] - w.box[1] <= tall]
     outsized = [w for w in words if w.box[3] - w.box[1] > tall]
     lines: list[list[Word]] = []
-    for word in sorted(ordinary, key=lambda w: (w.box[1] + w.box[3]) / 2):
-        centre = (word.box[1] + word.box[3]) / 2
-        height = max(1, word.box[3] - word.box[1])
+    for word in sorted(ordinary, key=lambda w: (w.box[0], w.box[1])):
+        best, best_offset = None, 0.5
+        height = word.box[3] - word.box[1]
         for line in lines:
-            top = min(w.box[1] for w in line)
-            bottom = max(w.box[3] for w in line)
-            line_centre, line_height = (top + bottom) / 2, bottom - top
-            if abs(centre - line_centre) < 0.5 * max(height, line_height):
-                line.append(word)
-                break
-        else:
+            # leader dots are slivers at the baseline: a value is measured against text
+            anchors = [w for w in line if 2 * (w.box[3] - w.box[1]) >= height] or line
+            offset = _row_offset(word, min(anchors, key=lambda w: _x_distance(w, word)))
+            if offset < best_offset:
+                best, best_offset = line, offset
+        if best is None:
             lines.append([word])
+        else:
+            best.append(word)
     bands = [(min(w.box[1] for w in line), max(w.box[3] for w in line)) for line in lines]
     for word in outsized:
         centre = (word.box[1] + word.box[3]) / 2
