@@ -86,6 +86,11 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Schutzart", 623, 308, 133, 44), ("IP56", 799, 322, 81, 45)],
      {"serial": "2026-428903", "voltage": "500V", "manufactured": "2017-12",
       "ip_rating": "IP56"}),
+    ("stacked, boxes overlapping: a label over its value is not one line with it (was wrong)", [
+        ("Modello:", 92, 277, 68, 21), ("M2ZC331TNS2", 90, 284, 144, 32),
+        ("UKCA", 94, 347, 64, 30), ("89.8", 187, 400, 71, 39), ("A", 248, 404, 27, 31),
+        ("spannung 690v", 464, 603, 243, 43)],
+     {"model": "M2ZC331TNS2", "current": "89.8 A", "voltage": "690v"}),
 ]
 
 

@@ -75,6 +75,13 @@ def _x_distance(a: Word, b: Word) -> int:
     return max(0, a.box[0] - b.box[2], b.box[0] - a.box[2])
 
 
+def _x_overlap(a: Word, b: Word) -> bool:
+    """Whether two boxes share over a third of the narrower one's width (``89.8`` and
+    ``A`` may touch; a label over its value shares much more)."""
+    shared = min(a.box[2], b.box[2]) - max(a.box[0], b.box[0])
+    return shared > min(a.box[2] - a.box[0], b.box[2] - b.box[0]) / 3
+
+
 def _row_offset(a: Word, b: Word) -> float:
     """How far apart two words' centres are vertically, in the taller one's height."""
     height = max(1, a.box[3] - a.box[1], b.box[3] - b.box[1])
@@ -103,6 +110,8 @@ def group_lines(words: list[Word]) -> list[Line]:
         for line in lines:
             # leader dots are slivers at the baseline: a value is measured against text
             anchors = [w for w in line if 2 * (w.box[3] - w.box[1]) >= height] or line
+            if any(_x_overlap(w, word) and _row_offset(w, word) > 0.25 for w in anchors):
+                continue  # one over the other (a label above its value): two lines
             offset = _row_offset(word, min(anchors, key=lambda w: _x_distance(w, word)))
             if offset < best_offset:
                 best, best_offset = line, offset
