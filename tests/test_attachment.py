@@ -91,6 +91,20 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("UKCA", 94, 347, 64, 30), ("89.8", 187, 400, 71, 39), ("A", 248, 404, 27, 31),
         ("spannung 690v", 464, 603, 243, 43)],
      {"model": "M2ZC331TNS2", "current": "89.8 A", "voltage": "690v"}),
+    ("labels without accents or spaces, a value glued to the next label (was wrong)", [
+        ("No de serie 150659-4006", 89, 315, 340, 31), ("IC411", 86, 365, 92, 38),
+        ("Modelo:4MN3832-3BX83-6YW4Intensidad 34.0A", 115, 138, 821, 64),
+        ("S/N/SerialNo.7235187993", 99, 600, 308, 33), ("VDE0530", 427, 597, 121, 33),
+        ("QCPASS", 98, 640, 109, 42)],
+     {"serial": "150659-4006", "model": "4MN3832-3BX83-6YW4", "current": "34.0A"}),
+    ("a label glued to its value is no label over the next row (was wrong)", [
+        ("Type/TypJW-50/250", 86, 264, 260, 43), ("S/N/Serial:", 83, 310, 135, 35),
+        ("Y16C06017", 316, 319, 145, 37)],
+     {"model": "JW-50/250", "serial": "Y16C06017"}),
+    ("a serial beside its label beats a sticker word under it (was wrong)", [
+        ("S/N", 99, 401, 40, 33), ("7235187993", 150, 401, 130, 33),
+        ("VDE0530", 300, 397, 121, 33), ("QCPASS", 98, 441, 109, 42)],
+     {"serial": "7235187993"}),
 ]
 
 

@@ -260,10 +260,16 @@ def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
     return None
 
 
-def _prefer_below(beside: _Candidate, below: _Candidate | None) -> bool:
+def _digits(candidate: _Candidate) -> bool:
+    return any(ch.isdigit() for ch in candidate.value.value or "")
+
+
+def _prefer_below(spec: FieldSpec, beside: _Candidate, below: _Candidate | None) -> bool:
     """Whether a stacked value below the label beats what stands beside it."""
     if below is None or below.other_format or not below.aligned:
         return False
+    if field_kind(spec) == "code" and _digits(beside) and not _digits(below):
+        return False  # "S/N 7235187993 VDE0530" over a "QCPASS" sticker
     if beside.other_format or not beside.whole:
         return True  # "Modelo  67.0 A" over "4ZH0416": the run beside is a current
     # both plausible: stacked when the run beside is far (the next column) and the one
@@ -288,7 +294,7 @@ def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
                 label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
                 below = _stacked(spec, lines, index, label_word, schema) \
                     if beside is None or not (beside.whole and beside.gap < 2.5) else None
-                if beside is not None and not _prefer_below(beside, below) \
+                if beside is not None and not _prefer_below(spec, beside, below) \
                         and (not beside.other_format or below is None):
                     return beside.value
                 over = _stacked(spec, lines, index, label_word, schema, above=True) \
@@ -312,7 +318,8 @@ def _above(spec: FieldSpec, lines: list[Line], schema: PlateSchema) -> FieldValu
         for position, word in enumerate(line.words):
             found = label.fullmatch(word.text.strip()) or label.fullmatch(word.text.strip() + " ") \
                 or fuzzy_label(spec, word.text.strip(), schema)
-            if not found:
+            if not found or any(ch.isdigit() for ch in word.text):
+                # a run with digits holds its value ("Type/TypJW-50/250"): no label alone
                 continue
             x0, y0, x1, y1 = word.box
             height = max(1, y1 - y0)
@@ -323,7 +330,10 @@ def _above(spec: FieldSpec, lines: list[Line], schema: PlateSchema) -> FieldValu
                     near = cand.box[1] - y1 < 2.5 * height
                     beside = last and cand is below.words[0] and cand.box[0] >= x1 and \
                         abs((cand.box[1] + cand.box[3]) - (y0 + y1)) / 2 < 0.9 * height
-                    match = value_re.match(cand.text.strip())
+                    text = cand.text.strip()
+                    match = value_re.match(text)
+                    if match and is_label(text, schema):
+                        match = None  # "S/N/S" of "S/N/Serial:": a label is no value
                     if ((overlaps and near) or beside) and match:
                         conf, box = cand.evidence(0, match.end())
                         return FieldValue(value=match.group(0), confidence=conf, box=box)

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 from appliance.reader.textmatch import edit_distance
 from appliance.schema import FieldSpec, PlateSchema
 
 
+def _letter(ch: str) -> str:
+    """One character of a label as a pattern: an accented letter also matches its bare
+    letter (plates and engines drop accents: ``No de serie``), a space may be missing
+    (``SerialNo.``)."""
+    if ch.isspace():
+        return r"\s*"
+    bare = unicodedata.normalize("NFD", ch)[0]
+    return f"[{re.escape(ch)}{re.escape(bare)}]" if bare != ch else re.escape(ch)
+
+
 def _label_word(label: str) -> str:
     """One label as a pattern, its trailing '.' optional (it is often lost)."""
     core = label.rstrip(".")
-    return re.escape(core) + (r"\.?" if core != label else "")
+    return "".join(map(_letter, core)) + (r"\.?" if core != label else "")
 
 
 @functools.lru_cache(maxsize=256)
@@ -122,7 +133,14 @@ def before_next_label(text: str, schema: PlateSchema) -> str:
     cut = len(text)
     for spec in schema.fields.values():
         label = label_regex(spec)
-        found = label.search(text, 1) if label is not None else None
+        if label is None:
+            continue
+        found = label.search(text, 1)
         if found and text[found.start() - 1].isspace():
             cut = min(cut, found.start())
+        for glued in re.finditer(r"(?<=\d)[A-Z][^\W\d_]{3,}", text[:cut]):
+            # a capitalised word glued to a value's last digit (``6YW4Intensidad 34.0A``)
+            if label.match(text[glued.start():]):
+                cut = glued.start()
+                break
     return text[:cut].strip()
