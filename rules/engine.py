@@ -148,6 +148,12 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
                     "explanation": "not read, and the ERP record does not list it"})
     for name, check in checks.items():
         seen = (verify or {}).get(name)
+        if policy.verified_confirms and seen == "verified" and check.status in (
+                FieldStatus.NOT_READ, FieldStatus.FORMAT_ERROR, FieldStatus.CONFUSED):
+            checks[name] = check.model_copy(update={
+                "status": FieldStatus.OK,
+                "explanation": f"{check.explanation}; verify finds the expected value clearly "
+                               "on the plate"})
         if check.status is FieldStatus.MISMATCH and seen is not None and seen != "differs":
             checks[name] = check.model_copy(update={
                 "status": FieldStatus.CONFUSED,

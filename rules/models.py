@@ -76,6 +76,9 @@ class Policy(BaseModel):
     max_reshoots: int = Field(default=2, ge=0, le=10)
     min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
     review_without_record: bool = True
+    #: a field the reader could not read surely counts as matching where verify finds the
+    #: ERP value clearly on the plate (never one it read surely as something else)
+    verified_confirms: bool = False
 
 
 class FamilyRules(BaseModel):

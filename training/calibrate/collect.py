@@ -79,11 +79,12 @@ def collect(reader: PPOCRReader, schema_file: Path, *, split: str, n: int, out: 
                         continue
                     truth = str(field["value"])
                     changed = rng.choice(sorted(single_changes(truth, CHANGES)))
-                    results[name] = {"changed_value": changed, **{
-                        kind: verify_field(analysis.lines, analysis.log_probs, analysis.quads,
-                                           reading.fields.get(name), want,
-                                           reader.charset)["status"]
-                        for kind, want in (("true", truth), ("changed", changed))}}
+                    results[name] = {"changed_value": changed}
+                    for kind, want in (("true", truth), ("changed", changed)):
+                        seen = verify_field(analysis.lines, analysis.log_probs, analysis.quads,
+                                            reading.fields.get(name), want, reader.charset)
+                        results[name][kind] = seen["status"]
+                        results[name][f"{kind}_margin"] = seen.get("margin")
                 record["verify"] = results
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             handle.flush()  # a run cut short by its time limit keeps what it read
@@ -126,6 +127,8 @@ def main() -> None:
     parser.add_argument("--split", action="append", required=True, help="SPLIT:N (repeatable)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=2026,
+                        help="render seed (another seed: frames no rule was written from)")
     parser.add_argument("--no-verify", action="store_true")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--rapidocr", action="store_true",
@@ -135,14 +138,14 @@ def main() -> None:
         for spec in args.split:
             split, _, count = spec.partition(":")
             print(collect_rapidocr(args.schema, split=split, n=int(count or 100),
-                                   out=args.out, workers=args.workers))
+                                   out=args.out, workers=args.workers, seed=args.seed))
         return
     reader = PPOCRReader(schema=load_schema(args.schema), device=args.device,
                          model_dir=args.model)
     for spec in args.split:
         split, _, count = spec.partition(":")
         path = collect(reader, args.schema, split=split, n=int(count or 100), out=args.out,
-                       workers=args.workers, verify=not args.no_verify)
+                       workers=args.workers, verify=not args.no_verify, seed=args.seed)
         print(f"{split}: {path}")
 
 

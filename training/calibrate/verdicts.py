@@ -27,9 +27,13 @@ from training.calibrate.fit import attach, frames
 def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,
           calibration: Calibration | None, threshold: float, use_verify: bool = False,
           field_thresholds: dict[str, float] | None = None,
-          family: str = "motor") -> dict[str, Any]:
-    """Verdict rates of one collected split under ``threshold`` (and per-field ones)."""
-    policy = rules.policy.model_copy(update={"min_confidence": threshold})
+          verified_confirms: bool | None = None, family: str = "motor") -> dict[str, Any]:
+    """Verdict rates of one collected split under ``threshold`` (and per-field ones);
+    ``verified_confirms`` overrides the rules' policy of that name."""
+    update: dict[str, Any] = {"min_confidence": threshold}
+    if verified_confirms is not None:
+        update["verified_confirms"] = verified_confirms
+    policy = rules.policy.model_copy(update=update)
     judged = rules.model_copy(update={"policy": policy})
     if field_thresholds:
         rule_set = rules.families[family]
@@ -78,6 +82,8 @@ def main() -> None:
                         metavar="FIELD=T", help="a field's own threshold (repeatable)")
     parser.add_argument("--verify", action="store_true",
                         help="use the collected verify outcomes, as reader.verify_known does")
+    parser.add_argument("--verified-confirms", choices=["yes", "no"], default=None,
+                        help="override the rules' policy.verified_confirms")
     args = parser.parse_args()
     schema, rules = load_schema(args.schema), load_rules(args.rules)
     calibration = Calibration.load(args.calibration) if args.calibration else None
@@ -86,7 +92,9 @@ def main() -> None:
     for threshold in args.threshold or [rules.policy.min_confidence]:
         print(json.dumps(rates(args.reads / f"{args.split}.jsonl", schema, rules,
                                calibration=calibration, threshold=threshold,
-                               use_verify=args.verify, field_thresholds=per_field)))
+                               use_verify=args.verify, field_thresholds=per_field,
+                               verified_confirms=None if args.verified_confirms is None
+                               else args.verified_confirms == "yes")))
 
 
 if __name__ == "__main__":

@@ -105,12 +105,15 @@ def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor]
     scores = ctc_scores(table, [width], [(0, t) for t in ordered], charset)
     margin = scores[0] - max(scores[1:], default=-math.inf)
     box = quad_box(quads[index])
+    # the margin (log odds over the best rival) goes out too: thresholds are measured on it
+    kept = round(margin, 3) if math.isfinite(margin) else None
     if scores[0] > -math.inf and margin >= MARGIN:
         confidence = 1.0 / (1.0 + math.exp(-(margin - MARGIN))) if margin < 60 else 1.0
         return {"status": "verified", "read": want, "confidence": round(confidence, 4),
-                "box": box}
+                "box": box, "margin": kept}
     if read is not None and got is not None and _fold(read) != _fold(want) \
             and got.confidence >= 0.5:
         return {"status": "differs", "read": read, "confidence": got.confidence,
-                "box": got.box}
-    return {"status": "unreadable", "read": read, "confidence": 0.0, "box": box}
+                "box": got.box, "margin": kept}
+    return {"status": "unreadable", "read": read, "confidence": 0.0, "box": box,
+            "margin": kept}
