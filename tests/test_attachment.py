@@ -121,6 +121,13 @@ def test_attachment_per_layout_kind(name: str, runs: list[Run], want: dict[str, 
         assert found[field_name].value == value, f"{name}: {field_name}"
 
 
+def test_the_tail_of_a_split_number_is_never_a_sure_value() -> None:
+    found = assign_fields(group_lines(words([("77.94/52 5 A", 498, 245, 115, 28),
+                                             ("230 V", 229, 218, 64, 27)])), SCHEMA)
+    assert found["current"].value == "5 A" and found["current"].confidence <= 0.5
+    assert found["voltage"].value == "230 V" and found["voltage"].confidence > 0.9
+
+
 def test_a_guess_by_elimination_is_never_confident() -> None:
     runs = next(runs for name, runs, _ in CASES if name.startswith("an unreadable label"))
     found = assign_fields(group_lines(words(runs)), SCHEMA)

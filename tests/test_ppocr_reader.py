@@ -128,6 +128,24 @@ def test_verify_accepts_the_truth_and_rejects_every_one_character_change(
     assert wrongly == []
 
 
+def test_verify_after_read_reuses_the_frames_reading(reader: PPOCRReader) -> None:
+    values = plate_values(demo_records()[0])
+    image = render_demo_plate(values, seed=4).image
+    reader.read([image])
+    calls = []
+    analyse = reader.analyse
+    reader.analyse = lambda images: calls.append(len(images)) or analyse(images)  # type: ignore[method-assign]
+    try:
+        again = reader.verify(image, {"serial": values["serial"]})
+        assert calls == []                       # the frame of the last batch: no second pass
+        other = image.copy()
+        assert reader.verify(other, {"serial": values["serial"]}) == again
+        assert calls == [1]                      # another array is read
+    finally:
+        del reader.analyse
+    assert again["serial"]["status"] == "verified" and again["serial"]["margin"] > 1.0
+
+
 def test_schema_file_with_new_label_words_is_honoured(reader: PPOCRReader,
                                                       tmp_path: Path) -> None:
     values = plate_values(demo_records()[2])

@@ -223,3 +223,25 @@ def test_frame_problems_explain_a_reshoot_but_never_change_the_verdict() -> None
     assert clean.reshoot_reason is None
     plain = evaluate(unsure, RECORD, RULES, family="motor")
     assert plain.reshoot_reason is ReshootReason.UNSURE
+
+
+CONFIRMING = RULES.model_copy(update={"policy": RULES.policy.model_copy(
+    update={"verified_confirms": True})})
+
+
+@pytest.mark.parametrize("read, verify, verdict, status", [
+    ({"serial": None}, "verified", V.PASS, S.OK),                       # unread, verified
+    ({"serial": ("48213908KQ", 0.3)}, "verified", V.PASS, S.OK),        # unsure misread
+    ({"serial": "48213908KQ"}, "verified", V.RESHOOT, S.CONFUSED),      # sure of another value
+    ({"serial": None}, "unreadable", V.RESHOOT, S.NOT_READ),
+    ({"serial": ("48213908KQ", 0.3)}, "differs", V.RESHOOT, S.CONFUSED),
+])
+def test_verified_confirms_an_unsure_field_and_nothing_read_surely_otherwise(
+        read: dict[str, Read], verify: str, verdict: Verdict, status: FieldStatus) -> None:
+    case = Case("confirming", verdict, read=read, verify={"serial": verify})
+    decision = evaluate(reading_for(case), RECORD, CONFIRMING, family="motor",
+                        verify=case.verify)
+    assert decision.verdict is verdict, decision.reason
+    assert decision.fields["serial"].status is status
+    if status is S.OK:
+        assert "verify finds the expected value clearly" in decision.fields["serial"].explanation

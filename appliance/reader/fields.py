@@ -340,6 +340,12 @@ def _above(spec: FieldSpec, lines: list[Line], schema: PlateSchema) -> FieldValu
     return None
 
 
+#: the most a value may claim that is the tail of a longer number (``77.94/52 5 A``: the
+#: engine split one value; ``5 A`` alone would be a sure, wrong current)
+FRAGMENT_CONFIDENCE = 0.5
+_NUMBER_BEFORE = re.compile(r"[\d.,/-] ?$")
+
+
 def _anywhere(spec: FieldSpec, lines: list[Line], taken: set[str]) -> FieldValue | None:
     value_re = re.compile(rf"(?<![\w.,/-])(?:{spec.value})(?![\w/])")
     for line in lines:
@@ -348,6 +354,9 @@ def _anywhere(spec: FieldSpec, lines: list[Line], taken: set[str]) -> FieldValue
             if match.group(0) in taken:
                 continue
             conf, box = _evidence(line, spans, match.start(), match.end())
+            word = _word_at(spans, match.start())
+            if _NUMBER_BEFORE.search(text[spans[word][0] : match.start()]):
+                conf = min(conf, FRAGMENT_CONFIDENCE)
             return FieldValue(value=match.group(0), confidence=conf, box=box)
     return None
 

@@ -22,14 +22,17 @@ from appliance.schema import PlateSchema, load_schema
 from appliance.transport.messages import QualityIssue
 from rules import RuleSet, load_rules
 from training.calibrate.fit import attach, frames
+from training.calibrate.verify_margin import restate
 
 
 def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,
           calibration: Calibration | None, threshold: float, use_verify: bool = False,
           field_thresholds: dict[str, float] | None = None,
-          verified_confirms: bool | None = None, family: str = "motor") -> dict[str, Any]:
+          verified_confirms: bool | None = None, verify_margin: float | None = None,
+          family: str = "motor") -> dict[str, Any]:
     """Verdict rates of one collected split under ``threshold`` (and per-field ones);
-    ``verified_confirms`` overrides the rules' policy of that name."""
+    ``verified_confirms`` overrides the rules' policy of that name, ``verify_margin``
+    re-decides verify from the collected margins (None: as collected)."""
     update: dict[str, Any] = {"min_confidence": threshold}
     if verified_confirms is not None:
         update["verified_confirms"] = verified_confirms
@@ -58,13 +61,19 @@ def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,
             counter.add(reading, truth, quality)
             continue
         checked = record.get("verify", {})
+        read = record.get("reading", {})
+        seen = {name: {kind: restate(v[kind], v.get(f"{kind}_margin"), verify_margin,
+                                     read.get(name), want)
+                       for kind, want in (("true", truth.get(name, "")),
+                                          ("changed", v["changed_value"]))}
+                for name, v in checked.items()}
         # the changed record's serial is the value verify was run on (one random change)
         serial = checked.get("serial")
         counter.add(reading, truth, quality,
-                    verify={name: v["true"] for name, v in checked.items()},
+                    verify={name: v["true"] for name, v in seen.items()},
                     changed_serial=serial["changed_value"] if serial else None,
                     verify_changed={name: (v["changed"] if name == "serial" else v["true"])
-                                    for name, v in checked.items()})
+                                    for name, v in seen.items()})
     return {"threshold": threshold, **counter.summary()}
 
 
@@ -82,6 +91,9 @@ def main() -> None:
                         metavar="FIELD=T", help="a field's own threshold (repeatable)")
     parser.add_argument("--verify", action="store_true",
                         help="use the collected verify outcomes, as reader.verify_known does")
+    parser.add_argument("--verify-margin", type=float, default=None,
+                        help="re-decide verify at this margin (log odds) from the collected "
+                             "margins")
     parser.add_argument("--verified-confirms", choices=["yes", "no"], default=None,
                         help="override the rules' policy.verified_confirms")
     args = parser.parse_args()
@@ -94,7 +106,8 @@ def main() -> None:
                                calibration=calibration, threshold=threshold,
                                use_verify=args.verify, field_thresholds=per_field,
                                verified_confirms=None if args.verified_confirms is None
-                               else args.verified_confirms == "yes")))
+                               else args.verified_confirms == "yes",
+                               verify_margin=args.verify_margin)))
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ class PPOCRReader:
             lambda x: self.orientation(x)["probs"]), enabled=graphs)
         limit = detector_limit or (1280 if device == "cuda" else 960)
         self.settings = DetectorSettings(limit=int(limit))
+        self._recent: list[tuple[np.ndarray, FrameAnalysis, PlateReading]] = []
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
 
@@ -136,8 +137,11 @@ class PPOCRReader:
         """Read a batch of RGB frames; one reading per frame, in order."""
         analyses = self.analyse(images)
         with self._stage("fields+quality"):
-            return [self._reading(image, analysis)
-                    for image, analysis in zip(images, analyses, strict=True)]
+            readings = [self._reading(image, analysis)
+                        for image, analysis in zip(images, analyses, strict=True)]
+        # verify on a frame of this batch reuses its analysis instead of reading it again
+        self._recent = list(zip(images, analyses, readings, strict=True))
+        return readings
 
     @torch.inference_mode()
     def analyse(self, images: Sequence[np.ndarray]) -> list[FrameAnalysis]:
@@ -158,9 +162,15 @@ class PPOCRReader:
         return analyses
 
     def verify(self, image: np.ndarray, expected: dict[str, str]) -> dict[str, dict[str, object]]:
-        """Score each expected value under the recogniser: verified / differs / unreadable."""
-        analysis = self.analyse([image])[0]
-        reading = self._reading(image, analysis)
+        """Score each expected value under the recogniser: verified / differs / unreadable.
+
+        A frame of the last ``read`` batch (the same array) is not read again."""
+        known = next(((a, r) for im, a, r in self._recent if im is image), None)
+        if known is None:
+            analysis = self.analyse([image])[0]
+            reading = self._reading(image, analysis)
+        else:
+            analysis, reading = known
         return {name: verify_field(analysis.lines, analysis.log_probs, analysis.quads,
                                    reading.fields.get(name), want, self.charset)
                 for name, want in expected.items()}
