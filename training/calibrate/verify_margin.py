@@ -76,28 +76,16 @@ def sweep(path: Path, rules: RuleSet, *, family: str = "motor",
             "not_real_changes": len(pairs) - len(real), "sweep": rows}
 
 
-def plot(reports: list[dict[str, Any]], out: Path) -> None:
-    """True verified against changed verified per margin, one line per file."""
-    import matplotlib
+def plot(reports: list[dict[str, Any]], out: Path) -> Path:
+    """True values verified against real changes verified, one point per margin."""
+    from training.calibrate.plot import plot_tradeoff
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for report in reports:
-        xs = [row["changed_verified"] * 100 for row in report["sweep"]]
-        ys = [row["true_verified"] * 100 for row in report["sweep"]]
-        ax.plot(xs, ys, marker="o", label=Path(report["file"]).parent.name)
-        for row, x, y in zip(report["sweep"], xs, ys, strict=True):
-            ax.annotate(f"{row['margin']:g}", (x, y), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
-    ax.axvline(0.1, color="grey", linestyle=":", label="target: changes verified 0.1 %")
-    ax.set_xlabel("one-character changes verified (%)")
-    ax.set_ylabel("true values verified (%)")
-    ax.set_title("Safe verify: margin threshold (log odds)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    curves = {f"{Path(report['file']).parent.name}: {report['values']} values": [
+        (row["changed_verified"] * 100, row["true_verified"] * 100, f"{row['margin']:g}")
+        for row in report["sweep"]] for report in reports}
+    return plot_tradeoff(curves, out, x_label="one-character changes verified (%)",
+                         y_label="true values verified (%)", x_max=0.2, y_range=(60, 100),
+                         x_target=0.1)
 
 
 def main() -> None:
