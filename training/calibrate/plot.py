@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -40,7 +40,7 @@ def plot_bins(curves: dict[str, Bins], out: Path) -> Path:
     return out
 
 
-def plot_tradeoff(curves: dict[str, Sequence[tuple[float, float, str]]], out: Path, *,
+def plot_tradeoff(curves: Mapping[str, Sequence[tuple[float, float, str]]], out: Path, *,
                   x_label: str, y_label: str, x_max: float, y_range: tuple[float, float],
                   x_target: float | None = None) -> Path:
     """One line per curve of (x, y, point label) points, e.g. a threshold sweep: what is
