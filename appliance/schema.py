@@ -27,13 +27,20 @@ class FieldSpec(BaseModel):
     labels: list[str] = Field(default_factory=list)
     value: str
     unlabelled: Literal["never", "anywhere", "first_line"] = "never"
+    #: lines a value may continue onto, left-aligned under it (a maker's full name on two)
+    wraps: int = Field(default=0, ge=0, le=3)
+    #: regex of the same value in a second unit that may follow it on the plate
+    #: (``30,480 kg 67,200 lbs``); it is not part of the value
+    also: str | None = None
     description: str = ""
     # How the synthetic engine makes values: {"generator": NAME} or {"examples": [...]}.
     synth: dict[str, Any] | None = None
 
-    @field_validator("value")
+    @field_validator("value", "also")
     @classmethod
-    def _compiles(cls, pattern: str) -> str:
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
         try:
             re.compile(pattern)
         except re.error as exc:

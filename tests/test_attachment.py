@@ -14,7 +14,7 @@ import pytest
 
 from appliance.reader.calibration import Calibration, CalibrationError, Curve, field_kind
 from appliance.reader.fields import Word, assign_fields, group_lines
-from appliance.schema import load_schema
+from appliance.schema import SchemaError, load_schema
 from training.attach.evaluate import evaluate_attachment
 from training.calibrate.fit import ece, fit, isotonic
 
@@ -186,3 +186,47 @@ def test_the_shipped_calibration_loads() -> None:
     root = Path(__file__).resolve().parents[1]
     calibration = Calibration.load(root / "models" / "ppocr-reader" / "calibration.json")
     assert {"code", "unit", "pooled"} <= set(calibration.curves)
+
+
+CRANE_SCHEMA = '''
+name = "hoist"
+version = 1
+[fields.manufacturer]
+labels = ["Manufacturer", "Hersteller"]
+value = '[A-Z][A-Za-z&.\\-]*(?: [A-Za-z&.\\-]+){0,4}'
+wraps = 1
+[fields.serial]
+labels = ["Serial No."]
+value = '[A-Z0-9][A-Z0-9\\-]{4,20}'
+[fields.load]
+labels = ["Rated load", "SWL"]
+value = '\\d{1,3}(?:,\\d{3})* ?kg'
+also = '\\d{1,3}(?:,\\d{3})* ?lbs'
+'''
+
+
+def test_a_schema_file_describes_wrapped_values_and_a_second_unit(tmp_path: Path) -> None:
+    path = tmp_path / "hoist.toml"
+    path.write_text(CRANE_SCHEMA)
+    schema = load_schema(path)
+    runs: list[Run] = [
+        ("Manufacturer:", 20, 20, 130, 20), ("Drivetrex Antriebs-", 160, 20, 190, 20),
+        ("technik GmbH", 160, 44, 120, 20),
+        ("Serial No.", 20, 80, 100, 20), ("HX-20931", 160, 80, 90, 20),
+        ("Rated load", 20, 110, 100, 20), ("30,480 kg 67,200 lbs", 160, 110, 200, 20),
+        ("2,000 kg", 20, 134, 80, 20)]                  # the next row: a hook's own load
+    found = assign_fields(group_lines(words(runs)), schema)
+    assert found["manufacturer"].value == "Drivetrex Antriebstechnik GmbH"
+    assert found["manufacturer"].box == (160, 20, 350, 64)
+    assert found["serial"].value == "HX-20931"                   # not swallowed by the wrap
+    assert found["load"].value == "30,480 kg"
+    # without "also" the pounds make the run beside no whole value and the row below wins
+    plain = schema.model_copy(deep=True)
+    plain.fields["load"].also = None
+    plain.fields["manufacturer"].wraps = 0
+    unplain = assign_fields(group_lines(words(runs)), plain)
+    assert unplain["load"].value == "2,000 kg"
+    assert unplain["manufacturer"].value == "Drivetrex Antriebs-"
+    path.write_text(CRANE_SCHEMA.replace("also = '", "also = '(unclosed"))
+    with pytest.raises(SchemaError, match=r"load\.also: .*bad regex"):
+        load_schema(path)

@@ -224,6 +224,8 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
     value = _before_other_value(spec, value, run[start:], schema)
     rest = run[start:].strip()
     after = rest[len(value):].strip()
+    if after and spec.also and re.fullmatch(spec.also, after):
+        after = ""  # "30,480 kg 67,200 lbs": the same value in a second unit
     # whole: nothing else in the run, or only another field's value ("R3FG707PKX2 50 Hz")
     whole = not after or (after != rest and _other_format(spec, after, schema))
     conf, box = _evidence(line, spans, start, start + len(value))
@@ -264,6 +266,28 @@ def _digits(candidate: _Candidate) -> bool:
     return any(ch.isdigit() for ch in candidate.value.value or "")
 
 
+def _wrapped(spec: FieldSpec, lines: list[Line], index: int, found: FieldValue,
+             schema: PlateSchema) -> FieldValue:
+    """``found`` continued onto up to ``spec.wraps`` following lines: a run that starts
+    under the value's start, just below it, is no label or other field's value, and keeps
+    the whole a value of this field (``Drivetrex Antriebs-`` / ``technik GmbH``)."""
+    if not spec.wraps or found.box is None or found.value is None:
+        return found
+    value, conf, box = found.value, found.confidence, found.box
+    for other in lines[index + 1 : index + 1 + spec.wraps]:
+        height = max(1, box[3] - box[1])
+        word = min(other.words, key=lambda w: abs(w.box[0] - box[0]))
+        text = word.text.strip()
+        joined = value[:-1] + text if value.endswith("-") else f"{value} {text}"
+        if abs(word.box[0] - box[0]) > height or word.box[1] - box[3] > 0.8 * height \
+                or is_label(text, schema) or before_next_label(text, schema) != text \
+                or _other_format(spec, text, schema) or not spec.value_regex().fullmatch(joined):
+            break
+        value, conf = joined, min(conf, word.confidence)
+        box = (min(box[0], word.box[0]), box[1], max(box[2], word.box[2]), word.box[3])
+    return FieldValue(value=value, confidence=conf, box=box)
+
+
 def _prefer_below(spec: FieldSpec, beside: _Candidate, below: _Candidate | None) -> bool:
     """Whether a stacked value below the label beats what stands beside it."""
     if below is None or below.other_format or not below.aligned:
@@ -296,7 +320,8 @@ def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
                     if beside is None or not (beside.whole and beside.gap < 2.5) else None
                 if beside is not None and not _prefer_below(spec, beside, below) \
                         and (not beside.other_format or below is None):
-                    return beside.value
+                    return _wrapped(spec, lines, index, beside.value, schema) \
+                        if beside.whole else beside.value
                 over = _stacked(spec, lines, index, label_word, schema, above=True) \
                     if beside is None else None
                 if over is not None and not over.other_format and over.aligned \
