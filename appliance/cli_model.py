@@ -92,7 +92,8 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
     """Measure readers on rendered plates: legible values in the text runs, field exact
     match, model+serial, latency, and the verdicts the shipped rules give (good units PASS /
     MISMATCH / RESHOOT / REVIEW at the final attempt; records with one character changed
-    that PASS), and how well confidence is calibrated (ECE, reliability bins). Several
+    that PASS; with reader.verify_known, verify judges both records as in the appliance),
+    and how well confidence is calibrated (ECE, reliability bins). Several
     backends read the very same frames."""
     from appliance.reader import load_reader
     from appliance.reader.neural.evaluate import evaluate
@@ -114,7 +115,8 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
         except (ImportError, FileNotFoundError, ValueError) as exc:
             raise click.ClickException(f"backend {backend}: {exc}") from None
         report = evaluate(reader, settings.schema_file, split=split, samples=samples,
-                          seed=seed, rules=rules, family=family)
+                          seed=seed, rules=rules, family=family,
+                          verify=settings.reader.verify_known)
         click.echo(json.dumps(report, indent=2))
         curves[backend] = report["calibration"]["reliability"]
     if plot is not None:

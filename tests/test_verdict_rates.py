@@ -38,6 +38,20 @@ def test_rates_count_false_alarms_and_passed_wrong_plates() -> None:
     assert summary["changed_records"] == 4
 
 
+def test_verify_confirms_an_unsure_field_but_never_a_changed_record() -> None:
+    rates = VerdictRates(RULES, family="motor")
+    values = plate_values(demo_records()[0])
+    reading = _reading(values)
+    reading["serial"] = {"value": values["serial"][:-1] + "Z", "confidence": 0.4}  # unsure
+    changed = one_character_changed(values["serial"])
+    rates.add(reading, values, verify=dict.fromkeys(values, "verified"),
+              changed_serial=changed,
+              verify_changed={**dict.fromkeys(values, "verified"), "serial": "differs"})
+    summary = rates.summary()
+    assert summary["good_units"]["PASS"] == 1.0          # the shipped rules confirm
+    assert summary["changed_records_pass"] == 0.0        # verify found the change
+
+
 def test_nameplate_eval_reports_verdicts_and_calibration_with_a_plot(tmp_path: Path) -> None:
     import json
     import subprocess

@@ -15,7 +15,7 @@ import numpy as np
 
 from appliance.reader.base import Reader
 from appliance.reader.calibration import ece, reliability
-from appliance.reader.verdict_rates import VerdictRates
+from appliance.reader.verdict_rates import VerdictRates, one_character_changed
 from appliance.synth.dataset import iter_samples
 from rules import RuleSet
 
@@ -38,13 +38,31 @@ def beyond_limits(field: dict[str, Any]) -> bool:
                 and not field.get("legible", True))
 
 
+def _verify_both(reader: Reader, image: np.ndarray, truth: dict[str, str]) -> dict[str, Any]:
+    """Verify outcomes on the true record and on it with the serial changed (for
+    :meth:`VerdictRates.add`); nothing for a reader without a verify mode."""
+    check = getattr(reader, "verify", None)
+    if check is None or not truth:
+        return {}
+    true = {name: str(v.get("status")) for name, v in check(image, truth).items()}
+    if not truth.get("serial"):
+        return {"verify": true}
+    changed = one_character_changed(truth["serial"])
+    seen = check(image, {"serial": changed})["serial"]
+    return {"verify": true, "changed_serial": changed,
+            "verify_changed": {**true, "serial": str(seen.get("status"))}}
+
+
 def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 200,
              seed: int = 2026, workers: int = 2,
              samples: Iterable[tuple[np.ndarray, dict[str, Any]]] | None = None,
-             rules: RuleSet | None = None, family: str = "motor") -> dict[str, Any]:
+             rules: RuleSet | None = None, family: str = "motor",
+             verify: bool = False) -> dict[str, Any]:
     """Render ``n`` frames of ``split`` (or take ``samples``, already rendered) and read
     them one at a time. With ``rules``, also the product-level verdict rates
-    (:class:`appliance.reader.verdict_rates.VerdictRates`).
+    (:class:`appliance.reader.verdict_rates.VerdictRates`); with ``verify`` (as
+    ``reader.verify_known`` does in the appliance) the reader's verify mode judges the true
+    record and the changed one, and the rules use it.
 
     Fields are scored where a person could read them (``scoreable``); on fields past the
     legibility limits only a wrong value counts against the reader (not read is right).
@@ -106,8 +124,9 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
             truth = {name: str(t["value"]) for name, t in labels["fields"].items()
                      if t.get("shown") and t.get("value")}
             issues: Any = reading.extra.get("quality")
+            checks = _verify_both(reader, image, truth) if verify else {}
             rates.add({n: f.model_dump() for n, f in reading.fields.items()}, truth,
-                      issues if isinstance(issues, list) else [])
+                      issues if isinstance(issues, list) else [], **checks)
     exact = sum(c[0] for c in per_field.values())
     total = sum(c[2] for c in per_field.values())
     wrong = sum(c[1] for c in per_field.values())
