@@ -72,6 +72,16 @@ def _values_equal(rule: FieldRule, read: str, expected: str) -> bool:
     return a == b
 
 
+def _holds_more(read: str | None, expected: str | None) -> bool:
+    """Whether the reading is the expected value with more around it (``VX132M-4X`` for
+    ``VX132M-4``): the plate may well carry more than the record, so verify cannot
+    confirm it."""
+    if not read or not expected:
+        return False
+    a, b = "".join(read.split()).casefold(), "".join(expected.split()).casefold()
+    return b in a and a != b
+
+
 def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: str | None,
                 policy: Policy) -> FieldCheck:
     """Check one field; returns its status with a one-line explanation."""
@@ -149,7 +159,8 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
     for name, check in checks.items():
         seen = (verify or {}).get(name)
         if policy.verified_confirms and seen == "verified" and check.status in (
-                FieldStatus.NOT_READ, FieldStatus.FORMAT_ERROR, FieldStatus.CONFUSED):
+                FieldStatus.NOT_READ, FieldStatus.FORMAT_ERROR, FieldStatus.CONFUSED) \
+                and not _holds_more(check.read, check.expected):
             checks[name] = check.model_copy(update={
                 "status": FieldStatus.OK,
                 "explanation": f"{check.explanation}; verify finds the expected value clearly "

@@ -128,6 +128,15 @@ def test_verify_accepts_the_truth_and_rejects_every_one_character_change(
     assert wrongly == []
 
 
+def test_verify_never_finds_a_record_inside_a_longer_value(reader: PPOCRReader) -> None:
+    values = plate_values(demo_records()[0])
+    plate = dict(values, model=values["model"] + "X")      # the plate carries more
+    image = render_demo_plate(plate, seed=4).image
+    seen = reader.verify(image, {"model": values["model"], "serial": values["serial"]})
+    assert seen["model"]["status"] != "verified", seen["model"]
+    assert seen["serial"]["status"] == "verified", seen["serial"]
+
+
 def test_verify_after_read_reuses_the_frames_reading(reader: PPOCRReader) -> None:
     values = plate_values(demo_records()[0])
     image = render_demo_plate(values, seed=4).image

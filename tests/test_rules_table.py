@@ -235,6 +235,7 @@ CONFIRMING = RULES.model_copy(update={"policy": RULES.policy.model_copy(
     ({"serial": "48213908KQ"}, "verified", V.RESHOOT, S.CONFUSED),      # sure of another value
     ({"serial": None}, "unreadable", V.RESHOOT, S.NOT_READ),
     ({"serial": ("48213908KQ", 0.3)}, "differs", V.RESHOOT, S.CONFUSED),
+    ({"serial": ("48213907KQX", 0.3)}, "verified", V.RESHOOT, S.FORMAT_ERROR),  # holds more
 ])
 def test_verified_confirms_an_unsure_field_and_nothing_read_surely_otherwise(
         read: dict[str, Read], verify: str, verdict: Verdict, status: FieldStatus) -> None:

@@ -82,7 +82,8 @@ def collect(reader: PPOCRReader, schema_file: Path, *, split: str, n: int, out: 
                     results[name] = {"changed_value": changed}
                     for kind, want in (("true", truth), ("changed", changed)):
                         seen = verify_field(analysis.lines, analysis.log_probs, analysis.quads,
-                                            reading.fields.get(name), want, reader.charset)
+                                            reading.fields.get(name), want, reader.charset,
+                                            reader.schema)
                         results[name][kind] = seen["status"]
                         results[name][f"{kind}_margin"] = seen.get("margin")
                 record["verify"] = results

@@ -172,7 +172,7 @@ class PPOCRReader:
         else:
             analysis, reading = known
         return {name: verify_field(analysis.lines, analysis.log_probs, analysis.quads,
-                                   reading.fields.get(name), want, self.charset)
+                                   reading.fields.get(name), want, self.charset, self.schema)
                 for name, want in expected.items()}
 
     # -- stages --------------------------------------------------------------------------

@@ -18,7 +18,9 @@ import torch
 
 from appliance.geometry import quad_box
 from appliance.reader.ppocr.recognise import Charset, LineReading, ctc_scores
+from appliance.reader.labels import label_regex
 from appliance.reader.textmatch import best_substring
+from appliance.schema import PlateSchema
 from appliance.transport.messages import FieldValue
 
 #: the expected text must be 4× likelier than any one-character change. Measured on 5,600
@@ -55,18 +57,41 @@ def _same_kind(a: str, b: str) -> bool:
     return (a.isdigit() and b.isdigit()) or (a.isalpha() and b.isalpha())
 
 
-def _whole_token(text: str, start: int, end: int) -> tuple[int, int]:
-    """Grow ``text[start:end]`` over neighbours of the same kind as its edges (digit next to
-    digit, letter next to letter): "30V" found inside "230V" stands for all of "230V", so an
-    ERP value missing a leading digit is scored against the whole number on the plate."""
-    while start > 0 and start < end and _same_kind(text[start - 1], text[start]):
-        start -= 1
-    while end < len(text) and end > start and _same_kind(text[end], text[end - 1]):
+def _label_ends_at(text: str, position: int, schema: PlateSchema | None) -> bool:
+    """Whether a label of three characters or more ends at ``position`` (``S/N`` of
+    ``S/N2015-794241``). Shorter ones (``U``, ``SN``) do not count: a record that lacks a
+    value's first character must not pass for a label glued to the rest."""
+    if schema is None:
+        return False
+    for spec in schema.fields.values():
+        label = label_regex(spec)
+        if label is not None and any(
+                found.end() >= position > found.start() and len(found.group(0).strip()) >= 3
+                for found in label.finditer(text[:position] + " ")):
+            return True
+    return False
+
+
+def _whole_token(text: str, start: int, end: int,
+                 schema: PlateSchema | None = None) -> tuple[int, int]:
+    """Grow ``text[start:end]`` over the letters and digits it is glued to: "30V" found
+    inside "230V" stands for all of "230V", "VX132M-4" inside "VX132M-4X" for all of it, so
+    an ERP value that is a part of what the plate says is scored against the whole. A label
+    glued before the value (``S/N2015-794241``, ``Un110V``) is not grown over; without a
+    schema, only over neighbours of the same kind (digit next to digit)."""
+    glued = _same_kind if schema is None else (lambda a, b: a.isalnum() and b.isalnum())
+    if start < end and not _label_ends_at(text, start, schema):
+        while start > 0 and glued(text[start - 1], text[start]):
+            start -= 1
+            if _label_ends_at(text, start, schema):
+                break
+    while end < len(text) and end > start and glued(text[end], text[end - 1]):
         end += 1
     return start, end
 
 
-def _best_line(lines: Sequence[LineReading], want: str) -> tuple[int, int, int] | None:
+def _best_line(lines: Sequence[LineReading], want: str,
+               schema: PlateSchema | None = None) -> tuple[int, int, int] | None:
     """(line, start, end) of the run part closest to ``want``, grown to whole tokens; None
     if nothing is close."""
     best: tuple[int, int, int, int] | None = None
@@ -78,16 +103,18 @@ def _best_line(lines: Sequence[LineReading], want: str) -> tuple[int, int, int] 
             best = (i, start, end, edits)
     if best is None or best[3] > max(2, len(want) // 3):
         return None
-    start, end = _whole_token(lines[best[0]].text, best[1], best[2])
+    start, end = _whole_token(lines[best[0]].text, best[1], best[2], schema)
     return best[0], start, end
 
 
 def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor],
                  quads: Sequence[np.ndarray], got: FieldValue | None, want: str,
-                 charset: Charset) -> dict[str, object]:
-    """Verdict on one expected value: status, what was read, confidence and box."""
+                 charset: Charset, schema: PlateSchema | None = None) -> dict[str, object]:
+    """Verdict on one expected value: status, what was read, confidence and box. With the
+    plate's ``schema`` the value is scored as the whole alphanumeric token it sits in, its
+    label excepted."""
     read = got.value if got is not None else None
-    place = _best_line(lines, want)
+    place = _best_line(lines, want, schema)
     if place is None or charset.encode(want) is None:
         status = "differs" if read is not None and got is not None and got.confidence >= 0.5 \
             else "unreadable"
