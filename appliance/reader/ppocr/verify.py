@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from appliance.geometry import quad_box
-from appliance.reader.ppocr.recognise import Charset, LineReading, ctc_scores
 from appliance.reader.labels import label_regex
+from appliance.reader.ppocr.recognise import Charset, LineReading, ctc_scores
 from appliance.reader.textmatch import best_substring
 from appliance.schema import PlateSchema
 from appliance.transport.messages import FieldValue
