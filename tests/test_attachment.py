@@ -230,3 +230,24 @@ def test_a_schema_file_describes_wrapped_values_and_a_second_unit(tmp_path: Path
     path.write_text(CRANE_SCHEMA.replace("also = '", "also = '(unclosed"))
     with pytest.raises(SchemaError, match=r"load\.also: .*bad regex"):
         load_schema(path)
+
+
+def test_linker_tokens_targets_and_decoding_line_up() -> None:
+    import torch
+
+    from training.attach.linker import Linker, feature_size, features, link, targets, tokens_of
+
+    runs: list[Run] = [("Serial No. 48213907KQ", 20, 20, 210, 20), ("Un 400 V", 20, 50, 90, 20)]
+    tokens, texts = tokens_of(group_lines(words(runs)))
+    assert [t.text for t in tokens] == ["Serial", "No.", "48213907KQ", "Un", "400", "V"]
+    x = features(tokens, texts, SCHEMA)
+    assert x.shape == (6, feature_size(SCHEMA)) and torch.isfinite(x).all()
+    names = list(SCHEMA.fields)
+    y = targets(tokens, texts, {"serial": "48213907KQ", "voltage": "400 V"},
+                {"serial", "voltage"}, names)
+    assert y.tolist() == [0, 0, 1 + names.index("serial"), 0, 1 + names.index("voltage"),
+                          1 + names.index("voltage")]
+    model = Linker(feature_size(SCHEMA), len(names)).eval()
+    got = link(model, tokens, texts, x, names)
+    assert set(got) == set(names)
+    assert all(v is None or v in " ".join(texts) for v in got.values())

@@ -133,7 +133,7 @@ class Linker(nn.Module):
         super().__init__()
         self.embed = nn.Sequential(nn.Linear(inputs, width), nn.GELU(), nn.Linear(width, width))
         layer = nn.TransformerEncoderLayer(width, 4, 2 * width, dropout=0.1, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(width, fields + 1)
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
@@ -276,8 +276,9 @@ def main() -> None:
             report[f"oracle {split}/{runs}"] = measure_oracle(model, schema, test)
             print(split, runs, report[f"oracle {split}/{runs}"])
     for path in args.reads:
-        report[path.name] = measure_reads(model, schema, path)
-        print(report[path.name])
+        key = f"{path.parent.name}/{path.name}"
+        report[key] = measure_reads(model, schema, path)
+        print(report[key])
     text = json.dumps(report, indent=2)
     if args.out:
         args.out.write_text(text + "\n")
