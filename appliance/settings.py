@@ -236,7 +236,7 @@ class ReaderSettings(_Section):
         "rules then keep a MISMATCH only where verify also finds the expected value "
         "differs, and with the rules' policy.verified_confirms a field read unsurely "
         "counts as matching where verify finds the expected value clearly (station "
-        "frames never tuned on: good units PASS 55 % -> 62 %, no wrong record passed). "
+        "frames never tuned on: good units PASS 52 % -> 62 %, no wrong record passed). "
         "ppocr reuses the frame's reading; vlm and cascade score it in a second pass"))
     cascade_primary: str = Field(default="ppocr", description=(
         "cascade: the OCR reader that reads every frame"))
