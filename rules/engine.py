@@ -78,7 +78,7 @@ def _holds_more(read: str | None, expected: str | None) -> bool:
     confirm it."""
     if not read or not expected:
         return False
-    a, b = "".join(read.split()).casefold(), "".join(expected.split()).casefold()
+    a, b = normalise(read, ("case", "space")), normalise(expected, ("case", "space"))
     return b in a and a != b
 
 

@@ -131,6 +131,8 @@ def before_next_label(text: str, schema: PlateSchema) -> str:
     """``text`` up to the first word that starts another field's label (runs merged by the
     detector: ``TRADRIVE S.p.A. SPEED 2953`` is the maker's name and the speed)."""
     cut = len(text)
+    # capitalised words glued to a value's last digit (``6YW4Intensidad 34.0A``)
+    glued = [m.start() for m in re.finditer(r"(?<=\d)[A-Z][^\W\d_]{3,}", text)]
     for spec in schema.fields.values():
         label = label_regex(spec)
         if label is None:
@@ -138,9 +140,5 @@ def before_next_label(text: str, schema: PlateSchema) -> str:
         found = label.search(text, 1)
         if found and text[found.start() - 1].isspace():
             cut = min(cut, found.start())
-        for glued in re.finditer(r"(?<=\d)[A-Z][^\W\d_]{3,}", text[:cut]):
-            # a capitalised word glued to a value's last digit (``6YW4Intensidad 34.0A``)
-            if label.match(text[glued.start():]):
-                cut = glued.start()
-                break
+        cut = next((at for at in glued if at < cut and label.match(text[at:])), cut)
     return text[:cut].strip()

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from appliance.reader.neural.evaluate import fold
 from rules import FieldStatus, RuleSet, load_rules
 from rules.engine import check_field
 from training.calibrate.fit import frames
@@ -34,8 +35,7 @@ def restate(status: str, margin: float | None, threshold: float | None,
     if status != "verified":
         return status
     value, confidence = (read or {}).get("value"), float((read or {}).get("confidence") or 0)
-    differs = value is not None and "".join(str(value).split()).casefold() != \
-        "".join(want.split()).casefold()
+    differs = value is not None and fold(str(value)) != fold(want)
     return "differs" if differs and confidence >= 0.5 else "unreadable"
 
 
