@@ -208,3 +208,37 @@ def test_cli_verify_and_bad_images(tmp_path: Path) -> None:
 def test_missing_model_is_a_clear_error() -> None:
     with pytest.raises(ModelNotFound, match="detector"):
         load_reader("ppocr", schema=SCHEMA, device="cpu", model_dir=Path("/nonexistent"))
+
+
+def _line_table(text: str, charset: Charset, doubt: dict[int, float]) -> torch.Tensor:
+    """A CTC table that spells ``text`` one character per step with blanks between; a
+    character at index i of ``doubt`` gets that probability, the blank the rest."""
+    columns = charset.columns(text)
+    assert columns is not None
+    steps = []
+    for i, column in enumerate(columns):
+        row = torch.full((len(charset.allowed),), 1e-6)
+        p = doubt.get(i, 0.98)
+        row[column], row[0] = p, 1.0 - p
+        steps += [row, torch.eye(len(charset.allowed))[0] * 0.98 + 1e-6]
+    return torch.log(torch.stack(steps) / torch.stack(steps).sum(1, keepdim=True))
+
+
+@pytest.mark.parametrize("doubt,status", [(0.3, "unreadable"), (0.001, "differs")])
+def test_verify_says_differs_only_when_the_record_is_clearly_less_likely(
+        doubt: float, status: str) -> None:
+    from appliance.reader.ppocr.recognise import LineReading
+    from appliance.reader.ppocr.verify import verify_field
+    from appliance.transport.messages import FieldValue
+
+    charset = Charset(list(PPOCRModel.from_pretrained(SHIPPED / "recognizer").config.charset))
+    plate = "1455 r/min"
+    table = _line_table(plate, charset, {0: doubt})   # the first digit faint
+    line = LineReading(text=plate[1:], char_conf=[0.99] * 9, char_pos=list(range(2, 20, 2)),
+                       width=table.shape[0])
+    quad = np.array([[0, 0], [200, 0], [200, 30], [0, 30]], np.float32)
+    read = FieldValue(value="455 r/min", confidence=0.99, box=(0, 0, 200, 30))
+    seen = verify_field([line], [table], [quad], read, plate, charset, SCHEMA)
+    # a faint digit the reader dropped is a misread to reshoot, not a wrong plate; a digit
+    # the plate clearly lacks is
+    assert seen["status"] == status, seen

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.reader.neural.evaluate import fold
+from appliance.reader.ppocr.verify import DIFFERS_MARGIN
 from rules import FieldStatus, RuleSet, load_rules
 from rules.engine import check_field
 from training.calibrate.fit import frames
@@ -26,17 +27,20 @@ MARGINS = (0.0, 0.5, 1.0, 1.39, 1.5, 2.0, 2.5, 3.0, 4.0)
 
 
 def restate(status: str, margin: float | None, threshold: float | None,
-            read: dict[str, Any] | None, want: str) -> str:
-    """The verify outcome had the margin threshold been ``threshold`` (None: as collected)."""
-    if threshold is None:
-        return status
-    if margin is not None and margin >= threshold:
+            read: dict[str, Any] | None, want: str, *,
+            differs_margin: float = DIFFERS_MARGIN) -> str:
+    """The verify outcome had the margin threshold been ``threshold`` (None: as collected)
+    and "differs" needed the expected value ``differs_margin`` (log odds) below its best
+    rival, as ``appliance.reader.ppocr.verify`` decides now."""
+    if threshold is not None and margin is not None and margin >= threshold:
         return "verified"
-    if status != "verified":
-        return status
-    value, confidence = (read or {}).get("value"), float((read or {}).get("confidence") or 0)
-    differs = value is not None and fold(str(value)) != fold(want)
-    return "differs" if differs and confidence >= 0.5 else "unreadable"
+    if threshold is not None and status == "verified":
+        value, confidence = (read or {}).get("value"), float((read or {}).get("confidence") or 0)
+        differs = value is not None and fold(str(value)) != fold(want)
+        status = "differs" if differs and confidence >= 0.5 else "unreadable"
+    if status == "differs" and margin is not None and margin > -differs_margin:
+        return "unreadable"
+    return status
 
 
 def real_change(rules: RuleSet, family: str, name: str, truth: str, changed: str) -> bool:

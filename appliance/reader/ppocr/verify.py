@@ -4,8 +4,9 @@ The expected value is put in place of the closest part of the text run that hold
 scored under the recogniser's CTC distribution against every single-character change of
 it (substitutions, deletions, insertions of characters the run makes plausible) and against
 what was read. It is ``verified`` only when it beats all of them by a clear margin, so a
-record that differs from the plate by one character is not verified; otherwise the field
-``differs`` (something else was read with confidence) or is ``unreadable``.
+record that differs from the plate by one character is not verified. The field ``differs``
+only where something else was read with confidence *and* the expected value is clearly the
+less likely reading (DIFFERS_MARGIN); in between it is ``unreadable``: unsure, a reshoot.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from appliance.transport.messages import FieldValue
 #: station values (``training.calibrate.verify_margin``): 20× verified 75 % of true values,
 #: 4× 83 %, and real one-character changes verified stayed at 1 in 5,628
 MARGIN = math.log(4.0)
+#: "differs" needs the expected text 100× less likely than the best rival. Measured
+#: (``training.calibrate.verify_margin``, seed 2026 station frames): no real one-character
+#: change scored above log 1/150, while good units read confidently wrong scored up to +0.01
+#: (a misread, not a wrong plate); those become reshoots instead of false MISMATCHes
+DIFFERS_MARGIN = math.log(100.0)
 PLAUSIBLE = 1e-3          # a character is a plausible alternative where it reaches this probability
 
 
@@ -142,7 +148,7 @@ def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor]
         return {"status": "verified", "read": want, "confidence": round(confidence, 4),
                 "box": box, "margin": kept}
     if read is not None and got is not None and _fold(read) != _fold(want) \
-            and got.confidence >= 0.5:
+            and got.confidence >= 0.5 and margin <= -DIFFERS_MARGIN:
         return {"status": "differs", "read": read, "confidence": got.confidence,
                 "box": got.box, "margin": kept}
     return {"status": "unreadable", "read": read, "confidence": 0.0, "box": box,
