@@ -63,8 +63,24 @@ def _fuzzy_forms(labels: tuple[str, ...]) -> tuple[str, ...]:
 LabelTable = tuple[tuple[str, tuple[str, ...]], ...]
 
 
+_TABLES: dict[int, tuple[PlateSchema, LabelTable]] = {}
+
+
 def _label_table(schema: PlateSchema) -> LabelTable:
-    return tuple((name, tuple(spec.labels)) for name, spec in schema.fields.items())
+    known = _TABLES.get(id(schema))
+    if known is None or known[0] is not schema:  # built once per schema object
+        if len(_TABLES) > 64:
+            _TABLES.clear()
+        known = _TABLES[id(schema)] = (schema, tuple(
+            (name, tuple(spec.labels)) for name, spec in schema.fields.items()))
+    return known[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _fuzzy_table(table: LabelTable) -> tuple[tuple[str, str, int, frozenset[str]], ...]:
+    """(field, label form, edits allowed, the form's characters) for fuzzy matching."""
+    return tuple((name, form, allowed_edits(form), frozenset(form))
+                 for name, labels in table for form in _fuzzy_forms(labels))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -78,13 +94,15 @@ def nearest_field(text: str, table: LabelTable) -> str | None:
             return name
     parts = [p for p in re.sub(r"\s+", "", text).rstrip(":：.").casefold().split("/") if p]
     best: dict[str, int] = {}
-    for name, labels in table:
-        for form in _fuzzy_forms(labels):
-            allowed = allowed_edits(form)
-            for part in parts:
-                distance = edit_distance(part, form, limit=allowed)
-                if distance <= allowed and distance < best.get(name, allowed + 1):
-                    best[name] = distance
+    for name, form, allowed, letters in _fuzzy_table(table):
+        for part in parts:
+            # each character the form lacks costs an edit: most words are out of reach
+            if abs(len(part) - len(form)) > allowed or \
+                    sum(c not in letters for c in part) > allowed:
+                continue
+            distance = edit_distance(part, form, limit=allowed)
+            if distance <= allowed and distance < best.get(name, allowed + 1):
+                best[name] = distance
     if not best:
         return None
     nearest = min(best.values())
