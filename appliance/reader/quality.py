@@ -31,6 +31,7 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
 
     h, w = image.shape[:2]
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    window = grey  # the measures below look at the plate's bounding rectangle only
     if plate is None:
         issue(ReshootReason.NO_PLATE, "no plate found in the frame")
         region = np.ones_like(grey, dtype=bool)
@@ -41,18 +42,23 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
             # a plate outline at the edge alone is not enough (the outline found can run
             # into the background): text must reach the edge too
             issue(ReshootReason.CUT_OFF, "plate cut off at the frame edge")
-        mask = np.zeros_like(grey, dtype=np.uint8)
-        cv2.fillConvexPoly(mask, np.round(plate).astype(np.int32), 1)
+        corners = np.round(plate).astype(np.int32)
+        # one pixel more on each side: the Laplacian of an edge pixel sees its neighbours
+        x0, y0 = max(0, int(corners[:, 0].min()) - 1), max(0, int(corners[:, 1].min()) - 1)
+        x1, y1 = min(w, int(corners[:, 0].max()) + 2), min(h, int(corners[:, 1].max()) + 2)
+        window = grey[y0:y1, x0:x1]
+        mask = np.zeros_like(window, dtype=np.uint8)
+        cv2.fillConvexPoly(mask, corners - np.array([x0, y0], np.int32), 1)
         region = mask.astype(bool)
     if region.any():
-        saturated = grey[region] >= 250
+        saturated = window[region] >= 250
         glare = float(saturated.mean())
         if glare > MAX_GLARE:
             issue(ReshootReason.GLARE, f"glare on {glare:.0%} of the plate")
-        level = float(grey[region].mean())
+        level = float(window[region].mean())
         if level < MIN_LEVEL:
             issue(ReshootReason.DARK, f"too dark (mean level {level:.0f} < {MIN_LEVEL:.0f})")
-        lap = cv2.Laplacian(grey, cv2.CV_32F)
+        lap = cv2.Laplacian(window, cv2.CV_32F)
         sharpness = float(lap[region].var())
         if sharpness < MIN_SHARPNESS:
             issue(ReshootReason.BLUR,

@@ -256,12 +256,13 @@ class PPOCRReader:
             pixels = pixels.to(self.device).contiguous(
                 memory_format=torch.channels_last)
             outputs.append((members, self._recognise_net(pixels)))
-        for members, lp in outputs:  # one wait for the GPU, then decoding on the CPU
-            lp = lp.cpu()[: len(members)]  # without the blank padding rows
+        for members, lp in outputs:  # best paths found on the device, decoded on the CPU
+            lp = lp[: len(members)]  # without the blank padding rows
             widths = [min(lp.shape[1], max(1, math.ceil(inputs[i].shape[2] / STRIDE)))
                       for i in members]
-            for row, (i, line) in enumerate(zip(members, ctc_greedy(lp, self.charset, widths),
-                                                strict=True)):
+            decoded = ctc_greedy(lp, self.charset, widths)
+            lp = lp.cpu()  # kept for verify
+            for row, (i, line) in enumerate(zip(members, decoded, strict=True)):
                 readings[i] = line
                 log_probs[i] = lp[row, : widths[row]]
         return readings, log_probs  # type: ignore[return-value]

@@ -80,7 +80,11 @@ def line_input(crop: np.ndarray) -> np.ndarray:
     width = max(STRIDE, min(MAX_WIDTH, round(w * HEIGHT / max(1, h))))
     resized = cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA
                          if h > HEIGHT else cv2.INTER_LINEAR)
-    return ((resized[:, :, ::-1].astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+    pixels = resized[:, :, ::-1].astype(np.float32)
+    pixels /= 255.0  # in place, same arithmetic as (x / 255 - 0.5) / 0.5
+    pixels -= 0.5
+    pixels /= 0.5
+    return pixels.transpose(2, 0, 1)
 
 
 #: padded widths on a GPU: few distinct shapes, so kernels are chosen once and reused
@@ -120,8 +124,10 @@ def batches(inputs: list[np.ndarray], max_pixels: int = 48 * 320 * 64, *,
 
 def ctc_greedy(log_probs: torch.Tensor, charset: Charset, widths: list[int],
                ) -> list[LineReading]:
-    """Best-path decoding of B×T×K masked log-probabilities."""
-    probs, best = log_probs.exp().max(-1)
+    """Best-path decoding of B×T×K masked log-probabilities (on any device: only the
+    B×T best classes and their probabilities leave it)."""
+    best_log, best_index = log_probs.max(-1)
+    probs, best = best_log.exp().cpu(), best_index.cpu()
     allowed = charset.allowed.tolist()
     out = []
     for b in range(log_probs.shape[0]):
