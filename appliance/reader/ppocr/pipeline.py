@@ -84,7 +84,8 @@ def _load(folder: Path, device: str) -> Any:
     # weights stay float32 (BatchNorm statistics overflow float16); a GPU runs the
     # convolutions and matrix products in float16 under autocast (see _autocast).
     # Channels-last: ~20 % faster on a CPU (oneDNN), and what tensor cores want.
-    return model.to(device, dtype=torch.float32, memory_format=torch.channels_last).eval()
+    model = model.to(device, dtype=torch.float32, memory_format=torch.channels_last).eval()
+    return model.requires_grad_(False)  # read only: the training wing loads its own copy
 
 
 class PPOCRReader:
