@@ -1,7 +1,8 @@
-"""The pretrained reader (``backend = "ppocr"``): PP-OCR's detector, 0°/180° classifier and
-CTC recogniser ported to torch, then the schema's field attachment and the quality gate.
+"""The pretrained reader (``backend = "ppocr"``): PP-OCR's detector and CTC recogniser ported
+to torch, then the schema's field attachment and the quality gate.
 
-One detector pass per batch of frames, one orientation vote per frame, every text run of
+One detector pass per batch of frames, one orientation vote per frame (the longest runs read
+both ways), every text run of
 every frame recognised in width-bucketed batches. Verify mode scores expected values under
 the recogniser's CTC distribution instead of comparing strings.
 """
@@ -48,9 +49,7 @@ from appliance.schema import PlateSchema
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "ppocr-reader"
 ORIENT_LINES = 4          # longest runs that vote on a frame's 0°/180°
-ORIENT_MARGIN = 0.1       # confidence a turned reading must gain to turn the frame
 ORIENT_SURE = 0.8         # mean run confidence above which a frame is not checked
-ORIENT_WIDTH = 192
 
 
 class ModelNotFound(FileNotFoundError):
@@ -97,17 +96,16 @@ class PPOCRReader:
                  model_dir: Path | str | None = None, detector_limit: int | None = None,
                  cuda_graphs: bool = True, **_: object) -> None:
         folder = Path(model_dir) if model_dir else DEFAULT_MODEL
-        for part in ("detector", "recognizer", "orientation"):
+        for part in ("detector", "recognizer"):
             if not (folder / part / "config.json").is_file():
-                raise ModelNotFound(f"{folder}: no {part}/ here (expected detector/, "
-                                    "recognizer/ and orientation/ model folders)")
+                raise ModelNotFound(f"{folder}: no {part}/ here (expected detector/ and "
+                                    "recognizer/ model folders)")
         self.schema = schema
         self.device = device
         #: raw field scores → measured probability of a right value (None: raw scores)
         self.calibration = load_for(folder)
         self.detector = _load(folder / "detector", device)
         self.recognizer = _load(folder / "recognizer", device)
-        self.orientation = _load(folder / "orientation", device)
         self.charset = Charset(list(self.recognizer.config.charset))
         graphs = cuda_graphs and device == "cuda"
         self._detect_net = GraphedForward(self._autocast(
@@ -115,8 +113,6 @@ class PPOCRReader:
         self._recognise_net = GraphedForward(self._autocast(
             lambda x: self.charset.masked_log_probs(self.recognizer(x, logits=True)["logits"])),
             enabled=graphs)
-        self._orient_net = GraphedForward(self._autocast(
-            lambda x: self.orientation(x)["probs"]), enabled=graphs)
         limit = detector_limit or (1280 if device == "cuda" else 960)
         self.settings = DetectorSettings(limit=int(limit))
         self._recent: list[tuple[np.ndarray, FrameAnalysis, PlateReading]] = []
@@ -193,12 +189,13 @@ class PPOCRReader:
             return out
 
     def _orient(self, analyses: list[FrameAnalysis]) -> None:
-        """Turn a frame's runs 180° when its longest runs read clearly better that way.
+        """Turn a frame's runs 180° when its longest runs read better that way.
 
         Frames read with confidence are left alone. For the others the longest runs are read
-        turned; a frame is turned only when that reading is more confident by ORIENT_MARGIN,
-        or, when the two are close, the orientation model is sure (it alone misjudges
-        dot-matrix and laser plates). A turned frame is read again."""
+        turned, and the frame is turned when their mean character confidence is higher that
+        way. (Measured on 100 station frames, each upright and upside down: this vote made
+        no error; the 0°/180° classifier, or the least confident character of each run,
+        misjudged 8 of the 200.) A turned frame is read again."""
         probes: list[tuple[int, int]] = []  # (frame, run)
         for index, analysis in enumerate(analyses):
             if not analysis.lines or np.mean([ln.confidence for ln in analysis.lines]) \
@@ -211,22 +208,15 @@ class PPOCRReader:
             return
         turned_crops = [np.ascontiguousarray(analyses[a].crops[i][::-1, ::-1])
                         for a, i in probes]
-        turned_conf = [line.confidence for line in self._read_lines(turned_crops)[0]]
-        turned_prob: list[float] | None = None
+        turned_lines = self._read_lines(turned_crops)[0]
         redo = []
         for index, analysis in enumerate(analyses):
             mine = [k for k, (owner, _) in enumerate(probes) if owner == index]
             if not mine:
                 continue
-            upright = float(np.mean([analysis.lines[probes[k][1]].confidence for k in mine]))
-            turned = float(np.mean([turned_conf[k] for k in mine]))
-            if abs(turned - upright) <= ORIENT_MARGIN and turned_prob is None:
-                turned_prob = self._orientation_probs([analyses[a].crops[i]
-                                                       for a, i in probes])
-            sure = turned_prob is not None and float(
-                np.mean([turned_prob[k] for k in mine])) > 0.9
-            if turned > upright + ORIENT_MARGIN or (abs(turned - upright) <= ORIENT_MARGIN
-                                                    and sure):
+            upright = _mean_char_confidence([analysis.lines[probes[k][1]] for k in mine])
+            turned = _mean_char_confidence([turned_lines[k] for k in mine])
+            if turned > upright:
                 analysis.flipped = True
                 analysis.quads = [q[[2, 3, 0, 1]] for q in analysis.quads]
                 analysis.crops = [np.ascontiguousarray(c[::-1, ::-1]) for c in analysis.crops]
@@ -234,15 +224,6 @@ class PPOCRReader:
                 redo.append(analysis)
         if redo:
             self._recognise(redo)
-
-    def _orientation_probs(self, crops: list[np.ndarray]) -> list[float]:
-        """The orientation model's probability that each crop is upside down."""
-        batch = np.zeros((len(crops), 3, HEIGHT, ORIENT_WIDTH), np.float32)
-        for row, crop in enumerate(crops):
-            array = line_input(crop)[:, :, :ORIENT_WIDTH]
-            batch[row, :, :, : array.shape[2]] = array
-        probs = self._orient_net(torch.from_numpy(batch).to(self.device))
-        return [float(p) for p in probs[:, 1].cpu()]
 
     def _read_lines(self, crops: list[np.ndarray],
                     ) -> tuple[list[LineReading], list[torch.Tensor]]:
@@ -317,3 +298,9 @@ class PPOCRReader:
         return PlateReading(fields, extra={"quality": issues,
                                            "lines": [w.text for w in analysis.words],
                                            "boxes": [list(quad_box(q)) for q in analysis.quads]})
+
+
+def _mean_char_confidence(lines: Sequence[LineReading]) -> float:
+    """The mean over runs of each run's mean character confidence (0 for an empty run)."""
+    return float(np.mean([np.mean(line.char_conf) if line.char_conf else 0.0
+                          for line in lines]))
