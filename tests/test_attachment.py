@@ -251,3 +251,28 @@ def test_linker_tokens_targets_and_decoding_line_up() -> None:
     got = link(model, tokens, texts, x, names)
     assert set(got) == set(names)
     assert all(v is None or v in " ".join(texts) for v in got.values())
+
+
+def test_two_models_reads_are_compared_value_by_value(tmp_path: Path) -> None:
+    from training.attach.reads import compare
+
+    def field(value: str, legible: bool = True) -> dict[str, object]:
+        return {"value": value, "shown": True, "cut": False, "occluded": 0.0,
+                "legible": legible}
+
+    def record(index: int, runs: list[str]) -> dict[str, object]:
+        return {"index": index, "fields": {"serial": field("SN-4821"), "voltage": field("400 V"),
+                                           "power": field("7.5 kW", legible=False)},
+                "words": [{"text": t, "box": [0, 0, 10, 10], "confidence": 0.9} for t in runs]}
+
+    for name, frames in (("old", [["SN-4821"], ["SN 4821", "400V"]]),
+                         ("new", [["SN-4B21", "400 V"], ["SN-4821", "400 v"]])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "station.jsonl").write_text("".join(
+            json.dumps(record(i, runs)) + "\n" for i, runs in enumerate(frames)))
+    seen = compare(tmp_path / "new" / "station.jsonl", tmp_path / "old" / "station.jsonl")
+    # 2 frames × 2 legible fields; the illegible power is not counted
+    assert seen["values"] == 4
+    # gained: frame 0's voltage, frame 1's serial; lost: frame 0's serial (misread as 4B21)
+    assert (seen["gained"], seen["lost"]) == (2, 1)
+    assert seen["values_in_text"] == 0.75 and seen["baseline_values_in_text"] == 0.5

@@ -1,11 +1,14 @@
 """Reader and attachment numbers from frames read once (``training.calibrate.collect``).
 
-``python -m training.attach.reads --reads reads/ --split station --split dev``
+``python -m training.attach.reads --reads reads/ --split station --split dev
+[--against other-reads/]``
 
 Per split: legible values found verbatim in the reader's text runs, field exact match through
 the current attachment code, values attached right where the text holds them (attachment
 behind this reader), plates with model and serial both exact, and values in text per
 plate style. ``SPLIT-rapidocr.jsonl`` files (RapidOCR's engine) are measured the same way.
+``--against`` compares with another model's reads of the same frames value by value: values
+in text gained and lost (a difference that is noise shows as gains and losses alike).
 """
 
 from __future__ import annotations
@@ -66,6 +69,29 @@ def measure(path: Path, schema: PlateSchema) -> dict[str, Any]:
             "values_in_text_by_style": {k: share(*v) for k, v in sorted(styles.items())}}
 
 
+def values_in_text(path: Path) -> dict[tuple[int, str], bool]:
+    """(frame index, field) → the legible value is verbatim in one of the reader's runs."""
+    found = {}
+    for record in frames(path):
+        runs = [fold(w["text"]) or "" for w in record["words"]]
+        for name, truth in record["fields"].items():
+            if scoreable(truth):
+                value = fold(truth["value"]) or ""
+                found[(int(record["index"]), name)] = any(value in run for run in runs)
+    return found
+
+
+def compare(path: Path, baseline: Path) -> dict[str, Any]:
+    """Values in text of ``path`` against ``baseline`` on the (frame, field) pairs both hold."""
+    new, old = values_in_text(path), values_in_text(baseline)
+    both = sorted(set(new) & set(old))
+    share = lambda found: round(sum(found[k] for k in both) / max(1, len(both)), 4)  # noqa: E731
+    return {"file": path.name, "against": str(baseline), "values": len(both),
+            "values_in_text": share(new), "baseline_values_in_text": share(old),
+            "gained": sum(new[k] and not old[k] for k in both),
+            "lost": sum(old[k] and not new[k] for k in both)}
+
+
 def main() -> None:
     """Command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -75,10 +101,15 @@ def main() -> None:
     parser.add_argument("--split", action="append", required=True,
                         help="a collected file's name without .jsonl (station, "
                              "station-rapidocr, ...)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another model's reads of the same frames (same file names)")
     args = parser.parse_args()
     schema = load_schema(args.schema)
     for split in args.split:
         print(json.dumps(measure(args.reads / f"{split}.jsonl", schema)))
+        if args.against is not None:
+            print(json.dumps(compare(args.reads / f"{split}.jsonl",
+                                     args.against / f"{split}.jsonl")))
 
 
 if __name__ == "__main__":
