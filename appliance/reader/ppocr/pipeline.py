@@ -2,9 +2,8 @@
 to torch, then the schema's field attachment and the quality gate.
 
 One detector pass per batch of frames, one orientation vote per frame (the longest runs read
-both ways), every text run of
-every frame recognised in width-bucketed batches. Verify mode scores expected values under
-the recogniser's CTC distribution instead of comparing strings.
+both ways), every text run of every frame recognised in width-bucketed batches. Verify mode
+scores expected values under the recogniser's CTC distribution instead of comparing strings.
 """
 
 from __future__ import annotations
@@ -195,7 +194,8 @@ class PPOCRReader:
         turned, and the frame is turned when their mean character confidence is higher that
         way. (Measured on 100 station frames, each upright and upside down: this vote made
         no error; the 0°/180° classifier, or the least confident character of each run,
-        misjudged 8 of the 200.) A turned frame is read again."""
+        misjudged 8 of the 200; 60 frames of a fresh seed: 1 of 120 for both.) A turned
+        frame is read again."""
         probes: list[tuple[int, int]] = []  # (frame, run)
         for index, analysis in enumerate(analyses):
             if not analysis.lines or np.mean([ln.confidence for ln in analysis.lines]) \
