@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from pathlib import Path
@@ -68,6 +69,12 @@ class PlateSchema(BaseModel):
     def field_names(self) -> list[str]:
         """Field names in schema order."""
         return list(self.fields)
+
+    @functools.cached_property
+    def label_table(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(field, its labels) in schema order, built once: hashable, so label matching can
+        cache its answers by it (a schema is not changed after loading)."""
+        return tuple((name, tuple(spec.labels)) for name, spec in self.fields.items())
 
 
 def load_schema(path: Path | str) -> PlateSchema:

@@ -63,19 +63,6 @@ def _fuzzy_forms(labels: tuple[str, ...]) -> tuple[str, ...]:
 LabelTable = tuple[tuple[str, tuple[str, ...]], ...]
 
 
-_TABLES: dict[int, tuple[PlateSchema, LabelTable]] = {}
-
-
-def _label_table(schema: PlateSchema) -> LabelTable:
-    known = _TABLES.get(id(schema))
-    if known is None or known[0] is not schema:  # built once per schema object
-        if len(_TABLES) > 64:
-            _TABLES.clear()
-        known = _TABLES[id(schema)] = (schema, tuple(
-            (name, tuple(spec.labels)) for name, spec in schema.fields.items()))
-    return known[1]
-
-
 @functools.lru_cache(maxsize=64)
 def _fuzzy_table(table: LabelTable) -> tuple[tuple[str, str, int, frozenset[str]], ...]:
     """(field, label form, edits allowed, the form's characters) for fuzzy matching."""
@@ -114,7 +101,7 @@ def fuzzy_label(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
     """True when ``text`` (e.g. ``Herslelldatum:``, ``SEIAL NO``, ``Spanung/Voltage``) is one
     of this field's labels of four letters or more with a few characters misread, and
     nearer to it than to any other field's label."""
-    return nearest_field(text, _label_table(schema)) == spec.name
+    return nearest_field(text, schema.label_table) == spec.name
 
 
 def fuzzy_label_ends(spec: FieldSpec, text: str, schema: PlateSchema) -> list[int]:
@@ -142,7 +129,7 @@ def starts_a_label(text: str, start: int, end: int, schema: PlateSchema) -> bool
 
 def is_label(text: str, schema: PlateSchema) -> bool:
     """True when ``text`` is, as a whole, some field's label (exactly or a little misread)."""
-    return nearest_field(text, _label_table(schema)) is not None
+    return nearest_field(text, schema.label_table) is not None
 
 
 def before_next_label(text: str, schema: PlateSchema) -> str:

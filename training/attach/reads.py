@@ -24,6 +24,18 @@ from appliance.schema import PlateSchema, load_schema
 from training.calibrate.fit import attach, frames
 
 
+def held_values(record: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Each legible field of a collected frame: its folded value, and whether it is verbatim
+    in one of the reader's runs."""
+    runs = [fold(w["text"]) or "" for w in record["words"]]
+    held = {}
+    for name, truth in record["fields"].items():
+        if scoreable(truth):
+            value = fold(truth["value"]) or ""
+            held[name] = (value, any(value in run for run in runs))
+    return held
+
+
 def measure(path: Path, schema: PlateSchema) -> dict[str, Any]:
     """The numbers of one collected file (see the module docstring)."""
     total = in_text = exact = wrong = 0
@@ -33,17 +45,12 @@ def measure(path: Path, schema: PlateSchema) -> dict[str, Any]:
     plates = 0
     for record in frames(path):
         plates += 1
-        runs = [fold(w["text"]) or "" for w in record["words"]]
         found = attach(record, schema)
         key_fields = 0
         key_right = True
-        for name, truth in record["fields"].items():
-            if not scoreable(truth):
-                continue
-            value = fold(truth["value"]) or ""
+        for name, (value, held) in held_values(record).items():
             got = fold(found[name].value)
             right = got == value
-            held = any(value in run for run in runs)
             total += 1
             in_text += held
             exact += right
@@ -71,14 +78,8 @@ def measure(path: Path, schema: PlateSchema) -> dict[str, Any]:
 
 def values_in_text(path: Path) -> dict[tuple[int, str], bool]:
     """(frame index, field) → the legible value is verbatim in one of the reader's runs."""
-    found = {}
-    for record in frames(path):
-        runs = [fold(w["text"]) or "" for w in record["words"]]
-        for name, truth in record["fields"].items():
-            if scoreable(truth):
-                value = fold(truth["value"]) or ""
-                found[(int(record["index"]), name)] = any(value in run for run in runs)
-    return found
+    return {(int(record["index"]), name): held for record in frames(path)
+            for name, (_, held) in held_values(record).items()}
 
 
 def compare(path: Path, baseline: Path) -> dict[str, Any]:
