@@ -21,9 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_kill_each_service_and_up_at_a_3hz_line_loses_nothing(tmp_path: Path) -> None:
-    plan = SoakPlan(rate_hz=3.0, seconds=36, redeliver_s=8.0, drain_timeout_s=240,
-                    kills=[(5, "infer"), (11, "record"), (16, "camera-line1"), (21, "up"),
-                           (29, "stop")])
+    plan = SoakPlan(rate_hz=3.0, seconds=27, redeliver_s=8.0, drain_timeout_s=240,
+                    kills=[(4, "infer"), (9, "record"), (13, "camera-line1"), (17, "up"),
+                           (22, "stop")])
     report = run_soak(plan, workdir=tmp_path)
     print(json.dumps(report.as_dict(), indent=2))
     assert len(report.faults) == 5 and all("nothing killed" not in f for f in report.faults)
@@ -49,7 +49,7 @@ def test_full_disk_and_freed_loses_nothing(tmp_path: Path) -> None:
     mount = Path(tempfile.mkdtemp(prefix="np-disk-"))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], check=True)
     try:
-        plan = SoakPlan(rate_hz=3.0, seconds=30, fill_disk=(6, 18), redeliver_s=6.0,
+        plan = SoakPlan(rate_hz=3.0, seconds=24, fill_disk=(5, 14), redeliver_s=6.0,
                         drain_timeout_s=240)
         report = run_soak(plan, workdir=tmp_path, data_dir=mount / "data")
     finally:
