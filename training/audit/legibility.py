@@ -1,0 +1,187 @@
+"""Legibility audit: does a value the generator labels legible look legible to a person?
+
+The reader is held to every value the generator labels ``legible`` (big, sharp and
+contrasted enough, ``appliance.synth.engine.legible``). That label knows nothing of ink
+that fills a character's counters, dots that merge, faded ends or a shadow over one
+character, so some values the reader "missed" are values nobody could read. This audit puts
+a number on that, by eye:
+
+``python -m training.audit.legibility sheet --reads READS --split station -n 96 --out DIR``
+  draws the missed values (legible by label, not verbatim in any of the reader's text runs)
+  of a random sample as numbered contact sheets ``DIR/sheet-K.png`` and writes
+  ``DIR/judgments.json`` with ``"legible": null`` for each.
+A person looks at each crop and sets ``legible`` to true (a careful person reads every
+character without guessing) or false, then:
+
+``python -m training.audit.legibility report --reads READS --split station --judgments J``
+  prints the share of misses judged illegible (with a 95 % Wilson interval) and the reader's
+  share of values in text among values a person can read, estimated from it.
+
+Frames are re-rendered from their stored seed, so the sheets show exactly what was read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from appliance.reader.neural.evaluate import fold
+from appliance.schema import PlateSchema, load_schema
+from appliance.synth.engine import render_sample
+from training.attach.reads import held_values
+from training.calibrate.fit import frames
+
+TILE_W, TILE_H, CAPTION_H = 600, 110, 22
+PER_SHEET = 24
+
+
+def misses(path: Path) -> list[dict[str, Any]]:
+    """Every legible-by-label value of a collected split that no text run holds verbatim,
+    with what the closest run read."""
+    found = []
+    for record in frames(path):
+        runs = [fold(w["text"]) or "" for w in record["words"]]
+        for name, (value, held) in held_values(record).items():
+            if held:
+                continue
+            closest = min(runs, key=lambda run: _substring_distance(value, run), default="")
+            found.append({"index": record["index"], "seed": record["seed"],
+                          "style": record.get("params", {}).get("style"), "field": name,
+                          "value": record["fields"][name]["value"], "read": closest,
+                          "legible": None})
+    return found
+
+
+def _substring_distance(value: str, run: str) -> int:
+    """Fewest edits that turn ``value`` into some substring of ``run``."""
+    previous = [0] * (len(run) + 1)
+    for i, char in enumerate(value, 1):
+        current = [i]
+        for j, other in enumerate(run, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (char != other)))
+        previous = current
+    return min(previous)
+
+
+def _tile(image: np.ndarray, box: list[int], caption: str) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    margin = 12
+    crop = image[max(0, y0 - margin):y1 + margin, max(0, x0 - margin):x1 + margin]
+    scale = min(3.0, (TILE_H - CAPTION_H) / max(1, crop.shape[0]), TILE_W / max(1, crop.shape[1]))
+    crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    tile = np.full((TILE_H, TILE_W, 3), 255, np.uint8)
+    tile[:crop.shape[0], :crop.shape[1]] = crop[:TILE_H - CAPTION_H, :TILE_W]
+    cv2.putText(tile, caption, (2, TILE_H - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (190, 0, 0), 1,
+                cv2.LINE_AA)
+    return tile
+
+
+def draw_sheets(items: list[dict[str, Any]], schema: PlateSchema, split: str,
+                out: Path) -> list[Path]:
+    """Contact sheets of ``items`` (numbered in order, two columns), one per PER_SHEET."""
+    out.mkdir(parents=True, exist_ok=True)
+    tiles = []
+    for number, item in enumerate(tqdm(items, desc="render", disable=None)):
+        sample = render_sample(int(item["seed"]), schema=schema, split=split)
+        box = sample.labels["fields"][item["field"]]["box"]
+        caption = (f"#{number} {item['style']} {item['field']}: {item['value']} "
+                   f"| read {item['read'][:26]}")
+        tiles.append(_tile(sample.image, box, caption))
+    paths = []
+    for k in range(0, len(tiles), PER_SHEET):
+        chunk = tiles[k:k + PER_SHEET]
+        if len(chunk) % 2:
+            chunk.append(np.full_like(chunk[0], 255))
+        rows = [np.hstack(chunk[i:i + 2]) for i in range(0, len(chunk), 2)]
+        path = out / f"sheet-{k // PER_SHEET}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+        paths.append(path)
+    return paths
+
+
+def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion."""
+    if total == 0:
+        return 0.0, 1.0
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def report(path: Path, judgments: list[dict[str, Any]]) -> dict[str, Any]:
+    """Share of judged misses a person cannot read, and the reader's values in text among
+    values a person can read (the judged share applied to every miss of the split)."""
+    judged = [j for j in judgments if j.get("legible") is not None]
+    if not judged:
+        raise ValueError("no judgment is filled in (set \"legible\" to true or false)")
+    illegible = sum(not j["legible"] for j in judged)
+    values = in_text = 0
+    for record in frames(path):
+        for _, held in held_values(record).values():
+            values += 1
+            in_text += held
+    missed = values - in_text
+    share = illegible / len(judged)
+    low, high = wilson(illegible, len(judged))
+
+    def among_legible(illegible_share: float) -> float:
+        return round(in_text / max(1.0, values - missed * illegible_share), 4)
+
+    by_style: dict[str, list[int]] = {}
+    for j in judged:
+        counts = by_style.setdefault(str(j.get("style")), [0, 0])
+        counts[0] += not j["legible"]
+        counts[1] += 1
+    return {"file": path.name, "values_legible_by_label": values, "values_in_text": in_text,
+            "missed": missed, "judged": len(judged), "judged_illegible": illegible,
+            "illegible_share_of_misses": round(share, 4),
+            "illegible_share_95": [round(low, 4), round(high, 4)],
+            "values_in_text_by_label": round(in_text / max(1, values), 4),
+            "values_in_text_among_legible_by_eye": among_legible(share),
+            "values_in_text_among_legible_by_eye_95": [among_legible(low), among_legible(high)],
+            "illegible_by_style": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_style.items())}}
+
+
+def main() -> None:
+    """Command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    sheet = commands.add_parser("sheet", help="draw a sample of misses for a person to judge")
+    sheet.add_argument("--reads", type=Path, required=True, help="folder of collected reads")
+    sheet.add_argument("--split", default="station")
+    sheet.add_argument("-n", type=int, default=96, help="misses to draw (a random sample)")
+    sheet.add_argument("--sample-seed", type=int, default=5)
+    sheet.add_argument("--schema", type=Path, default=Path("config/schemas/motor.toml"))
+    sheet.add_argument("--out", type=Path, required=True)
+    judged = commands.add_parser("report", help="numbers from filled-in judgments")
+    judged.add_argument("--reads", type=Path, required=True)
+    judged.add_argument("--split", default="station")
+    judged.add_argument("--judgments", type=Path, required=True)
+    args = parser.parse_args()
+    path = args.reads / f"{args.split}.jsonl"
+    if args.command == "sheet":
+        found = misses(path)
+        items = random.Random(args.sample_seed).sample(found, min(args.n, len(found)))
+        sheets = draw_sheets(items, load_schema(args.schema), args.split, args.out)
+        (args.out / "judgments.json").write_text(
+            json.dumps(items, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"{len(found)} misses; {len(items)} drawn on {len(sheets)} sheets in {args.out}; "
+              f"fill in \"legible\" in {args.out / 'judgments.json'}")
+        return
+    judgments = json.loads(args.judgments.read_text(encoding="utf-8"))
+    print(json.dumps(report(path, judgments), indent=1))
+
+
+if __name__ == "__main__":
+    main()
