@@ -11,7 +11,15 @@ import pytest
 from appliance.reader.neural.evaluate import scoreable
 from appliance.schema import load_schema
 from appliance.synth.engine import render_sample, sample_seed
-from training.audit.legibility import PER_SHEET, TILE_H, draw_sheets, misses, report, wilson
+from training.audit.legibility import (
+    PER_SHEET,
+    TILE_H,
+    draw_sheets,
+    misses,
+    relabel,
+    report,
+    wilson,
+)
 
 SCHEMA = load_schema(Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml")
 
@@ -59,6 +67,17 @@ def test_audit_finds_the_missed_values_draws_them_and_counts_judgments(tmp_path:
         (legible_values - 1) / legible_values, 4)
     with pytest.raises(ValueError, match="no judgment"):
         report(path, found)
+
+    # relabelled frames: a value judged unreadable is no longer held against the reader
+    with pytest.raises(ValueError, match="1 misses of frames 0..1 are not judged: frame 1"):
+        relabel(path, found, first=2)
+    kept = relabel(path, [dict(found[0], legible=False)], first=2)
+    assert [r["index"] for r in kept] == [0, 1]
+    assert kept[1]["fields"][field]["legible"] is False
+    assert relabel(path, [dict(found[0], legible=True)], first=2)[1]["fields"][field]["legible"]
+    plates = relabel(path, [dict(found[0], legible=False)], first=2, legible_plates_only=True)
+    assert 1 not in [r["index"] for r in plates]
+    assert [r["index"] for r in relabel(path, [], first=1)] == [0]  # frame 0: nothing missed
 
 
 def test_wilson_interval_holds_the_share_and_narrows_with_more_judgments() -> None:

@@ -9,13 +9,22 @@ a number on that, by eye:
 ``python -m training.audit.legibility sheet --reads READS --split station -n 96 --out DIR``
   draws the missed values (legible by label, not verbatim in any of the reader's text runs)
   of a random sample as numbered contact sheets ``DIR/sheet-K.png`` and writes
-  ``DIR/judgments.json`` with ``"legible": null`` for each.
+  ``DIR/judgments.json`` with ``"legible": null`` for each. ``--first N`` draws every miss
+  of frames 0..N-1 instead (so whole plates are judged); ``--known J`` fills in what an
+  earlier judgments file already says.
 A person looks at each crop and sets ``legible`` to true (a careful person reads every
 character without guessing) or false, then:
 
 ``python -m training.audit.legibility report --reads READS --split station --judgments J``
   prints the share of misses judged illegible (with a 95 % Wilson interval) and the reader's
   share of values in text among values a person can read, estimated from it.
+
+``python -m training.audit.legibility relabel --reads READS --split station --judgments J
+--first N --out DIR [--legible-plates-only]``
+  writes frames 0..N-1 (every miss among them judged) to ``DIR/SPLIT.jsonl`` with the values
+  a person could not read labelled illegible, so ``training.attach.reads`` and
+  ``training.calibrate.verdicts`` measure against what a person can read; with
+  ``--legible-plates-only``, only plates whose every shown value a person can read.
 
 Frames are re-rendered from their stored seed, so the sheets show exactly what was read.
 """
@@ -152,6 +161,30 @@ def report(path: Path, judgments: list[dict[str, Any]]) -> dict[str, Any]:
             "illegible_by_style": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_style.items())}}
 
 
+def relabel(path: Path, judgments: list[dict[str, Any]], *, first: int,
+            legible_plates_only: bool = False) -> list[dict[str, Any]]:
+    """Frames 0..first-1 of a collected split with each value judged unreadable labelled
+    ``legible: false``; raises ValueError naming any miss among them not judged."""
+    verdict = {(j["index"], j["field"]): j["legible"] for j in judgments}
+    unjudged = [f"frame {m['index']} {m['field']}" for m in misses(path)
+                if m["index"] < first and verdict.get((m["index"], m["field"])) is None]
+    if unjudged:
+        raise ValueError(f"{len(unjudged)} misses of frames 0..{first - 1} are not judged: "
+                         + ", ".join(unjudged[:5]))
+    kept = []
+    for record in frames(path):
+        if record["index"] >= first:
+            continue
+        for name, truth in record["fields"].items():
+            if verdict.get((record["index"], name)) is False:
+                truth["legible"] = False
+        if legible_plates_only and not all(
+                t.get("legible", True) for t in record["fields"].values() if t.get("shown")):
+            continue
+        kept.append(record)
+    return kept
+
+
 def main() -> None:
     """Command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -162,17 +195,54 @@ def main() -> None:
     sheet.add_argument("--split", default="station")
     sheet.add_argument("-n", type=int, default=96, help="misses to draw (a random sample)")
     sheet.add_argument("--sample-seed", type=int, default=5)
+    sheet.add_argument("--first", type=int, default=0,
+                       help="every miss of frames 0..N-1 instead of a sample")
+    sheet.add_argument("--also", type=Path, action="append", default=[],
+                       help="another reader's reads of the same frames: its misses too")
+    sheet.add_argument("--known", type=Path, default=None,
+                       help="an earlier judgments file: its verdicts are filled in")
     sheet.add_argument("--schema", type=Path, default=Path("config/schemas/motor.toml"))
     sheet.add_argument("--out", type=Path, required=True)
     judged = commands.add_parser("report", help="numbers from filled-in judgments")
     judged.add_argument("--reads", type=Path, required=True)
     judged.add_argument("--split", default="station")
     judged.add_argument("--judgments", type=Path, required=True)
+    again = commands.add_parser("relabel", help="frames relabelled by the judgments")
+    again.add_argument("--reads", type=Path, required=True)
+    again.add_argument("--split", default="station")
+    again.add_argument("--judgments", type=Path, required=True)
+    again.add_argument("--first", type=int, required=True, help="frames 0..N-1, all judged")
+    again.add_argument("--legible-plates-only", action="store_true")
+    again.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     path = args.reads / f"{args.split}.jsonl"
+    if args.command == "relabel":
+        kept = relabel(path, json.loads(args.judgments.read_text(encoding="utf-8")),
+                       first=args.first, legible_plates_only=args.legible_plates_only)
+        args.out.mkdir(parents=True, exist_ok=True)
+        with (args.out / f"{args.split}.jsonl").open("w", encoding="utf-8") as handle:
+            for record in kept:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        print(f"{len(kept)} frames written to {args.out / (args.split + '.jsonl')}")
+        return
     if args.command == "sheet":
         found = misses(path)
-        items = random.Random(args.sample_seed).sample(found, min(args.n, len(found)))
+        seen = {(m["index"], m["field"]) for m in found}
+        for other in args.also:
+            for miss in misses(other / f"{args.split}.jsonl"):
+                if (miss["index"], miss["field"]) not in seen:
+                    seen.add((miss["index"], miss["field"]))
+                    found.append(miss)
+        found.sort(key=lambda m: m["index"])
+        if args.first:
+            items = [m for m in found if m["index"] < args.first]
+        else:
+            items = random.Random(args.sample_seed).sample(found, min(args.n, len(found)))
+        if args.known:
+            known = {(j["index"], j["field"]): j["legible"]
+                     for j in json.loads(args.known.read_text(encoding="utf-8"))}
+            for item in items:
+                item["legible"] = known.get((item["index"], item["field"]))
         sheets = draw_sheets(items, load_schema(args.schema), args.split, args.out)
         (args.out / "judgments.json").write_text(
             json.dumps(items, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
