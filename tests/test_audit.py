@@ -69,7 +69,7 @@ def test_audit_finds_the_missed_values_draws_them_and_counts_judgments(tmp_path:
         report(path, found)
 
     # relabelled frames: a value judged unreadable is no longer held against the reader
-    with pytest.raises(ValueError, match="1 misses of frames 0..1 are not judged: frame 1"):
+    with pytest.raises(ValueError, match=r"1 misses of frames 0\.\.1 are not judged: frame 1"):
         relabel(path, found, first=2)
     kept = relabel(path, [dict(found[0], legible=False)], first=2)
     assert [r["index"] for r in kept] == [0, 1]
