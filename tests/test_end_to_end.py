@@ -13,7 +13,7 @@ import zmq
 from appliance.runtime import read_status
 from appliance.settings import load_settings
 from appliance.transport import Sender
-from tests.conftest import Services, wait_for, wait_ready
+from tests.conftest import Services, wait_for, wait_ready, write_config
 from tests.plates import demo_records, frame_for, plate_values
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,18 @@ def test_twenty_frames_give_twenty_inspections_with_expected_verdicts(
 
 
 def test_malformed_messages_are_rejected_while_pipeline_keeps_working(
-        services: Services) -> None:
+        tmp_path: Path, run_dir: Path) -> None:
+    # read by two reader worker processes (reader.workers): bad frames go through them too
+    config = write_config(tmp_path, run_dir=run_dir, extra="[reader]\nworkers = 2\n")
+    services = Services(config, tmp_path / "logs")
+    try:
+        _malformed_messages_are_rejected(services)
+        assert read_status(run_dir, "infer")["workers"] == 2  # type: ignore[index]
+    finally:
+        services.stop()
+
+
+def _malformed_messages_are_rejected(services: Services) -> None:
     run_dir, db = start_pipeline(services)
     raw = zmq.Context.instance().socket(zmq.PUSH)
     raw.connect(f"ipc://{run_dir}/frames.sock")

@@ -1,0 +1,109 @@
+"""Frames per second of the inference service's reading, one process against reader worker
+pools (``reader.workers``), on the same JPEG frames: ``python bench/gpu_throughput.py
+--workers 4 --workers 8 --workers 12``. Frames go in as the camera sends them (JPEG bytes)
+and come out as fields, decoding included; the pools also report batch-1 latency."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from appliance.infer.pool import PoolFrame, ReaderPool
+from appliance.reader import decode_image, encode_jpeg
+from appliance.reader.ppocr.pipeline import PPOCRReader
+from appliance.schema import load_schema
+from appliance.synth.dataset import iter_samples
+
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml"
+
+
+def _batches(n: int, size: int) -> list[list[int]]:
+    return [list(range(k, min(n, k + size))) for k in range(0, n, size)]
+
+
+def one_process(payloads: list[bytes], device: str, batch: int, rounds: int) -> dict[str, object]:
+    """The inference process reading by itself (``reader.workers = 1``)."""
+    reader = PPOCRReader(schema=load_schema(SCHEMA), device=device)
+    for chunk in _batches(len(payloads), batch):  # warm-up: CUDA graph captures
+        reader.read([decode_image(payloads[i]) for i in chunk])
+    started = time.perf_counter()
+    values = []
+    for _ in range(rounds):
+        for chunk in _batches(len(payloads), batch):
+            readings = reader.read([decode_image(payloads[i]) for i in chunk])
+            values += [{k: f.value for k, f in r.fields.items()} for r in readings]
+    seconds = time.perf_counter() - started
+    return {"workers": 1, "mode": "in process", "batch": batch,
+            "frames_per_s": round(rounds * len(payloads) / seconds, 1),
+            "values": values[:len(payloads)]}
+
+
+def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
+           rounds: int) -> dict[str, object]:
+    """A pool of ``workers`` reader processes sharing each batch."""
+    started = time.perf_counter()
+    pool = ReaderPool(backend="ppocr", schema_file=SCHEMA, device=device, workers=workers)
+    load_s = time.perf_counter() - started
+    try:
+        frames = [PoolFrame(payload=p) for p in payloads]
+        for _ in range(2):  # warm-up: every worker captures its CUDA graphs
+            for chunk in _batches(len(frames), batch):
+                pool.read_frames([frames[i] for i in chunk])
+        started = time.perf_counter()
+        values = []
+        for _ in range(rounds):
+            for chunk in _batches(len(frames), batch):
+                results = pool.read_frames([frames[i] for i in chunk])
+                values += [{k: f.value for k, f in r.fields.items()} for r in results]
+        seconds = time.perf_counter() - started
+        single = []
+        for frame in frames:
+            t0 = time.perf_counter()
+            pool.read_frames([frame])
+            single.append((time.perf_counter() - t0) * 1000)
+        free, total = torch.cuda.mem_get_info() if device == "cuda" else (0, 0)
+        return {"workers": workers, "mode": "pool", "batch": batch, "load_s": round(load_s, 1),
+                "frames_per_s": round(rounds * len(frames) / seconds, 1),
+                "batch1_p50_ms": round(statistics.median(single), 1),
+                "gpu_memory_used_gb": round((total - free) / 2**30, 1),
+                "errors": sum(1 for r in results if r.error), "values": values[:len(frames)]}
+    finally:
+        pool.close()
+
+
+def main() -> None:
+    """Render the frames once, then time each configuration on them."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=64, help="station frames")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, action="append", default=None)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--render-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    args = parser.parse_args()
+    payloads = [encode_jpeg(image) for image, _ in tqdm(
+        iter_samples(SCHEMA, seed=2026, split="station", n=args.n, workers=args.render_workers),
+        total=args.n, desc="render")]
+    machine = {"cpu_cores": os.cpu_count(),
+               "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None}
+    print(json.dumps({"frames": len(payloads), **machine}), flush=True)
+    baseline = one_process(payloads, args.device, args.batch, args.rounds)
+    reference = baseline.pop("values")
+    print(json.dumps(baseline), flush=True)
+    for workers in args.workers or [4, 8]:
+        result = pooled(payloads, args.device, workers, args.batch, args.rounds)
+        values = result.pop("values")
+        same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
+        print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}"}),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
