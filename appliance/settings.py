@@ -220,9 +220,9 @@ class ReaderSettings(_Section):
     max_batch: int = Field(default=8, ge=1, le=256)
     workers: int = Field(default=1, ge=1, le=64, description=(
         "reader processes that share each batch, each with its own copy of the reader on "
-        "the same device (1: the inference process reads itself). A reader spends most "
-        "of a frame in per-frame Python and OpenCV, so on a GPU several workers read "
-        "many times more frames per second; give each a CPU core (docs/benchmarks.md)"))
+        "the same device (1: the inference process reads itself). On a CPU host, one per "
+        "core reads more frames per second (2 cores: +31 %) at some latency per frame; on "
+        "a GPU leave 1: processes take turns on the GPU (measured in docs/benchmarks.md)"))
     max_new_tokens: int = Field(default=48, ge=1, le=512, description=(
         "vlm/cascade: generation stops here; an answer cut by the cap is not read"))
     timeout_s: float = Field(default=30.0, gt=0, le=600, description=(

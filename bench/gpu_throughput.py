@@ -6,6 +6,7 @@ and come out as fields, decoding included; the pools also report batch-1 latency
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -15,8 +16,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from appliance.infer.pool import PoolFrame, ReaderPool
 from appliance.reader import decode_image, encode_jpeg
+from appliance.reader.pool import PoolFrame, ReaderPool
 from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
@@ -40,13 +41,18 @@ def one_process(payloads: list[bytes], device: str, batch: int, rounds: int) -> 
             readings = reader.read([decode_image(payloads[i]) for i in chunk])
             values += [{k: f.value for k, f in r.fields.items()} for r in readings]
     seconds = time.perf_counter() - started
+    used = torch.cuda.max_memory_reserved() / 2**30 if device == "cuda" else 0.0
+    del reader
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()  # the pools need the memory this reader's graphs held
     return {"workers": 1, "mode": "in process", "batch": batch,
             "frames_per_s": round(rounds * len(payloads) / seconds, 1),
-            "values": values[:len(payloads)]}
+            "gpu_memory_reserved_gb": round(used, 1), "values": values[:len(payloads)]}
 
 
 def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
-           rounds: int) -> dict[str, object]:
+           rounds: int, chunk: int | None) -> dict[str, object]:
     """A pool of ``workers`` reader processes sharing each batch."""
     started = time.perf_counter()
     pool = ReaderPool(backend="ppocr", schema_file=SCHEMA, device=device, workers=workers)
@@ -54,13 +60,13 @@ def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
     try:
         frames = [PoolFrame(payload=p) for p in payloads]
         for _ in range(2):  # warm-up: every worker captures its CUDA graphs
-            for chunk in _batches(len(frames), batch):
-                pool.read_frames([frames[i] for i in chunk])
+            for part in _batches(len(frames), batch):
+                pool.read_frames([frames[i] for i in part], chunk=chunk)
         started = time.perf_counter()
         values = []
         for _ in range(rounds):
-            for chunk in _batches(len(frames), batch):
-                results = pool.read_frames([frames[i] for i in chunk])
+            for part in _batches(len(frames), batch):
+                results = pool.read_frames([frames[i] for i in part], chunk=chunk)
                 values += [{k: f.value for k, f in r.fields.items()} for r in results]
         seconds = time.perf_counter() - started
         single = []
@@ -69,7 +75,8 @@ def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
             pool.read_frames([frame])
             single.append((time.perf_counter() - t0) * 1000)
         free, total = torch.cuda.mem_get_info() if device == "cuda" else (0, 0)
-        return {"workers": workers, "mode": "pool", "batch": batch, "load_s": round(load_s, 1),
+        return {"workers": workers, "mode": "pool", "batch": batch, "chunk": chunk,
+                "load_s": round(load_s, 1),
                 "frames_per_s": round(rounds * len(frames) / seconds, 1),
                 "batch1_p50_ms": round(statistics.median(single), 1),
                 "gpu_memory_used_gb": round((total - free) / 2**30, 1),
@@ -85,6 +92,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, action="append", default=None)
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="frames per share sent to a worker (default: the pool's)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--render-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = parser.parse_args()
@@ -98,11 +107,13 @@ def main() -> None:
     reference = baseline.pop("values")
     print(json.dumps(baseline), flush=True)
     for workers in args.workers or [4, 8]:
-        result = pooled(payloads, args.device, workers, args.batch, args.rounds)
+        result = pooled(payloads, args.device, workers, args.batch, args.rounds, args.chunk)
         values = result.pop("values")
         same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
         print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}"}),
               flush=True)
+        if result["errors"]:
+            break  # a pool that lost frames: larger ones will not do better
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def test_opcua_reject_for_every_mismatch_and_review_of_a_demo_run(tmp_path: Path
         services.start("infer", "infer")
         wait_ready(run_dir, "infer", timeout=180)
         services.start("camera", "camera", "--station", "line1")
-        wait_for(lambda: stored() >= 16, 180, "16 stored inspections")
+        wait_for(lambda: stored() >= 12, 180, "12 stored inspections")
         services.procs["camera"].terminate()
         time.sleep(3)
     finally:

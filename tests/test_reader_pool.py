@@ -9,8 +9,8 @@ import signal
 
 import pytest
 
-from appliance.infer.pool import PoolError, PoolFrame, ReaderPool
 from appliance.reader import decode_image, load_reader
+from appliance.reader.pool import PoolError, PoolFrame, ReaderPool
 from tests.plates import SCHEMA_FILE, demo_records, frame_for, plate_values, shipped
 
 pytestmark = [shipped, pytest.mark.slow]

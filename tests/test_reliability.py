@@ -21,9 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_kill_each_service_and_up_at_a_3hz_line_loses_nothing(tmp_path: Path) -> None:
-    plan = SoakPlan(rate_hz=3.0, seconds=27, redeliver_s=8.0, drain_timeout_s=240,
-                    kills=[(4, "infer"), (9, "record"), (13, "camera-line1"), (17, "up"),
-                           (22, "stop")])
+    plan = SoakPlan(rate_hz=3.0, seconds=24, redeliver_s=8.0, drain_timeout_s=240,
+                    kills=[(4, "infer"), (8, "record"), (12, "camera-line1"), (15, "up"),
+                           (20, "stop")])
     report = run_soak(plan, workdir=tmp_path)
     print(json.dumps(report.as_dict(), indent=2))
     assert len(report.faults) == 5 and all("nothing killed" not in f for f in report.faults)

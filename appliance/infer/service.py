@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from appliance.infer.pool import PoolFrame, ReaderPool
 from appliance.metrics import ServiceMetrics
 from appliance.reader import ImageError, PlateReading, Reader, decode_image, load_reader
 from appliance.reader.images import raw_to_array
+from appliance.reader.pool import PoolFrame, ReaderPool
 from appliance.runtime import StopFlag, report_ready, sd_notify, write_status
 from appliance.schema import PlateSchema, load_schema
 from appliance.settings import Settings

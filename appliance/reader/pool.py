@@ -1,10 +1,11 @@
 """Reader worker processes: one batch of frames read by several copies of the reader at once.
 
 A reader spends most of a frame in per-frame Python and OpenCV (box finding, rectifying,
-field attachment, quality), not on the GPU, so one process reads about 30-40 frames/s on
-an H100 however large the batch. ``ReaderPool`` starts ``workers`` processes, each loading
-the reader once on the same device, and hands each a share of every batch; frames travel
-as their encoded bytes (the workers decode them, in parallel too).
+field attachment, quality). ``ReaderPool`` starts ``workers`` processes, each loading the
+reader once on the same device, and hands each a share of every batch; frames travel as
+their encoded bytes (the workers decode them, in parallel too). On a CPU host this reads
+more frames per second (2 cores: +31 %); on one GPU it reads fewer, because processes take
+turns on it (``docs/benchmarks.md``), so the appliance's default stays one reader.
 
 Between the inference process and its workers: a JSON header then each frame's bytes
 (``Connection.send_bytes``), and a JSON reply validated as ``WorkerReply``; nothing is
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance.transport.messages import FieldValue, QualityIssue
 
-log = logging.getLogger("infer.pool")
+log = logging.getLogger("reader.pool")
 PROTOCOL = 1
 VerifyOutcome = dict[str, str]
 
@@ -118,10 +119,9 @@ def _worker_main(conn: Connection, backend: str, schema_file: str, device: str,
             readings = reader.read(images) if images else []
         except Exception as exc:
             log.error("reader failed on %d frames: %s", len(images), traceback.format_exc())
-            readings = []
             for index in good:
                 results[index] = {"error": f"reader error: {type(exc).__name__}"}
-            good = []
+            good, images, readings = [], [], []
         for index, image, reading in zip(good, images, readings, strict=True):
             quality = reading.extra.get("quality")
             if not isinstance(quality, list):
@@ -215,9 +215,11 @@ class ReaderPool:
         """Number of worker processes."""
         return len(self._workers)
 
-    def read_frames(self, frames: list[PoolFrame]) -> list[WorkerResult]:
-        """Read every frame; a share of the batch goes to each idle worker in turn."""
-        chunk = max(1, math.ceil(len(frames) / (2 * len(self._workers))))
+    def read_frames(self, frames: list[PoolFrame], *, chunk: int | None = None,
+                    ) -> list[WorkerResult]:
+        """Read every frame; shares of ``chunk`` frames (default: a batch split in two
+        shares per worker) go to each idle worker in turn."""
+        chunk = chunk or max(1, math.ceil(len(frames) / (2 * len(self._workers))))
         pending = [list(range(k, min(k + chunk, len(frames))))
                    for k in range(0, len(frames), chunk)]
         pending.reverse()
