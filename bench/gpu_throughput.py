@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=None,
                         help="frames per share sent to a worker (default: the pool's)")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--no-pool", action="store_true", help="time the in-process reader only")
     parser.add_argument("--render-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = parser.parse_args()
     payloads = [encode_jpeg(image) for image, _ in tqdm(
@@ -106,7 +107,7 @@ def main() -> None:
     baseline = one_process(payloads, args.device, args.batch, args.rounds)
     reference = baseline.pop("values")
     print(json.dumps(baseline), flush=True)
-    for workers in args.workers or [4, 8]:
+    for workers in [] if args.no_pool else args.workers or [4, 8]:
         result = pooled(payloads, args.device, workers, args.batch, args.rounds, args.chunk)
         values = result.pop("values")
         same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]

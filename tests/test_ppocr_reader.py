@@ -155,6 +155,31 @@ def test_verify_after_read_reuses_the_frames_reading(reader: PPOCRReader) -> Non
     assert again["serial"]["status"] == "verified" and again["serial"]["margin"] > 1.0
 
 
+def test_frames_one_pass_at_a_time_read_as_a_batch_and_verify_reuses_each(
+        reader: PPOCRReader) -> None:
+    # a GPU reader sends one frame at a time through the networks (frames_per_pass = 1);
+    # the same code on the CPU: same readings as one batch pass, each frame's analysis kept
+    rows = demo_records()[:3]
+    images = [render_demo_plate(plate_values(row), seed=6).image for row in rows]
+    together = reader.read(images)
+    calls: list[int] = []
+    analyse = reader.analyse
+    reader.analyse = lambda images: calls.append(len(images)) or analyse(images)  # type: ignore[method-assign]
+    reader.frames_per_pass = 1
+    try:
+        apart = reader.read(images)
+        assert calls == [1, 1, 1]
+        assert [{n: f.value for n, f in r.fields.items()} for r in apart] == \
+            [{n: f.value for n, f in r.fields.items()} for r in together]
+        for row, image in zip(rows, images, strict=True):    # no second pass for any frame
+            assert reader.verify(image, {"serial": row["serial"]})["serial"]["status"] \
+                == "verified"
+        assert calls == [1, 1, 1]
+    finally:
+        del reader.analyse
+        reader.frames_per_pass = None
+
+
 def test_schema_file_with_new_label_words_is_honoured(reader: PPOCRReader,
                                                       tmp_path: Path) -> None:
     values = plate_values(demo_records()[2])

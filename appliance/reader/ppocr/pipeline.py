@@ -115,6 +115,12 @@ class PPOCRReader:
         limit = detector_limit or (1280 if device == "cuda" else 960)
         self.settings = DetectorSettings(limit=int(limit))
         self._recent: list[tuple[np.ndarray, FrameAnalysis, PlateReading]] = []
+        #: frames sent through the networks together (None: the whole batch). On a GPU one:
+        #: on an H100 batches of 8 and 32 read no more frames per second than single frames
+        #: (23.5 and 29.7 against 31.2) but reserved 27 and 61 GB of GPU memory against 5.7
+        #: (CUDA graphs of every shape), and a frame's reading varied with its neighbours
+        #: (lines share the recogniser's padded batches). docs/benchmarks.md
+        self.frames_per_pass: int | None = 1 if device == "cuda" else None
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
 
@@ -130,14 +136,19 @@ class PPOCRReader:
 
     # -- public interface ----------------------------------------------------------------
     def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
-        """Read a batch of RGB frames; one reading per frame, in order."""
-        analyses = self.analyse(images)
-        with self._stage("fields+quality"):
-            readings = [self._reading(image, analysis)
-                        for image, analysis in zip(images, analyses, strict=True)]
+        """Read a batch of RGB frames; one reading per frame, in order (``frames_per_pass``
+        at a time through the networks)."""
+        step = self.frames_per_pass or max(1, len(images))
+        recent: list[tuple[np.ndarray, FrameAnalysis, PlateReading]] = []
+        for start in range(0, len(images), step):
+            group = images[start:start + step]
+            analyses = self.analyse(group)
+            with self._stage("fields+quality"):
+                recent += [(image, analysis, self._reading(image, analysis))
+                           for image, analysis in zip(group, analyses, strict=True)]
         # verify on a frame of this batch reuses its analysis instead of reading it again
-        self._recent = list(zip(images, analyses, readings, strict=True))
-        return readings
+        self._recent = recent
+        return [reading for _, _, reading in recent]
 
     @torch.inference_mode()
     def analyse(self, images: Sequence[np.ndarray]) -> list[FrameAnalysis]:
