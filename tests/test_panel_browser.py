@@ -49,7 +49,7 @@ def test_operator_works_an_inspection_end_to_end(tmp_path: Path, run_dir: Path) 
 
     port = free_port()
     config = write_config(tmp_path, run_dir=run_dir, port=port, stations=(
-        '[[stations]]\nid = "line1"\nsource = "synthetic"\nrate_hz = 1.0\nseed = 3\n'
+        '[[stations]]\nid = "line1"\nsource = "synthetic"\nrate_hz = 0.5\nseed = 3\n'
         "fault_every = 3\n"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NAMEPLATE_")}
     for name, (role, password) in USERS.items():

@@ -97,18 +97,21 @@ def create_app(settings: Settings) -> FastAPI:
             yield csv_line(CSV_COLUMNS + [f"{n}_{p}" for n in names for p in CSV_FIELD_PARTS])
             if not db_path.exists():
                 return
-            reader = store()
             page: HistoryFilter | None = replace(query, limit=1000)
-            try:
-                while page is not None:
+            while page is not None:
+                # Starlette runs each step of this generator on whichever worker thread is
+                # free, and SQLite refuses a connection from another thread: each page opens,
+                # reads and closes its own between two yields.
+                reader = store()
+                try:
                     found, following = reader.history(page)
-                    for row in found:
-                        yield csv_line([row.get(c) for c in CSV_COLUMNS] + [
-                            (row["fields"].get(n) or {}).get(p) for n in names
-                            for p in CSV_FIELD_PARTS])
-                    page = replace(page, cursor=following) if following else None
-            finally:
-                reader.close()
+                finally:
+                    reader.close()
+                for row in found:
+                    yield csv_line([row.get(c) for c in CSV_COLUMNS] + [
+                        (row["fields"].get(n) or {}).get(p) for n in names
+                        for p in CSV_FIELD_PARTS])
+                page = replace(page, cursor=following) if following else None
 
         return StreamingResponse(rows(), media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="inspections.csv"'})
