@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from appliance.metrics import ServiceMetrics
-from appliance.reader import ImageError, PlateReading, Reader, decode_image, load_reader
-from appliance.reader.images import raw_to_array
+from appliance.reader import ImageError, PlateReading, Reader, load_reader
+from appliance.reader.base import verify_statuses
+from appliance.reader.images import decode_payload
 from appliance.reader.pool import PoolFrame, ReaderPool
 from appliance.runtime import StopFlag, report_ready, sd_notify, write_status
 from appliance.schema import PlateSchema, load_schema
@@ -46,9 +47,9 @@ def reader_options(settings: Settings) -> dict[str, object]:
 def frame_image(frame: FrameMessage, payload: bytes) -> np.ndarray:
     """Decode a frame's image payload according to its header (pixel budget checked)."""
     info = frame.image
-    if info.encoding == "raw":
-        return raw_to_array(payload, info.width, info.height, info.channels)
-    return decode_image(payload, source=f"frame {frame.frame_id}")
+    return decode_payload(payload, encoding=info.encoding, width=info.width,
+                          height=info.height, channels=info.channels,
+                          source=f"frame {frame.frame_id}")
 
 
 class _Outcome:
@@ -255,9 +256,7 @@ class InferenceService:
             log.exception("verify failed for %s", frame.frame_id)
             return None
         self.verified += 1
-        return {name: str(score.get("status")) for name, score in scores.items()
-                if isinstance(score, dict) and score.get("status") in
-                ("verified", "differs", "unreadable")}
+        return verify_statuses(scores)
 
 
 def run_inference(settings: Settings, stop: StopFlag) -> None:

@@ -75,3 +75,11 @@ def load_reader(backend: str, *, schema: PlateSchema, device: str = "auto",
     factory = getattr(importlib.import_module(module_name), class_name)
     reader: Reader = factory(schema=schema, device=resolve_device(device), **options)
     return reader
+
+
+def verify_statuses(scores: dict[str, object]) -> dict[str, str]:
+    """A reader's ``verify`` scores reduced to what travels in a result: per field
+    ``verified`` / ``differs`` / ``unreadable`` (anything else is left out)."""
+    return {name: str(score["status"]) for name, score in scores.items()
+            if isinstance(score, dict) and score.get("status") in
+            ("verified", "differs", "unreadable")}

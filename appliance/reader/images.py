@@ -75,3 +75,12 @@ def raw_to_array(data: bytes, width: int, height: int, channels: int) -> np.ndar
     if channels == 1:
         return np.repeat(array, 3, axis=2)
     return array[:, :, :3].copy()
+
+
+def decode_payload(payload: bytes, *, encoding: str, width: int = 0, height: int = 0,
+                   channels: int = 3, source: str = "image") -> np.ndarray:
+    """A frame's bytes as sent on the frames socket: ``raw`` pixels of the given shape, or
+    any encoded image (JPEG, PNG, ...); :class:`ImageError` names ``source`` when unusable."""
+    if encoding == "raw":
+        return raw_to_array(payload, width, height, channels)
+    return decode_image(payload, source=source)

@@ -81,7 +81,8 @@ def _worker_main(conn: Connection, backend: str, schema_file: str, device: str,
     import torch
 
     from appliance.reader import ImageError, load_reader
-    from appliance.reader.images import decode_image, raw_to_array
+    from appliance.reader.base import verify_statuses
+    from appliance.reader.images import decode_payload
     from appliance.schema import load_schema
 
     # the workers share the machine's cores: each takes its share, not all of them
@@ -109,9 +110,9 @@ def _worker_main(conn: Connection, backend: str, schema_file: str, device: str,
         images, good = [], []
         for index, (info, payload) in enumerate(zip(frames, payloads, strict=True)):
             try:
-                image = raw_to_array(payload, info["width"], info["height"], info["channels"]) \
-                    if info["encoding"] == "raw" else decode_image(payload, source=info["source"])
-                images.append(image)
+                images.append(decode_payload(
+                    payload, encoding=info["encoding"], width=info["width"],
+                    height=info["height"], channels=info["channels"], source=info["source"]))
                 good.append(index)
             except ImageError as exc:
                 results[index] = {"error": str(exc)}
@@ -134,10 +135,7 @@ def _worker_main(conn: Connection, backend: str, schema_file: str, device: str,
             expected = frames[index].get("expected")
             if expected and hasattr(reader, "verify"):
                 try:
-                    scores = reader.verify(image, expected)
-                    result["verify"] = {n: str(s.get("status")) for n, s in scores.items()
-                                        if isinstance(s, dict) and s.get("status") in
-                                        ("verified", "differs", "unreadable")}
+                    result["verify"] = verify_statuses(reader.verify(image, expected))
                 except Exception:
                     log.error("verify failed: %s", traceback.format_exc())
             results[index] = result

@@ -43,9 +43,10 @@ import numpy as np
 from tqdm import tqdm
 
 from appliance.reader.neural.evaluate import fold
+from appliance.reader.textmatch import best_substring
 from appliance.schema import PlateSchema, load_schema
 from appliance.synth.engine import render_sample
-from training.attach.reads import held_values
+from training.attach.reads import held_values, values_in_text
 from training.calibrate.fit import frames
 
 TILE_W, TILE_H, CAPTION_H = 600, 110, 22
@@ -61,24 +62,12 @@ def misses(path: Path) -> list[dict[str, Any]]:
         for name, (value, held) in held_values(record).items():
             if held:
                 continue
-            closest = min(runs, key=lambda run: _substring_distance(value, run), default="")
+            closest = min(runs, key=lambda run: best_substring(run, value)[2], default="")
             found.append({"index": record["index"], "seed": record["seed"],
                           "style": record.get("params", {}).get("style"), "field": name,
                           "value": record["fields"][name]["value"], "read": closest,
                           "legible": None})
     return found
-
-
-def _substring_distance(value: str, run: str) -> int:
-    """Fewest edits that turn ``value`` into some substring of ``run``."""
-    previous = [0] * (len(run) + 1)
-    for i, char in enumerate(value, 1):
-        current = [i]
-        for j, other in enumerate(run, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1,
-                               previous[j - 1] + (char != other)))
-        previous = current
-    return min(previous)
 
 
 def _tile(image: np.ndarray, box: list[int], caption: str) -> np.ndarray:
@@ -134,11 +123,8 @@ def report(path: Path, judgments: list[dict[str, Any]]) -> dict[str, Any]:
     if not judged:
         raise ValueError("no judgment is filled in (set \"legible\" to true or false)")
     illegible = sum(not j["legible"] for j in judged)
-    values = in_text = 0
-    for record in frames(path):
-        for _, held in held_values(record).values():
-            values += 1
-            in_text += held
+    held = values_in_text(path)
+    values, in_text = len(held), sum(held.values())
     missed = values - in_text
     share = illegible / len(judged)
     low, high = wilson(illegible, len(judged))
