@@ -57,9 +57,9 @@ def config_check(ctx: click.Context, file: Path | None) -> None:
               default=None, help="Plate family schema TOML (default: configuration).")
 @click.option("--expect", "expect", multiple=True, metavar="FIELD=VALUE",
               help="Verify mode: score this expected value instead of reading freely "
-              "(neural backend); repeatable.")
+              "(ppocr backend); repeatable.")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Model folder (ppocr/neural weights, or a vlm/cascade "
+              default=None, help="Model folder (ppocr weights, or a vlm/cascade "
               "image-text-to-text model).")
 @click.pass_context
 def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: str | None,
@@ -81,8 +81,6 @@ def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: st
             raise click.ClickException(f"--expect {item!r}: use FIELD=VALUE with a field of "
                                        f"{', '.join(schema.fields)}")
         expected[name] = value
-    if expected and not backend:
-        backend = "neural"
     from appliance.infer.service import reader_options
 
     options = reader_options(settings)

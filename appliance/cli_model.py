@@ -1,4 +1,5 @@
-"""``nameplate synth``, ``train``, ``eval`` and ``finetune``: making and measuring the reader."""
+"""``nameplate synth``, ``eval`` and ``finetune``: making and measuring the reader (the
+commands import the ``training`` wing only when run)."""
 
 from __future__ import annotations
 
@@ -44,35 +45,6 @@ def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Pat
     click.echo(json.dumps(summary, indent=2))
 
 
-@click.command()
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--minutes", default=10.0, show_default=True, help="Training time budget.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-@click.option("--workers", default=2, show_default=True, help="Render workers.")
-@click.option("--frames", default=16, show_default=True, help="Detector frames per step.")
-@click.option("--lines", default=768, show_default=True, help="Text lines per step.")
-@click.option("--seed", default=1, show_default=True)
-@click.option("--size", type=click.Choice(["base", "tiny"]), default="base")
-@click.option("--init", "init", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              default=None, help="Start from this trained reader (e.g. the shipped one).")
-@click.option("--resume/--no-resume", default=True, show_default=True,
-              help="Continue from OUT/checkpoint.pt when it exists.")
-@click.pass_context
-def train(ctx: click.Context, out: Path, minutes: float, device: str, workers: int,
-          frames: int, lines: int, seed: int, size: str, init: Path | None,
-          resume: bool) -> None:
-    """Train the reader on synthetic plates rendered on the fly (GPU: see docs)."""
-    from appliance.reader import resolve_device
-    from appliance.reader.neural.train import train as run_training
-
-    settings = _settings(ctx)
-    summary = run_training(out, minutes=minutes, device=resolve_device(device),
-                           workers=workers, frames=frames, lines=lines, seed=seed,
-                           schema_file=settings.schema_file, size=size, resume=resume,
-                           init=init)
-    click.echo(json.dumps(summary, indent=2))
-
-
 @click.command("eval")
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Trained reader folder (default: the shipped one).")
@@ -96,10 +68,10 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
     and how well confidence is calibrated (ECE, reliability bins). Several
     backends read the very same frames."""
     from appliance.reader import load_reader
-    from appliance.reader.neural.evaluate import evaluate
     from appliance.schema import load_schema
     from appliance.synth.dataset import iter_samples
     from rules import load_rules
+    from training.evaluate import evaluate
 
     settings = _settings(ctx)
     options = {"model_dir": model_dir} if model_dir else {}
@@ -132,10 +104,8 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Reader to start from (default: the shipped one).")
 @click.option("--steps", default=200, show_default=True, help="Training steps.")
-@click.option("--backend", type=click.Choice(["ppocr", "neural"]), default="ppocr",
-              show_default=True, help="Which reader to fine-tune.")
-@click.option("--lr", default=None, type=float,
-              help="Learning rate (ppocr: 3e-4 of each weight tensor's RMS; neural: 5e-5).")
+@click.option("--lr", default=3e-4, show_default=True,
+              help="Learning rate, relative to each weight tensor's RMS.")
 @click.option("--batch", default=32, show_default=True,
               help="Lines per step (a quarter from the photos, the rest synthetic).")
 @click.option("--rehearsal", default=80, show_default=True,
@@ -148,19 +118,15 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
 @click.option("--workers", default=2, show_default=True, help="Render workers.")
 @click.pass_context
 def finetune(ctx: click.Context, folder: Path, out: Path, model_dir: Path | None, steps: int,
-             backend: str, lr: float | None, batch: int, rehearsal: int, dev_frames: int,
+             lr: float, batch: int, rehearsal: int, dev_frames: int,
              tolerance: float, device: str, workers: int) -> None:
     """Fine-tune the reader on FOLDER's labelled photos (NAME.jpg + NAME.json, the panel's
     correction format); refused, writing nothing, if the synthetic dev set gets worse."""
     from appliance.reader import resolve_device
-    from appliance.reader.neural.finetune import FinetuneError
+    from training.photos import FinetuneError
+    from training.ppocr.plant import finetune as run_finetune
 
-    if backend == "ppocr":
-        from training.ppocr.plant import finetune as run_finetune
-    else:
-        from appliance.reader.neural.finetune import finetune as run_finetune
     settings = _settings(ctx)
-    lr = lr if lr is not None else (3e-4 if backend == "ppocr" else 5e-5)
     try:
         report = run_finetune(folder, out, schema_file=settings.schema_file,
                               model_dir=model_dir, steps=steps, lr=lr, batch=batch,
@@ -175,4 +141,4 @@ def finetune(ctx: click.Context, folder: Path, out: Path, model_dir: Path | None
         sys.exit(3)
 
 
-MODEL_COMMANDS = [synth, train, eval_cmd, finetune]
+MODEL_COMMANDS = [synth, eval_cmd, finetune]

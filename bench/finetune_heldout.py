@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 
 from appliance.reader.images import encode_jpeg
-from appliance.reader.neural.evaluate import scoreable
-from appliance.reader.neural.finetune import finetune
 from appliance.synth.dataset import iter_samples
+from training.evaluate import scoreable
+from training.ppocr.plant import finetune
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml"
 

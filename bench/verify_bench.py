@@ -11,11 +11,11 @@ import json
 import random
 from pathlib import Path
 
-from appliance.reader.neural.evaluate import scoreable
 from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.reader.ppocr.verify import single_changes
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
+from training.evaluate import scoreable
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml"
 CHANGES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-./"

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 ERP = REPO / "config" / "demo" / "erp.csv"
 SCHEMA_FILE = REPO / "config" / "schemas" / "motor.toml"
 #: tests of the reader the repository ships (skipped in a checkout without its weights)
-shipped = pytest.mark.skipif(not (REPO / "models" / "nameplate-reader" / "recognizer").is_dir(),
+shipped = pytest.mark.skipif(not (REPO / "models" / "ppocr-reader" / "recognizer").is_dir(),
                              reason="no shipped reader weights")
 FIELDS = ("manufacturer", "model", "serial", "voltage", "current", "power", "frequency",
           "speed", "manufactured", "ip_rating")

@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import pytest
 
-from appliance.reader.neural.evaluate import scoreable
 from appliance.schema import load_schema
 from appliance.synth.engine import render_sample, sample_seed
 from training.audit.legibility import (
@@ -20,6 +19,7 @@ from training.audit.legibility import (
     report,
     wilson,
 )
+from training.evaluate import scoreable
 
 SCHEMA = load_schema(Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml")
 

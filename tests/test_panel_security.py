@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from appliance.bench.history_data import fill_history
-from appliance.reader.neural.finetune import PhotoLabel
 from tests.conftest import REPO, Services, free_port, wait_for, write_config
+from training.photos import PhotoLabel
 
 pytestmark = pytest.mark.slow
 PASSWORDS = {"vera": "viewer-pass-1234", "otto": "operator-pass-1234",

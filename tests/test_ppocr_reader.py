@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -215,19 +216,40 @@ def test_blank_and_tiny_frames_read_nothing(reader: PPOCRReader) -> None:
         assert reading.extra["quality"]
 
 
+def test_quality_gate_names_what_the_camera_should_change(reader: PPOCRReader) -> None:
+    image = render_demo_plate(plate_values(demo_records()[0]), seed=1).image
+
+    def reasons(frame: np.ndarray) -> str:
+        return " | ".join(str(i) for i in reader.read([frame])[0].extra["quality"])  # type: ignore[attr-defined]
+
+    assert reasons(image) == ""
+    assert "blurred" in reasons(cv2.GaussianBlur(image, (0, 0), 6))
+    glare = image.copy()
+    cv2.ellipse(glare, (640, 480), (260, 160), 0, 0, 360, (255, 255, 255), -1)
+    assert "glare on" in reasons(glare)
+    cut = np.full_like(image, 80)
+    cut[:, :900] = image[:, 380:]
+    assert "plate cut off" in reasons(cut)
+
+
 def test_cli_verify_and_bad_images(tmp_path: Path) -> None:
     values = plate_values(demo_records()[0])
     good, empty = plate_and_bad_file(tmp_path, values, seed=4, bad_name="empty.jpg",
                                      bad_bytes=b"")
+    # no --backend: verify uses the configured (default) reader
     out = subprocess.run(
         [sys.executable, "-m", "appliance.cli", "read", str(good), str(empty), "--json",
-         "--backend", "ppocr", "--device", "cpu", "--expect", f"serial={values['serial']}"],
+         "--device", "cpu", "--expect", f"serial={values['serial']}"],
         capture_output=True, text=True, cwd=REPO, timeout=180)
     assert out.returncode == 1
     first, second = (json.loads(line) for line in out.stdout.splitlines())
     assert first["verify"]["serial"]["status"] == "verified"
     assert first["backend"] == "ppocr" and first["device"] == "cpu"
     assert "empty image data" in second["error"]
+    bad = subprocess.run([sys.executable, "-m", "appliance.cli", "read", str(good),
+                          "--expect", "colour=red"], capture_output=True, text=True, cwd=REPO,
+                         timeout=60)
+    assert bad.returncode != 0 and "use FIELD=VALUE" in bad.stderr
 
 
 def test_missing_model_is_a_clear_error() -> None:

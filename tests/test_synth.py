@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.reader.neural.vocab import default_chars
 from appliance.schema import load_schema
 from appliance.synth.dataset import statistics, write_dataset
 from appliance.synth.engine import render_sample, sample_seed
@@ -144,9 +143,9 @@ def test_generated_values_have_the_field_format(field: str) -> None:
 
 
 def test_training_plates_carry_unknown_words_and_dev_plates_do_not() -> None:
-    vocabulary = set(default_chars())
     rng = random.Random(5)
-    assert all(set(random_text(rng)) <= vocabulary for _ in range(3000))
+    assert all(text.strip() and text.isprintable() for text in
+               (random_text(rng) for _ in range(3000)))
     known = {lab.strip(":.").casefold() for spec in SCHEMA.fields.values()
              for lab in spec.labels}
 

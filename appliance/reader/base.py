@@ -41,7 +41,6 @@ class Reader(Protocol):
 ReaderFactory = Callable[..., Reader]
 _BACKENDS: dict[str, str] = {
     "tesseract": "appliance.reader.tesseract:TesseractReader",
-    "neural": "appliance.reader.neural.pipeline:NeuralReader",
     "ppocr": "appliance.reader.ppocr.pipeline:PPOCRReader",
     "rapidocr": "appliance.reader.rapidocr_anchor:RapidOCRReader",
     "vlm": "appliance.reader.vlm.backend:VLMReader",

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+
+def fold(text: str | None) -> str | None:
+    """``text`` with white space removed and case folded (how values are compared)."""
+    return None if text is None else re.sub(r"\s+", "", text).casefold()
+
 
 def edit_distance(a: str, b: str, *, limit: int | None = None) -> int:
     """Characters inserted, dropped or changed to turn ``a`` into ``b`` (Levenshtein).

@@ -19,7 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from appliance.reader.fields import assign_fields
-from appliance.reader.neural.evaluate import fold
+from appliance.reader.textmatch import fold
 from appliance.schema import PlateSchema, load_schema
 from training.attach.oracle import RUN_MODES, oracle_plate
 

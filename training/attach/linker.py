@@ -32,10 +32,11 @@ from tqdm import tqdm
 
 from appliance.reader.fields import Line, assign_fields, group_lines
 from appliance.reader.labels import label_regex, nearest_field
-from appliance.reader.neural.evaluate import fold, scoreable
+from appliance.reader.textmatch import fold
 from appliance.schema import PlateSchema, load_schema
 from training.attach.oracle import oracle_plate
 from training.calibrate.fit import frames, word_from_record
+from training.evaluate import scoreable
 
 
 @dataclass

@@ -19,9 +19,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from appliance.reader.neural.evaluate import fold, scoreable
+from appliance.reader.textmatch import fold
 from appliance.schema import PlateSchema, load_schema
 from training.calibrate.fit import attach, frames
+from training.evaluate import scoreable
 
 
 def held_values(record: dict[str, Any]) -> dict[str, tuple[str, bool]]:

@@ -42,8 +42,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from appliance.reader.neural.evaluate import fold
-from appliance.reader.textmatch import best_substring
+from appliance.reader.textmatch import best_substring, fold
 from appliance.schema import PlateSchema, load_schema
 from appliance.synth.engine import render_sample
 from training.attach.reads import held_values, values_in_text

@@ -21,11 +21,11 @@ import numpy as np
 from tqdm import tqdm
 
 from appliance.reader.fields import Word
-from appliance.reader.neural.evaluate import scoreable
 from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.reader.ppocr.verify import single_changes, verify_field
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
+from training.evaluate import scoreable
 
 CHANGES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-./"
 TRUTH_KEYS = ("value", "shown", "cut", "occluded", "legible")

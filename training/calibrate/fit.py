@@ -22,7 +22,7 @@ from typing import Any
 
 from appliance.reader.calibration import POOLED, Calibration, Curve, ece, field_kind, reliability
 from appliance.reader.fields import FieldValue, assign_fields, group_lines
-from appliance.reader.neural.evaluate import fold
+from appliance.reader.textmatch import fold
 from appliance.schema import PlateSchema, load_schema
 from training.calibrate.collect import word_from_record
 from training.calibrate.plot import plot_bins

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from appliance.reader.neural.evaluate import fold
 from appliance.reader.ppocr.verify import DIFFERS_MARGIN
+from appliance.reader.textmatch import fold
 from rules import FieldStatus, RuleSet, load_rules
 from rules.engine import check_field
 from training.calibrate.fit import frames

@@ -1,13 +1,12 @@
 """``nameplate finetune`` for the PP-OCR reader: learn a plant's labelled photos (the panel's
 correction format), guarded by the synthetic dev set.
 
-Same contract as the earlier reader's (``appliance.reader.neural.finetune``, whose photo
-loading and value location it reuses): each labelled value is found among the runs the
-shipped detector finds, the run's crop becomes a training line with the value written in,
-synthetic lines are mixed into every step, every fifth photo is kept out to show the gain,
-and a reader more than ``tolerance`` worse on the synthetic dev set is refused with nothing
-written. Only the recogniser learns, with the same relative steps and L2-SP pull as
-:mod:`training.ppocr.finetune`.
+Photos are loaded and their values located by :mod:`training.photos`: each labelled value
+is found among the runs the shipped detector finds and the run's crop becomes a training
+line with the value written in. Synthetic lines are mixed into every step, every fifth photo
+is kept out to show the gain, and a reader more than ``tolerance`` worse on the synthetic
+dev set is refused with nothing written. Only the recogniser learns, with the same relative
+steps and L2-SP pull as :mod:`training.ppocr.finetune`.
 """
 
 from __future__ import annotations
@@ -23,20 +22,20 @@ import cv2
 import numpy as np
 import torch
 
-from appliance.reader.neural.evaluate import evaluate
-from appliance.reader.neural.finetune import (
-    FinetuneError,
-    _augment,
-    photo_accuracy,
-    photo_lines,
-    prepare_photos,
-    settle,
-)
 from appliance.reader.ppocr.pipeline import DEFAULT_MODEL, PPOCRReader
 from appliance.reader.ppocr.recognise import Charset
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
 from appliance.synth.engine import sample_seed
+from training.evaluate import evaluate
+from training.photos import (
+    FinetuneError,
+    augment,
+    photo_accuracy,
+    photo_lines,
+    prepare_photos,
+    settle,
+)
 from training.ppocr import finetune as synthetic
 
 Line = tuple[np.ndarray, list[int]]  # BGR crop, alphabet columns
@@ -88,7 +87,7 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
     reader = PPOCRReader(schema=schema, device=device, model_dir=source)
     plant: list[Line] = []
     for photo in fit:
-        found = photo_lines(reader, photo)  # type: ignore[arg-type]
+        found = photo_lines(reader, photo)
         problems += found.problems
         for crop, text in found.lines:
             ids = synthetic.encode_columns(charset, text)
@@ -103,7 +102,7 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
         "synthetic_lines": len(rehearsal), "problems": problems, "steps": steps, "lr": lr,
         "tolerance": tolerance, "source": str(source),
         "before": {"dev_field_exact": evaluate(reader, schema_file, samples=dev)["field_exact"],
-                   "check_photos_field_exact": photo_accuracy(reader, check)},  # type: ignore[arg-type]
+                   "check_photos_field_exact": photo_accuracy(reader, check)},
     }
     tuned = synthetic.Tuned(source / "recognizer", device, lr)
     report["plant_line_loss_before"] = _loss(tuned.model, plant, charset, device)
@@ -111,7 +110,7 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
     torch.manual_seed(seed)
     from_photos = max(1, batch // 4) if rehearsal else batch
     for _ in range(steps):
-        chosen = [(_augment(c, rng), ids) for c, ids in (rng.choice(plant)
+        chosen = [(augment(c, rng), ids) for c, ids in (rng.choice(plant)
                                                         for _ in range(from_photos))]
         chosen += [rng.choice(rehearsal) for _ in range(batch - from_photos)] if rehearsal \
             else []
@@ -127,5 +126,5 @@ def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | No
     after = PPOCRReader(schema=schema, device=device, model_dir=staging)
     report["after"] = {
         "dev_field_exact": evaluate(after, schema_file, samples=dev)["field_exact"],
-        "check_photos_field_exact": photo_accuracy(after, check)}  # type: ignore[arg-type]
+        "check_photos_field_exact": photo_accuracy(after, check)}
     return settle(report, staging, out, tolerance)

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from appliance.reader.neural.evaluate import evaluate
 from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
+from training.evaluate import evaluate
 
 
 def render(schema_file: Path, split: str, n: int, workers: int, seed: int = 2026,

@@ -20,7 +20,7 @@ import torch
 from appliance.geometry import quad_box
 from appliance.reader.labels import label_regex
 from appliance.reader.ppocr.recognise import Charset, LineReading, ctc_scores
-from appliance.reader.textmatch import best_substring
+from appliance.reader.textmatch import best_substring, fold
 from appliance.schema import PlateSchema
 from appliance.transport.messages import FieldValue
 
@@ -34,10 +34,6 @@ MARGIN = math.log(4.0)
 #: (a misread, not a wrong plate); those become reshoots instead of false MISMATCHes
 DIFFERS_MARGIN = math.log(100.0)
 PLAUSIBLE = 1e-3          # a character is a plausible alternative where it reaches this probability
-
-
-def _fold(text: str) -> str:
-    return "".join(text.split()).casefold()
 
 
 def _plausible_chars(log_probs: torch.Tensor, charset: Charset) -> list[str]:
@@ -132,9 +128,9 @@ def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor]
     candidate = prefix + want + suffix
     rivals = {prefix + v + suffix
               for v in single_changes(want, _plausible_chars(log_probs[index], charset))}
-    if _fold(text) != _fold(candidate):
+    if fold(text) != fold(candidate):
         rivals.add(text)
-    rivals = {r for r in rivals if _fold(r) != _fold(candidate)}
+    rivals = {r for r in rivals if fold(r) != fold(candidate)}
     width = log_probs[index].shape[0]
     table = log_probs[index].unsqueeze(0)
     ordered = [candidate, *sorted(rivals)]
@@ -147,7 +143,7 @@ def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor]
         confidence = 1.0 / (1.0 + math.exp(-(margin - MARGIN))) if margin < 60 else 1.0
         return {"status": "verified", "read": want, "confidence": round(confidence, 4),
                 "box": box, "margin": kept}
-    if read is not None and got is not None and _fold(read) != _fold(want) \
+    if read is not None and got is not None and fold(read) != fold(want) \
             and got.confidence >= 0.5 and margin <= -DIFFERS_MARGIN:
         return {"status": "differs", "read": read, "confidence": got.confidence,
                 "box": got.box, "margin": kept}

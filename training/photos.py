@@ -1,4 +1,5 @@
-"""Fine-tune the reader on a plant's own labelled photos, guarded by the synthetic dev set.
+"""A plant's labelled photos (the panel's correction format) as training lines, and the
+guard that keeps a fine-tuned reader only when the synthetic dev set holds.
 
 A labelled photo is an image with a JSON file of the same name beside it; this is the format
 the panel's "correct this reading" action writes::
@@ -7,21 +8,15 @@ the panel's "correct this reading" action writes::
     0001.json   {"version": 1, "fields": {"serial": "48213907KQ", "model": "KM-100"},
                  "boxes": {"serial": [410, 220, 690, 262]}}        # boxes: optional
 
-Only the recognizer learns: a label says what a value is, not where every text run is. Each
-labelled value is looked for among the text runs the shipped detector finds (inside its box
-when one is given): the run holding the closest match is read again with the labelled value
-in place of what the model read, and that run's crop becomes a training line. Synthetic lines
-are mixed into every step so the model does not forget what it knew.
-
-The guard: the synthetic dev set is read before and after; a result more than ``tolerance``
-worse in field exact match is refused and nothing is written. Photos are split (every fifth
-one by name is kept out of training) to show the gain on the plant's own plates.
+Each labelled value is looked for among the text runs the shipped detector finds (inside its
+box when one is given): the run holding the closest match is read again with the labelled
+value in place of what the model read, and that run's crop becomes a training line. Photos
+are split (every fifth one by name is kept out of training) to show the gain on the plant's
+own plates. ``training.ppocr.plant`` is the fine-tuning that uses them.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 import random
 import shutil
@@ -31,20 +26,13 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from torch import nn
 
 from appliance.geometry import quad_box
 from appliance.reader.images import ImageError, load_image
-from appliance.reader.neural.data import frame_example, line_batch
-from appliance.reader.neural.evaluate import evaluate, fold
-from appliance.reader.neural.pipeline import DEFAULT_MODEL, NeuralReader
-from appliance.reader.neural.train import recognition_loss
-from appliance.reader.textmatch import best_substring
-from appliance.schema import PlateSchema, load_schema
-from appliance.synth.dataset import iter_samples, render_pool
-from appliance.synth.engine import sample_seed
+from appliance.reader.ppocr.pipeline import PPOCRReader
+from appliance.reader.textmatch import best_substring, fold
+from appliance.schema import PlateSchema
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CHECK_EVERY = 5  # every fifth photo (by name) is kept out of training to measure the gain
@@ -114,7 +102,7 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def photo_lines(reader: NeuralReader, photo: LabelledPhoto) -> PhotoLines:
+def photo_lines(reader: PPOCRReader, photo: LabelledPhoto) -> PhotoLines:
     """The training lines one labelled photo gives (its values written into the runs)."""
     found = PhotoLines()
     try:
@@ -145,7 +133,7 @@ def photo_lines(reader: NeuralReader, photo: LabelledPhoto) -> PhotoLines:
     return found
 
 
-def photo_accuracy(reader: NeuralReader, photos: list[LabelledPhoto]) -> float | None:
+def photo_accuracy(reader: PPOCRReader, photos: list[LabelledPhoto]) -> float | None:
     """Share of labelled fields read exactly (white-space/case folded) on ``photos``."""
     right = total = 0
     for photo in photos:
@@ -160,7 +148,7 @@ def photo_accuracy(reader: NeuralReader, photos: list[LabelledPhoto]) -> float |
     return round(right / total, 4) if total else None
 
 
-def _augment(crop: np.ndarray, rng: random.Random) -> np.ndarray:
+def augment(crop: np.ndarray, rng: random.Random) -> np.ndarray:
     """A photo's line as another exposure might show it: gain, offset, blur, width, trim."""
     out = crop.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30)
     out = np.clip(out, 0, 255).astype(np.uint8)
@@ -170,58 +158,6 @@ def _augment(crop: np.ndarray, rng: random.Random) -> np.ndarray:
     out = cv2.resize(out, (max(8, int(w * rng.uniform(0.9, 1.1))), h))
     trim = rng.randint(0, max(0, min(2, out.shape[1] // 20)))
     return out[:, trim: out.shape[1] - trim] if trim else out
-
-
-def _synthetic_lines(schema_file: Path, frames: int, *, workers: int, seed: int,
-                     ) -> list[tuple[np.ndarray, str]]:
-    """Text lines of ``frames`` rendered training plates (rendered before any model runs,
-    so that no worker is forked from a process busy with PyTorch's threads)."""
-    if frames <= 0:
-        return []
-    render = functools.partial(frame_example, schema=load_schema(schema_file), split="train",
-                               input_w=640, input_h=480)
-    seeds = [sample_seed(seed, "train", i) for i in range(frames)]
-    with render_pool(max(1, workers), schema_file) as pool:
-        examples = pool.map(render, seeds, chunksize=2)
-    return [pair for e in examples for pair in zip(e["crops"], e["texts"], strict=True)]
-
-
-def _line_loss(model: Any, lines: list[tuple[np.ndarray, str]], vocab: Any,
-               device: str) -> float:
-    model.eval()
-    with torch.no_grad():
-        losses = []
-        for start in range(0, len(lines), 64):
-            batch = {k: v.to(device) for k, v in line_batch(lines[start:start + 64],
-                                                              vocab).items()}
-            decoder_loss, ctc = recognition_loss(model, batch)
-            losses.append(float(decoder_loss + ctc))
-    return round(float(np.mean(losses)), 4)
-
-
-def _train(model: Any, plant: list[tuple[np.ndarray, str]],
-           synthetic: list[tuple[np.ndarray, str]], vocab: Any, *, steps: int, lr: float,
-           batch: int, device: str, seed: int) -> None:
-    rng = random.Random(seed)
-    torch.manual_seed(seed)  # dropout: the same photos give the same reader
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    # a quarter of each batch from the photos: a few hundred lines are learnt by heart
-    # long before the rest of what the model knows is worn away
-    from_photos = max(1, batch // 4) if synthetic else batch
-    for _ in range(steps):
-        model.train()
-        for module in model.modules():  # small batches: keep the learnt normalisation
-            if isinstance(module, nn.BatchNorm2d):
-                module.eval()
-        chosen = [(_augment(c, rng), t) for c, t in (rng.choice(plant) for _ in range(from_photos))]
-        chosen += [rng.choice(synthetic) for _ in range(batch - from_photos)] if synthetic else []
-        tensors = {k: v.to(device) for k, v in line_batch(chosen, vocab).items()}
-        decoder_loss, ctc = recognition_loss(model, tensors, amp=device == "cuda")
-        optimizer.zero_grad(set_to_none=True)
-        (decoder_loss + ctc).backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-    model.eval()
 
 
 def prepare_photos(folder: Path, out: Path, schema: PlateSchema,
@@ -236,56 +172,6 @@ def prepare_photos(folder: Path, out: Path, schema: PlateSchema,
         raise FinetuneError(f"{folder}: no usable labelled photos"
                             + "".join(f"\n  {p}" for p in problems))
     return photos, problems, photos[CHECK_EVERY - 1::CHECK_EVERY]
-
-
-def finetune(folder: Path, out: Path, *, schema_file: Path, model_dir: Path | None = None,
-             steps: int = 200, lr: float = 5e-5, batch: int = 32, rehearsal_frames: int = 80,
-             dev_frames: int = 40, tolerance: float = 0.01, device: str = "cpu",
-             workers: int = 2, seed: int = 0) -> dict[str, Any]:
-    """Fine-tune the reader at ``model_dir`` on the labelled photos in ``folder``.
-
-    Writes the new reader to ``out`` (which must not exist) only when the synthetic dev set
-    is at most ``tolerance`` worse; returns the report (``accepted`` says which).
-    """
-    source = Path(model_dir) if model_dir else DEFAULT_MODEL
-    schema = load_schema(schema_file)
-    photos, problems, check = prepare_photos(folder, out, schema)
-    # render everything before any model runs (see _synthetic_lines)
-    synthetic = _synthetic_lines(schema_file, rehearsal_frames, workers=workers, seed=seed + 7)
-    dev = list(iter_samples(schema_file, seed=2026, split="dev", n=dev_frames,
-                            workers=max(1, workers)))
-    fit = [p for p in photos if p not in check]
-    reader = NeuralReader(schema=schema, device=device, model_dir=source, decode="ctc")
-    plant: list[tuple[np.ndarray, str]] = []
-    for photo in fit:
-        found = photo_lines(reader, photo)
-        plant += found.lines
-        problems += found.problems
-    if not plant:
-        raise FinetuneError(f"{folder}: none of the labelled values was found on its photo"
-                            + "".join(f"\n  {p}" for p in problems))
-    report: dict[str, Any] = {
-        "photos": len(photos), "fit_photos": len(fit), "check_photos": len(check),
-        "plant_lines": len(plant), "synthetic_lines": len(synthetic), "problems": problems,
-        "steps": steps, "lr": lr, "tolerance": tolerance, "source": str(source),
-        "before": {"dev_field_exact": evaluate(reader, schema_file, samples=dev)["field_exact"],
-                   "check_photos_field_exact": photo_accuracy(reader, check)},
-    }
-    model: Any = copy.deepcopy(reader.recognizer).float()  # the shipped fp16 weights, as read
-    vocab = reader.vocab
-    report["plant_line_loss_before"] = _line_loss(model, plant, vocab, device)
-    _train(model, plant, synthetic, vocab, steps=steps, lr=lr, batch=batch, device=device,
-           seed=seed)
-    report["plant_line_loss_after"] = _line_loss(model, plant, vocab, device)
-    staging = out.parent / f".{out.name}.incomplete"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source / "detector", staging / "detector")
-    model.half().save_pretrained(staging / "recognizer")
-    vocab.save(staging / "recognizer")
-    after = NeuralReader(schema=schema, device=device, model_dir=staging, decode="ctc")
-    report["after"] = {"dev_field_exact": evaluate(after, schema_file, samples=dev)["field_exact"],
-                       "check_photos_field_exact": photo_accuracy(after, check)}
-    return settle(report, staging, out, tolerance)
 
 
 def settle(report: dict[str, Any], staging: Path, out: Path, tolerance: float,

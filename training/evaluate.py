@@ -3,7 +3,6 @@ serial both exact, wrong-versus-not-read, and time per frame."""
 
 from __future__ import annotations
 
-import re
 import statistics
 import time
 from collections import defaultdict
@@ -15,14 +14,10 @@ import numpy as np
 
 from appliance.reader.base import Reader
 from appliance.reader.calibration import ece, reliability
+from appliance.reader.textmatch import fold
 from appliance.reader.verdict_rates import VerdictRates, one_character_changed
 from appliance.synth.dataset import iter_samples
 from rules import RuleSet
-
-
-def fold(text: str | None) -> str | None:
-    """Compare values after white-space and case folding."""
-    return None if text is None else re.sub(r"\s+", "", text).casefold()
 
 
 def scoreable(field: dict[str, Any]) -> bool:
