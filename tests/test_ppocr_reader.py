@@ -227,6 +227,9 @@ def test_quality_gate_names_what_the_camera_should_change(reader: PPOCRReader) -
     glare = image.copy()
     cv2.ellipse(glare, (640, 480), (260, 160), 0, 0, 360, (255, 255, 255), -1)
     assert "glare on" in reasons(glare)
+    small = np.full_like(image, 80)  # capitals of about 5 px; the detector finds 3 lines
+    small[300:492, 400:656] = cv2.resize(image, (256, 192), interpolation=cv2.INTER_AREA)
+    assert "characters too small" in reasons(small)
     cut = np.full_like(image, 80)
     cut[:, :900] = image[:, 380:]
     assert "plate cut off" in reasons(cut)

@@ -7,7 +7,8 @@ import numpy as np
 
 from appliance.transport.messages import QualityIssue, ReshootReason
 
-MIN_CHAR_PX = 12          # vendors ask for ≥ 20 px caps; below 12 px we ask for a reshoot
+MIN_CHAR_PX = 12          # vendors ask for ≥ 20 px caps; below 12 px with most fields unread
+LEGIBLE_CHAR_PX = 9       # below this no one reads it (the renderer's legibility limit too)
 MAX_GLARE = 0.08          # ID-scanning SDKs reject frames with more than ~8 % glare
 MIN_SHARPNESS = 12.0      # variance of the Laplacian on the plate, grey levels²
 MIN_LEVEL = 40.0          # mean grey level of the plate below which we ask for more light
@@ -20,10 +21,17 @@ def _touches_edge(quad: np.ndarray, w: int, h: int, margin: float) -> bool:
 
 def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
            field_boxes: dict[str, tuple[int, int, int, int] | None],
-           text_quads: list[np.ndarray] | None = None) -> list[QualityIssue]:
+           text_quads: list[np.ndarray] | None = None,
+           cap_heights: list[float] | None = None) -> list[QualityIssue]:
     """Why this frame is a poor basis for a verdict, each a thing the camera can do better
     (no plate, plate cut off, glare, blur, too dark, characters too small); [] if none.
-    Fields not read are the rule engine's business, not listed here."""
+
+    ``text_heights`` are the heights of the text boxes found (for the cut-off margin);
+    ``cap_heights`` the capital heights they stand for (default: the same). Characters are
+    too small when the median capital is under ``LEGIBLE_CHAR_PX``, or under ``MIN_CHAR_PX``
+    with fewer than half of ``field_boxes`` read: a detector misses text smaller than what it
+    found, so the lines it did find overstate the plate's characters. Which fields were not
+    read is otherwise the rule engine's business, not listed here."""
     reasons: list[QualityIssue] = []
 
     def issue(reason: ReshootReason, detail: str, field: str | None = None) -> None:
@@ -70,11 +78,14 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         patch = grey[y0:y1, x0:x1]
         if patch.size and float((patch >= 250).mean()) > 0.2:
             issue(ReshootReason.GLARE, f"glare over the {name}", name)
-    if text_heights:
-        height = float(np.median(text_heights))
-        if height < MIN_CHAR_PX:
+    caps = text_heights if cap_heights is None else cap_heights
+    if caps:
+        height = float(np.median(caps))
+        read = sum(box is not None for box in field_boxes.values())
+        if height < LEGIBLE_CHAR_PX or (height < MIN_CHAR_PX and 2 * read < len(field_boxes)):
             issue(ReshootReason.SMALL_TEXT,
-                  f"characters too small ({height:.0f} px, need ≥ {MIN_CHAR_PX} px)")
+                  f"characters too small (capitals about {height:.1f} px, "
+                  f"need ≥ {MIN_CHAR_PX} px)")
     elif plate is not None:
         issue(ReshootReason.NO_TEXT, "no text found on the plate")
     return reasons
