@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import fcntl
 import json
 import logging
@@ -18,6 +20,25 @@ from typing import IO, Any
 #: ``extra=`` keys a log call may carry into a structured line
 LOG_FIELDS = ("station", "inspection_id", "attempt", "frame_sha256", "verdict", "latency_ms",
               "backend", "unit_id", "delivery", "model", "tokens_in", "tokens_out")
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+
+
+def keep_freed_memory(*, mmap_below: int = 32 << 20, trim_above: int = 512 << 20) -> bool:
+    """Let the C allocator reuse freed blocks instead of handing them back to the kernel.
+
+    glibc serves blocks from 128 KB up (a reader's feature maps: megabytes) with fresh
+    ``mmap`` pages and unmaps them on ``free``, so every network pass faults in and zeroes
+    its memory again: on 2 CPU cores that doubled the detector's time (300 against 135 ms
+    a frame). Blocks under ``mmap_below`` now come from the heap, which keeps up to
+    ``trim_above`` bytes of free space. Process-wide; False where there is no glibc."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_below)) and \
+        bool(mallopt(_M_TRIM_THRESHOLD, trim_above))
 
 
 class JsonLogFormatter(logging.Formatter):

@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import allocator  # bench/allocator.py, beside this script
 import torch
 
 from appliance.reader.ppocr.pipeline import PPOCRReader
@@ -24,12 +25,17 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=40)
     parser.add_argument("--workers", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--only", choices=["eager", "cuda_graphs"], default=None,
+                        help="Time one reader (the frames-read-the-same check needs both).")
+    allocator.add_option(parser)
     args = parser.parse_args()
+    allocator.apply(args.allocator)
     schema = load_schema(SCHEMA)
     frames = [f for f, _ in iter_samples(SCHEMA, seed=2026, split="station", n=args.n,
                                          workers=args.workers)]
-    readers = {"eager": PPOCRReader(schema=schema, device="cuda", cuda_graphs=False),
-               "cuda_graphs": PPOCRReader(schema=schema, device="cuda", cuda_graphs=True)}
+    readers = {name: PPOCRReader(schema=schema, device="cuda", cuda_graphs=graphs)
+               for name, graphs in (("eager", False), ("cuda_graphs", True))
+               if args.only in (None, name)}
     values = {}
     for name, reader in readers.items():
         started = time.perf_counter()
@@ -38,9 +44,10 @@ def main() -> None:
         for batch in (8, 32):
             reader.read(frames[:batch])
         print(json.dumps({"reader": name, "warm_up_s": round(time.perf_counter() - started, 1)}))
-    same = sum(a == b for a, b in zip(values["eager"], values["cuda_graphs"], strict=True))
-    print(json.dumps({"frames_read_the_same": f"{same}/{len(frames)}",
-                      "gpu": torch.cuda.get_device_name()}))
+    if len(values) == 2:
+        same = sum(a == b for a, b in zip(values["eager"], values["cuda_graphs"], strict=True))
+        print(json.dumps({"frames_read_the_same": f"{same}/{len(frames)}"}))
+    print(json.dumps({"gpu": torch.cuda.get_device_name(), "allocator": args.allocator}))
     for name, reader in readers.items():
         print(json.dumps({"reader": name, "latency": [latency(reader, frames, batch=b,
                                                               repeats=args.repeats)

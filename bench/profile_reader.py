@@ -12,6 +12,7 @@ import pstats
 import time
 from pathlib import Path
 
+import allocator  # bench/allocator.py, beside this script
 import torch
 
 from appliance.reader import load_reader
@@ -30,7 +31,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backend", default="ppocr")
     parser.add_argument("--split", default="station")
+    allocator.add_option(parser)
     args = parser.parse_args()
+    allocator.apply(args.allocator)
     options = {"model_dir": args.model} if args.model else {}
     reader = load_reader(args.backend, schema=load_schema(SCHEMA), device=args.device,
                          **options)

@@ -143,3 +143,23 @@ def test_blank_image_reads_nothing(tesseract) -> None:  # type: ignore[no-untype
     blank = np.full((480, 640, 3), 128, np.uint8)
     reading = tesseract.read([blank])[0]
     assert all(f.value is None for f in reading.fields.values())
+
+
+def test_freed_frame_sized_blocks_stay_for_reuse() -> None:
+    # a fresh process: the allocator setting is process-wide
+    probe = """
+import ctypes, numpy as np
+from appliance.runtime import keep_freed_memory
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6"); libc.mallinfo2.restype = Info
+def after_free():
+    block = np.ones(8 << 20, np.uint8); mapped = libc.mallinfo2().hblkhd; del block
+    return mapped >> 20, libc.mallinfo2().fordblks >> 20
+print(after_free(), keep_freed_memory(), after_free())
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split("\n")[0]
+    # before: the 8 MB block was its own mapping, gone on free; after: heap, kept free
+    assert out == "(8, 0) True (0, 8)"
