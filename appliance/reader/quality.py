@@ -19,6 +19,11 @@ def _touches_edge(quad: np.ndarray, w: int, h: int, margin: float) -> bool:
                 or quad[:, 0].max() > w - margin or quad[:, 1].max() > h - margin)
 
 
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 and image.size \
+        else image
+
+
 def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
            field_boxes: dict[str, tuple[int, int, int, int] | None],
            text_quads: list[np.ndarray] | None = None,
@@ -38,11 +43,9 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         reasons.append(QualityIssue(reason=reason, detail=detail, field=field))
 
     h, w = image.shape[:2]
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    window = grey  # the measures below look at the plate's bounding rectangle only
+    window, mask = image, None  # the measures below look at the plate's bounding rectangle
     if plate is None:
         issue(ReshootReason.NO_PLATE, "no plate found in the frame")
-        region = np.ones_like(grey, dtype=bool)
     else:
         text_margin = 0.5 * float(np.median(text_heights or [8]))
         if _touches_edge(plate, w, h, 2) and (text_quads is None or any(
@@ -54,20 +57,21 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         # one pixel more on each side: the Laplacian of an edge pixel sees its neighbours
         x0, y0 = max(0, int(corners[:, 0].min()) - 1), max(0, int(corners[:, 1].min()) - 1)
         x1, y1 = min(w, int(corners[:, 0].max()) + 2), min(h, int(corners[:, 1].max()) + 2)
-        window = grey[y0:y1, x0:x1]
-        mask = np.zeros_like(window, dtype=np.uint8)
+        window = image[y0:y1, x0:x1]
+        mask = np.zeros(window.shape[:2], np.uint8)
         cv2.fillConvexPoly(mask, corners - np.array([x0, y0], np.int32), 1)
-        region = mask.astype(bool)
-    if region.any():
-        saturated = window[region] >= 250
-        glare = float(saturated.mean())
+    window = _grey(window)
+    if window.size and (mask is None or cv2.countNonZero(mask)):
+        # masked means in OpenCV: no copies of the plate's pixels (a GPU host's frame
+        # budget is a few milliseconds)
+        glare = cv2.mean((window >= 250).view(np.uint8), mask)[0]
         if glare > MAX_GLARE:
             issue(ReshootReason.GLARE, f"glare on {glare:.0%} of the plate")
-        level = float(window[region].mean())
+        level = cv2.mean(window, mask)[0]
         if level < MIN_LEVEL:
             issue(ReshootReason.DARK, f"too dark (mean level {level:.0f} < {MIN_LEVEL:.0f})")
-        lap = cv2.Laplacian(window, cv2.CV_32F)
-        sharpness = float(lap[region].var())
+        _, spread = cv2.meanStdDev(cv2.Laplacian(window, cv2.CV_32F), mask=mask)
+        sharpness = float(spread[0, 0]) ** 2
         if sharpness < MIN_SHARPNESS:
             issue(ReshootReason.BLUR,
                   f"blurred (sharpness {sharpness:.0f} < {MIN_SHARPNESS:.0f})")
@@ -75,7 +79,7 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         if box is None:
             continue
         x0, y0, x1, y1 = (max(0, v) for v in box)
-        patch = grey[y0:y1, x0:x1]
+        patch = _grey(image[y0:y1, x0:x1])
         if patch.size and float((patch >= 250).mean()) > 0.2:
             issue(ReshootReason.GLARE, f"glare over the {name}", name)
     caps = text_heights if cap_heights is None else cap_heights
