@@ -39,7 +39,8 @@ from appliance.reader.ppocr.recognise import (
     LineReading,
     batches,
     ctc_greedy,
-    line_input,
+    line_pixels,
+    network_input,
 )
 from appliance.reader.ppocr.verify import verify_field
 from appliance.reader.quality import assess
@@ -105,7 +106,8 @@ class PPOCRReader:
                                     "recognizer/ model folders)")
         self.schema = schema
         self.device = device
-        keep_freed_memory()  # network passes reuse their memory (2x faster on a CPU)
+        if device == "cpu":  # network passes reuse their memory: 2x faster detector on a
+            keep_freed_memory()  # CPU; no gain measured on an H100 host (docs/benchmarks.md)
         #: raw field scores → measured probability of a right value (None: raw scores)
         self.calibration = load_for(folder)
         self.detector = _load(folder / "detector", device)
@@ -244,19 +246,18 @@ class PPOCRReader:
     def _read_lines(self, crops: list[np.ndarray],
                     ) -> tuple[list[LineReading], list[torch.Tensor]]:
         """Recognise rectified crops (width-bucketed batches); readings and T×K log-probs."""
-        inputs = [line_input(crop) for crop in crops]
-        readings: list[LineReading | None] = [None] * len(inputs)
-        log_probs: list[torch.Tensor | None] = [None] * len(inputs)
+        lines = [line_pixels(crop) for crop in crops]
+        readings: list[LineReading | None] = [None] * len(lines)
+        log_probs: list[torch.Tensor | None] = [None] * len(lines)
         outputs = []
         gpu = self.device == "cuda"
-        for members, pixels in batches(inputs, fixed_shapes=gpu,
-                                       max_pixels=HEIGHT * 1024 * (128 if gpu else 20)):
-            pixels = pixels.to(self.device).contiguous(
-                memory_format=torch.channels_last)
+        for members, pixels, widths in batches(lines, fixed_shapes=gpu,
+                                               max_pixels=HEIGHT * 1024 * (128 if gpu else 20)):
+            pixels = network_input(pixels.to(self.device, non_blocking=gpu), widths)
             outputs.append((members, self._recognise_net(pixels)))
         for members, lp in outputs:  # best paths found on the device, decoded on the CPU
             lp = lp[: len(members)]  # without the blank padding rows
-            widths = [min(lp.shape[1], max(1, math.ceil(inputs[i].shape[2] / STRIDE)))
+            widths = [min(lp.shape[1], max(1, math.ceil(lines[i].shape[1] / STRIDE)))
                       for i in members]
             decoded = ctc_greedy(lp, self.charset, widths)
             lp = lp.cpu()  # kept for verify

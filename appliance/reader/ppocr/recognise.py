@@ -74,17 +74,34 @@ class Charset:
         return torch.log_softmax(logits.float()[..., index], -1)
 
 
-def line_input(crop: np.ndarray) -> np.ndarray:
-    """A rectified RGB crop → the recogniser's 3×48×W BGR input in -1..1 (W ≤ MAX_WIDTH)."""
+def line_pixels(crop: np.ndarray) -> np.ndarray:
+    """A rectified RGB crop resized to the recogniser's height: 48×W×3 uint8 (W ≤ MAX_WIDTH)."""
     h, w = crop.shape[:2]
     width = max(STRIDE, min(MAX_WIDTH, round(w * HEIGHT / max(1, h))))
-    resized = cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA
-                         if h > HEIGHT else cv2.INTER_LINEAR)
-    pixels = resized[:, :, ::-1].astype(np.float32)
+    return cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA
+                      if h > HEIGHT else cv2.INTER_LINEAR)
+
+
+def line_input(crop: np.ndarray) -> np.ndarray:
+    """A rectified RGB crop → the recogniser's 3×48×W BGR input in -1..1 (W ≤ MAX_WIDTH)."""
+    pixels = line_pixels(crop)[:, :, ::-1].astype(np.float32)
     pixels /= 255.0  # in place, same arithmetic as (x / 255 - 0.5) / 0.5
     pixels -= 0.5
     pixels /= 0.5
     return pixels.transpose(2, 0, 1)
+
+
+def network_input(pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
+    """A B×48×W×3 uint8 RGB batch (on any device) → the B×3×48×W BGR input in -1..1 that
+    :func:`line_input` gives, each row zero beyond its ``widths`` entry; channels-last."""
+    x = pixels.flip(-1).permute(0, 3, 1, 2).float()
+    x /= 255.0
+    x -= 0.5
+    x /= 0.5
+    columns = torch.arange(x.shape[3], device=x.device)
+    limit = torch.tensor(widths, device="cpu").to(x.device, non_blocking=True)
+    x.masked_fill_((columns[None, :] >= limit[:, None])[:, None, None, :], 0.0)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 #: padded widths on a GPU: few distinct shapes, so kernels are chosen once and reused
@@ -97,27 +114,30 @@ def _padded_width(width: int, fixed: bool) -> int:
     return -(-width // BUCKET) * BUCKET
 
 
-def batches(inputs: list[np.ndarray], max_pixels: int = 48 * 320 * 64, *,
-            fixed_shapes: bool = False) -> list[tuple[list[int], torch.Tensor]]:
-    """Group line inputs by padded width into zero-padded batches; each batch is (indices
-    into ``inputs``, B×3×48×W tensor). On a CPU, widths are multiples of BUCKET (little
-    padding: compute is what costs). With ``fixed_shapes`` (a GPU, where each call costs
-    more than its arithmetic) lines share as few batches as ``max_pixels`` allows, padded to
-    one of FIXED_WIDTHS with B a power of two; the model trained on padded batches."""
-    order = sorted(range(len(inputs)), key=lambda i: inputs[i].shape[2],
-                   reverse=fixed_shapes)
-    groups: list[tuple[list[int], torch.Tensor]] = []
+def batches(lines: list[np.ndarray], max_pixels: int = 48 * 320 * 64, *,
+            fixed_shapes: bool = False) -> list[tuple[list[int], torch.Tensor, list[int]]]:
+    """Group lines (:func:`line_pixels`) by padded width into batches; each batch is
+    (indices into ``lines``, B×48×W×3 uint8 tensor, each row's own width: 0 for a padding
+    row). On a CPU, widths are multiples of BUCKET (little padding: compute is what costs).
+    With ``fixed_shapes`` (a GPU, where each call costs more than its arithmetic) lines
+    share as few batches as ``max_pixels`` allows, padded to one of FIXED_WIDTHS with B a
+    power of two; the model trained on padded batches. uint8 travels to the device: a
+    quarter of the bytes of the network's input (:func:`network_input`)."""
+    order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1], reverse=fixed_shapes)
+    groups: list[tuple[list[int], torch.Tensor, list[int]]] = []
     start = 0
     while start < len(order):
-        width = _padded_width(inputs[order[start]].shape[2], fixed_shapes)
-        members = [i for i in order[start:] if inputs[i].shape[2] <= width]
+        width = _padded_width(lines[order[start]].shape[1], fixed_shapes)
+        members = [i for i in order[start:] if lines[i].shape[1] <= width]
         cap = max(1, max_pixels // (HEIGHT * width))
         members = members[:cap]
         rows = 1 << (len(members) - 1).bit_length() if fixed_shapes else len(members)
-        batch = np.zeros((rows, 3, HEIGHT, width), np.float32)
+        batch = np.zeros((rows, HEIGHT, width, 3), np.uint8)
+        widths = [0] * rows
         for row, i in enumerate(members):
-            batch[row, :, :, : inputs[i].shape[2]] = inputs[i]
-        groups.append((members, torch.from_numpy(batch)))
+            widths[row] = lines[i].shape[1]
+            batch[row, :, : widths[row]] = lines[i]
+        groups.append((members, torch.from_numpy(batch), widths))
         start += len(members)
     return groups
 
