@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance.reader.fields import Line, Word, assign_fields, group_lines
-from appliance.reader.textmatch import best_substring, edit_distance
+from appliance.reader.textmatch import best_substring, code_case, edit_distance
 from appliance.schema import load_schema
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,3 +60,14 @@ def test_title_is_not_a_logo_a_label_or_a_merged_run() -> None:
     fields = assign_fields(merged, SCHEMA)
     assert fields["manufacturer"].value == "TRADRIVE S.p.A."
     assert fields["speed"].value == "2953 rpm"
+
+
+def test_a_code_read_with_a_lowercase_twin_is_read_in_capitals() -> None:
+    assert code_case("K1sE942P4 85319580cK 1459r/min 15kW Freq.50Hz 50/60Hz Motors") == \
+        "K1SE942P4 85319580CK 1459r/min 15kW Freq.50Hz 50/60Hz Motors"
+    fields = assign_fields(group_lines(words(
+        ("Modelo K1sE942P4", 10, 0, 20), ("SF1.15", 10, 40, 20), ("50/60Hz", 10, 80, 20),
+        ("S/N 85319580cK", 10, 120, 20))), SCHEMA)
+    assert fields["model"].value == "K1SE942P4"      # not the service factor below it
+    assert fields["serial"].value == "85319580CK"
+    assert fields["frequency"].value == "50/60Hz"

@@ -8,7 +8,7 @@ allows, as a value of the right format anywhere (``230/400 V`` needs no label).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from appliance.reader.calibration import field_kind
 from appliance.reader.labels import (
@@ -19,6 +19,7 @@ from appliance.reader.labels import (
     label_regex,
     starts_a_label,
 )
+from appliance.reader.textmatch import code_case
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
 
@@ -482,8 +483,10 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
     """Return a value (or not-read) for every schema field, found in ``lines``.
 
     Labelled values come first; a title field (``unlabelled = "first_line"``) without a
-    label is looked for last, among what no other field took.
+    label is looked for last, among what no other field took. Codes a reader wrote with a
+    lowercase twin of a capital (``K1sE942P4``) are read in capitals (``code_case``).
     """
+    lines = [Line([replace(w, text=code_case(w.text)) for w in line.words]) for line in lines]
     result: dict[str, FieldValue] = {}
     taken: set[str] = set()
     for name, spec in schema.fields.items():

@@ -4,6 +4,26 @@ from __future__ import annotations
 
 import re
 
+#: lowercase letters drawn like their capitals, only smaller: readers mix the two cases
+CASE_TWINS = "cosuvwxz"
+_TO_CAPITALS = str.maketrans(CASE_TWINS, CASE_TWINS.upper())
+_TOKEN = re.compile(r"\S+")
+
+
+def code_case(text: str) -> str:
+    """``text`` with every code-like token (digits and capitals) in capitals where its only
+    lowercase letters are case twins: ``K1sE942P4`` → ``K1SE942P4``, ``85319580cK`` →
+    ``85319580CK``; ``1459r/min``, ``15kW``, ``Freq.50Hz`` and ``50/60Hz`` (hertz: the
+    common unit written with a capital and a twin) stay as they are."""
+    def capitals(match: re.Match[str]) -> str:
+        token = match.group(0)
+        lower = [c for c in token if c.islower()]
+        if lower and all(c in CASE_TWINS for c in lower) and not token.endswith("Hz") \
+                and any(c.isdigit() for c in token) and any(c.isupper() for c in token):
+            return token.translate(_TO_CAPITALS)
+        return token
+    return _TOKEN.sub(capitals, text)
+
 
 def fold(text: str | None) -> str | None:
     """``text`` with white space removed and case folded (how values are compared)."""
