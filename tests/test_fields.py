@@ -45,6 +45,8 @@ def test_misread_labels_and_a_tilted_row() -> None:
 
     assert read(("Serlennr.:", 10, 0, 20), ("4821390", 150, 0, 20))["serial"] == "4821390"
     assert read(("SERIAI NO", 10, 0, 20), ("4821390", 150, 0, 20))["serial"] == "4821390"
+    # "N° de série" with its accent lost and "ri" read as "n": two edits once accents go
+    assert read(("N°de sene", 10, 0, 20), ("3640495", 150, 0, 20))["serial"] == "3640495"
     date = read(("Manufacturd:", 10, 40, 20), ("2024-05", 160, 40, 20))
     assert date["manufactured"] == "2024-05" and date["manufacturer"] is None
     # a tilted plate: the value sits lower than its label, past the line-grouping limit
