@@ -73,3 +73,14 @@ def test_a_code_read_with_a_lowercase_twin_is_read_in_capitals() -> None:
     assert fields["model"].value == "K1SE942P4"      # not the service factor below it
     assert fields["serial"].value == "85319580CK"
     assert fields["frequency"].value == "50/60Hz"
+
+
+def test_labels_glued_to_their_value_accented_or_chained() -> None:
+    def model(run: str) -> str | None:
+        return assign_fields([Line(words((run, 10, 0, 20)))], SCHEMA)["model"].value
+
+    assert model("ModeleB77-160L-2") == "B77-160L-2"        # "Modèle" with its accent lost
+    assert model("Model/TypeJ79-180L-4") == "J79-180L-4"
+    assert model("type/typ4Hx1097-7MW87-8XQ6") == "4HX1097-7MW87-8XQ6"
+    assert model("TYPREA0933T") == "REA0933T"
+    assert model("Model/Colour") is None

@@ -18,6 +18,7 @@ from appliance.reader.labels import (
     is_label,
     label_regex,
     starts_a_label,
+    unaccented,
 )
 from appliance.reader.textmatch import code_case
 from appliance.schema import FieldSpec, PlateSchema
@@ -44,9 +45,12 @@ class Word:
 
     def evidence(self, start: int, end: int) -> tuple[float, Box]:
         """Confidence and image box of characters ``start:end`` of this word."""
-        if self.quad is None or not self.char_x or len(self.char_x) != len(self.text):
-            return self.confidence, self.box
         from appliance.geometry import quad_box, sub_quad
+
+        if self.quad is None:
+            return self.confidence, self.box
+        if not self.char_x or len(self.char_x) != len(self.text):  # the whole run's place
+            return self.confidence, quad_box(self.quad)  # type: ignore[arg-type]
 
         xs = self.char_x
         step = (xs[-1] - xs[0]) / max(1, len(xs) - 1) if len(xs) > 1 else 0.05
@@ -455,25 +459,37 @@ def _by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: Pl
 def _glued(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
            taken: set[str]) -> FieldValue | None:
     """A run that is a label and a value without any space (engines drop spaces:
-    ``TYPREA0933T``, ``SERIALNO.09893408AF``, ``SchutzartIP56``); the rest must be the
-    whole of a value of this field's format, with a digit in it."""
-    forms = sorted({re.sub(r"\s+", "", label).casefold() for label in spec.labels},
-                   key=len, reverse=True)
+    ``TYPREA0933T``, ``SERIALNO.09893408AF``, ``SchutzartIP56``, ``ModeleB77-160L-2``,
+    ``Model/TypeJ79-180L-4``); the rest must be the whole of a value of this field's format,
+    with a digit in it."""
+    forms = sorted({unaccented(re.sub(r"\s+", "", label).lower()).rstrip(".")
+                    for label in spec.labels}, key=len, reverse=True)
+    forms = [form for form in forms if len(form) >= 2]
+
+    def label_end(folded: str, start: int) -> int:
+        """Where a label starting at ``start`` ends, with its separator and any labels
+        chained to it by "/"."""
+        while start < len(folded) and folded[start] in ".:：#-":
+            start += 1
+        if start < len(folded) - 1 and folded[start] == "/":
+            chained = next((f for f in forms if folded.startswith(f, start + 1)), None)
+            if chained is not None:
+                return label_end(folded, start + 1 + len(chained))
+        return start
+
     for line in lines:
         for word in line.words:
             text = word.text.strip()
-            folded = text.casefold()
+            folded = unaccented(text.lower())  # one character for one: indexes hold
             for form in forms:
-                bare = form.rstrip(".")
-                if len(bare) < 2 or not folded.startswith(bare):
+                if not folded.startswith(form):
                     continue
-                start = len(bare)
-                while start < len(text) and text[start] in ".:：#-":
-                    start += 1
-                rest = text[start:]
+                start = label_end(folded, len(form))
+                rest = code_case(text[start:])  # "type/typ4Hx1097-7MW87": the code alone
                 # a digit in the rest: glued label words ("ELUMODEL") are not values
-                if len(rest) >= 3 and any(ch.isdigit() for ch in rest) and rest not in taken \
-                        and spec.value_regex().fullmatch(rest) and not is_label(rest, schema):
+                if len(rest) >= 3 and any(ch.isdigit() for ch in rest) \
+                        and rest not in taken and spec.value_regex().fullmatch(rest) \
+                        and not is_label(rest, schema):
                     conf, box = word.evidence(start, len(text))
                     return FieldValue(value=rest, confidence=conf, box=box)
     return None

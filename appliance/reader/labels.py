@@ -54,15 +54,15 @@ def allowed_edits(label: str) -> int:
     return 0 if len(label) < 4 else 1 if len(label) < 9 else 2
 
 
-def _plain(text: str) -> str:
-    """``text`` without accents (readers drop and confuse them: ``série`` read ``sene``)."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(c))
+def unaccented(text: str) -> str:
+    """``text`` with each accented letter as its bare letter, one character for one (readers
+    drop and confuse accents: ``série`` read ``sene``)."""
+    return "".join(unicodedata.normalize("NFD", c)[0] for c in text)
 
 
 @functools.lru_cache(maxsize=256)
 def _fuzzy_forms(labels: tuple[str, ...]) -> tuple[str, ...]:
-    forms = {_plain(re.sub(r"\s+", "", label).rstrip(".").casefold()) for label in labels}
+    forms = {unaccented(re.sub(r"\s+", "", label).rstrip(".").casefold()) for label in labels}
     return tuple(form for form in forms if allowed_edits(form))
 
 
@@ -85,7 +85,7 @@ def nearest_field(text: str, table: LabelTable) -> str | None:
         label = _compiled_label(labels)
         if label is not None and label.fullmatch(text + " "):
             return name
-    parts = [p for p in _plain(re.sub(r"\s+", "", text).rstrip(":：.").casefold()).split("/")
+    parts = [p for p in unaccented(re.sub(r"\s+", "", text).rstrip(":：.").casefold()).split("/")
              if p]
     best: dict[str, int] = {}
     for name, form, allowed, letters in _fuzzy_table(table):
