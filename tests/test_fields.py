@@ -84,3 +84,10 @@ def test_labels_glued_to_their_value_accented_or_chained() -> None:
     assert model("type/typ4Hx1097-7MW87-8XQ6") == "4HX1097-7MW87-8XQ6"
     assert model("TYPREA0933T") == "REA0933T"
     assert model("Model/Colour") is None
+
+
+def test_protection_and_month_names_in_either_case() -> None:
+    fields = assign_fields(group_lines(words(
+        ("Protection Ip44", 10, 0, 20), ("Année:23jAN20", 10, 40, 20))), SCHEMA)
+    assert fields["ip_rating"].value == "Ip44"      # the rules compare it case-folded
+    assert fields["manufactured"].value == "23jAN20"
