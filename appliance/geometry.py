@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -32,6 +35,22 @@ def quad_box(quad: np.ndarray) -> tuple[int, int, int, int]:
     q = np.asarray(quad, np.float32)
     return (int(q[:, 0].min()), int(q[:, 1].min()), int(np.ceil(q[:, 0].max())),
             int(np.ceil(q[:, 1].max())))
+
+
+def upright_boxes(quads: Sequence[np.ndarray]) -> list[tuple[int, int, int, int]]:
+    """Each text quad's box in the plate's own frame: turned back by the median slope of
+    the quads' top edges, so that the rows of a tilted plate stay rows (a value at the far
+    right of a row otherwise sits lower than its label by most of a line)."""
+    angles = [math.atan2(*(np.asarray(q)[1] - np.asarray(q)[0])[::-1]) for q in quads]
+    angle = float(np.median(angles)) if angles else 0.0
+    turn = np.array([[math.cos(-angle), -math.sin(-angle)],
+                     [math.sin(-angle), math.cos(-angle)]])
+    boxes = []
+    for quad in quads:
+        q = np.asarray(quad) @ turn.T
+        boxes.append((int(q[:, 0].min()), int(q[:, 1].min()), int(q[:, 0].max()),
+                      int(q[:, 1].max())))
+    return boxes
 
 
 def rectify_quad(image: np.ndarray, quad: np.ndarray | list[list[float]], *, height: int = 32,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from appliance.geometry import quad_box, upright_boxes
 from appliance.reader.fields import Line, Word, assign_fields, group_lines
 from appliance.reader.textmatch import best_substring, code_case, edit_distance
 from appliance.schema import load_schema
@@ -91,3 +94,22 @@ def test_protection_and_month_names_in_either_case() -> None:
         ("Protection Ip44", 10, 0, 20), ("Année:23jAN20", 10, 40, 20))), SCHEMA)
     assert fields["ip_rating"].value == "Ip44"      # the rules compare it case-folded
     assert fields["manufactured"].value == "23jAN20"
+
+
+def test_rows_of_a_tilted_plate_stay_rows() -> None:
+    # a plate turned 5°: the value at the far right of a row sits lower than its label by
+    # most of a line in image coordinates, level with the row below's label
+    turn = np.radians(5.0)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    plate = [("MODELLO:", 150, 160), ("P42-180S-2", 500, 160),
+             ("Ser.No.", 150, 200), ("39943499UF", 500, 200)]
+    quads = [np.array([[x, y], [x + 12 * len(t), y], [x + 12 * len(t), y + 30], [x, y + 30]],
+                      float) @ rotation.T for t, x, y in plate]
+    flat = [Word(t, quad_box(q), 0.9, quad=q) for (t, _, _), q in zip(plate, quads, strict=True)]
+    upright = [Word(t, box, 0.9, quad=q) for (t, _, _), q, box
+               in zip(plate, quads, upright_boxes(quads), strict=True)]
+    assert assign_fields(group_lines(flat), SCHEMA)["serial"].value != "39943499UF"
+    fields = assign_fields(group_lines(upright), SCHEMA)
+    assert fields["model"].value == "P42-180S-2"
+    assert fields["serial"].value == "39943499UF"
+    assert fields["serial"].box == quad_box(quads[3])  # evidence stays in the image's frame

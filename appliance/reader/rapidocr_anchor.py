@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from appliance.geometry import upright_boxes
 from appliance.reader.base import PlateReading
 from appliance.reader.fields import Word, assign_fields, group_lines
 from appliance.schema import PlateSchema
@@ -39,13 +40,11 @@ class RapidOCRReader:
     def words(self, image: np.ndarray) -> list[Word]:
         """RapidOCR's text runs of one RGB image, with their boxes and scores."""
         result, _ = self.engine(np.ascontiguousarray(image[:, :, ::-1]))
-        words = []
-        for quad, text, score in result or []:
-            q = np.asarray(quad, np.float32)
-            box = (int(q[:, 0].min()), int(q[:, 1].min()), int(q[:, 0].max()),
-                   int(q[:, 1].max()))
-            words.append(Word(str(text), box, float(score)))
-        return words
+        quads = [np.asarray(quad, np.float32) for quad, _, _ in result or []]
+        # boxes in the plate's own frame, as the ppocr reader gives them
+        return [Word(str(text), box, float(score), quad=quad)
+                for (_, text, score), quad, box in zip(result or [], quads,
+                                                       upright_boxes(quads), strict=True)]
 
     def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
         """Read each RGB image; one reading per image."""

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from appliance.geometry import quad_box, rectify_quad
+from appliance.geometry import quad_box, rectify_quad, upright_boxes
 from appliance.reader.base import PlateReading
 from appliance.reader.calibration import load_for
 from appliance.reader.fields import Line, Word, assign_fields, group_lines
@@ -279,19 +279,14 @@ class PPOCRReader:
 
     @staticmethod
     def _words(analysis: FrameAnalysis) -> list[Word]:
-        angles = [math.atan2(*(q[1] - q[0])[::-1]) for q in analysis.quads]
-        angle = float(np.median(angles)) if angles else 0.0
-        rot = np.array([[math.cos(-angle), -math.sin(-angle)],
-                        [math.sin(-angle), math.cos(-angle)]])
         words = []
-        for quad, line, crop in zip(analysis.quads, analysis.lines, analysis.crops, strict=True):
+        boxes = upright_boxes(analysis.quads)  # line grouping happens in the plate's frame
+        for quad, box, line, crop in zip(analysis.quads, boxes, analysis.lines, analysis.crops,
+                                         strict=True):
             text = line.text.strip()
             if not text:
                 continue
             lead = len(line.text) - len(line.text.lstrip())
-            upright = quad @ rot.T  # line grouping happens in the plate's own frame
-            box = (int(upright[:, 0].min()), int(upright[:, 1].min()),
-                   int(upright[:, 0].max()), int(upright[:, 1].max()))
             seen_w = max(1, min(round(crop.shape[1] * HEIGHT / max(1, crop.shape[0])),
                                 MAX_WIDTH))
             xs = [min(1.0, (p * STRIDE + STRIDE / 2) / seen_w) for p in line.char_pos]
