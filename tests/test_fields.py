@@ -68,8 +68,8 @@ def test_title_is_not_a_logo_a_label_or_a_merged_run() -> None:
 
 
 def test_a_code_read_with_a_lowercase_twin_is_read_in_capitals() -> None:
-    assert code_case("K1sE942P4 85319580cK 1459r/min 15kW Freq.50Hz 50/60Hz Motors") == \
-        "K1SE942P4 85319580CK 1459r/min 15kW Freq.50Hz 50/60Hz Motors"
+    assert code_case("K1sE942P4 85319580cK 1459r/min 15kW Freq.50Hz 50/60Hz Motors Cos4") == \
+        "K1SE942P4 85319580CK 1459r/min 15kW Freq.50Hz 50/60Hz Motors Cos4"
     fields = assign_fields(group_lines(words(
         ("Modelo K1sE942P4", 10, 0, 20), ("SF1.15", 10, 40, 20), ("50/60Hz", 10, 80, 20),
         ("S/N 85319580cK", 10, 120, 20))), SCHEMA)

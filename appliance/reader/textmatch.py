@@ -11,15 +11,18 @@ _TOKEN = re.compile(r"\S+")
 
 
 def code_case(text: str) -> str:
-    """``text`` with every code-like token (digits and capitals) in capitals where its only
-    lowercase letters are case twins: ``K1sE942P4`` → ``K1SE942P4``, ``85319580cK`` →
-    ``85319580CK``; ``1459r/min``, ``15kW``, ``Freq.50Hz`` and ``50/60Hz`` (hertz: the
-    common unit written with a capital and a twin) stay as they are."""
+    """``text`` with every code-like token in capitals where its only lowercase letters are
+    case twins: ``K1sE942P4`` → ``K1SE942P4``, ``85319580cK`` → ``85319580CK``. Code-like:
+    two capitals, or a capital and four digits; ``Cos4`` (a misread ``cos φ``), ``1459r/min``,
+    ``15kW``, ``Freq.50Hz`` and ``50/60Hz`` (hertz: the common unit written with a capital
+    and a twin) stay as they are."""
     def capitals(match: re.Match[str]) -> str:
         token = match.group(0)
         lower = [c for c in token if c.islower()]
+        upper = sum(c.isupper() for c in token)
+        digits = sum(c.isdigit() for c in token)
         if lower and all(c in CASE_TWINS for c in lower) and not token.endswith("Hz") \
-                and any(c.isdigit() for c in token) and any(c.isupper() for c in token):
+                and digits and (upper >= 2 or (upper and digits >= 4)):
             return token.translate(_TO_CAPITALS)
         return token
     return _TOKEN.sub(capitals, text)
