@@ -113,3 +113,14 @@ def test_rows_of_a_tilted_plate_stay_rows() -> None:
     assert fields["model"].value == "P42-180S-2"
     assert fields["serial"].value == "39943499UF"
     assert fields["serial"].box == quad_box(quads[3])  # evidence stays in the image's frame
+
+
+def test_standard_plate_codes_are_never_a_model_or_serial() -> None:
+    codes = ["6205-2Z/C3", "DE 6206-2Z", "6306-2RS", "IC 411", "IM B3", "IM1001",
+             "IEC 60034-30-1", "GB18613", "VDE0530"]
+    for name in ("model", "serial", "manufacturer"):
+        assert not any(SCHEMA.fields[name].matches(code) for code in codes), name
+    assert SCHEMA.fields["serial"].matches("GB870689")   # a serial that starts like one
+    fields = assign_fields(group_lines(words(("Serial:", 10, 0, 20), ("6205-2Z/C3", 150, 0, 20),
+                                             ("48213907KQ", 10, 40, 20))), SCHEMA)
+    assert fields["serial"].value != "6205-2Z/C3"
