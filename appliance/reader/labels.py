@@ -21,7 +21,7 @@ def _letter(ch: str) -> str:
     (``SerialNo.``)."""
     if ch.isspace():
         return r"\s*"
-    bare = unicodedata.normalize("NFD", ch)[0]
+    bare = unaccented(ch)
     return f"[{re.escape(ch)}{re.escape(bare)}]" if bare != ch else re.escape(ch)
 
 

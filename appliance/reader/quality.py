@@ -27,12 +27,12 @@ def _grey(image: np.ndarray) -> np.ndarray:
 def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
            field_boxes: dict[str, tuple[int, int, int, int] | None],
            text_quads: list[np.ndarray] | None = None,
-           cap_heights: list[float] | None = None) -> list[QualityIssue]:
+           box_per_capital: float = 1.0) -> list[QualityIssue]:
     """Why this frame is a poor basis for a verdict, each a thing the camera can do better
     (no plate, plate cut off, glare, blur, too dark, characters too small); [] if none.
 
-    ``text_heights`` are the heights of the text boxes found (for the cut-off margin);
-    ``cap_heights`` the capital heights they stand for (default: the same). Characters are
+    ``text_heights`` are the heights of the text boxes found (for the cut-off margin); a
+    box is ``box_per_capital`` times the capital height it stands for. Characters are
     too small when the median capital is under ``LEGIBLE_CHAR_PX``, or under ``MIN_CHAR_PX``
     with fewer than half of ``field_boxes`` read: a detector misses text smaller than what it
     found, so the lines it did find overstate the plate's characters. Which fields were not
@@ -82,9 +82,8 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         patch = _grey(image[y0:y1, x0:x1])
         if patch.size and float((patch >= 250).mean()) > 0.2:
             issue(ReshootReason.GLARE, f"glare over the {name}", name)
-    caps = text_heights if cap_heights is None else cap_heights
-    if caps:
-        height = float(np.median(caps))
+    if text_heights:
+        height = float(np.median(text_heights)) / box_per_capital
         read = sum(box is not None for box in field_boxes.values())
         if height < LEGIBLE_CHAR_PX or (height < MIN_CHAR_PX and 2 * read < len(field_boxes)):
             issue(ReshootReason.SMALL_TEXT,

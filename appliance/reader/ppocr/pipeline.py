@@ -307,7 +307,7 @@ class PPOCRReader:
         issues = assess(image, plate=analysis.plate(), text_heights=heights,
                         field_boxes={n: f.box for n, f in fields.items()},
                         text_quads=analysis.quads,
-                        cap_heights=[h / BOX_PER_CAPITAL for h in heights])
+                        box_per_capital=BOX_PER_CAPITAL)
         return PlateReading(fields, extra={"quality": issues,
                                            "lines": [w.text for w in analysis.words],
                                            "boxes": [list(quad_box(q)) for q in analysis.quads]})

@@ -83,19 +83,17 @@ def line_pixels(crop: np.ndarray) -> np.ndarray:
 
 
 def line_input(crop: np.ndarray) -> np.ndarray:
-    """A rectified RGB crop → the recogniser's 3×48×W BGR input in -1..1 (W ≤ MAX_WIDTH)."""
-    pixels = line_pixels(crop)[:, :, ::-1].astype(np.float32)
-    pixels /= 255.0  # in place, same arithmetic as (x / 255 - 0.5) / 0.5
-    pixels -= 0.5
-    pixels /= 0.5
-    return pixels.transpose(2, 0, 1)
+    """A rectified RGB crop → the recogniser's 3×48×W BGR input in -1..1 (W ≤ MAX_WIDTH),
+    as :func:`network_input` makes it (training pads these itself)."""
+    pixels = line_pixels(crop)
+    return network_input(torch.from_numpy(pixels)[None], [pixels.shape[1]])[0].numpy()
 
 
 def network_input(pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
     """A B×48×W×3 uint8 RGB batch (on any device) → the B×3×48×W BGR input in -1..1 that
     :func:`line_input` gives, each row zero beyond its ``widths`` entry; channels-last."""
     x = pixels.flip(-1).permute(0, 3, 1, 2).float()
-    x /= 255.0
+    x /= 255.0  # in place, same arithmetic as (x / 255 - 0.5) / 0.5
     x -= 0.5
     x /= 0.5
     columns = torch.arange(x.shape[3], device=x.device)
