@@ -66,6 +66,24 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert again.config.charset == model.config.charset
 
 
+def test_kept_folded_kernels_follow_a_changed_parameter() -> None:
+    """At inference the net keeps each fused conv's folded kernel; a parameter changed in
+    place (what an optimiser step does) is folded again on the next pass."""
+    model = PPOCRModel.from_pretrained(SHIPPED / "recognizer").eval()
+    x = torch.randn(1, 3, 48, 96)
+    with torch.inference_mode():
+        before = model(x)["probs"]
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 4:  # every conv kernel
+                parameter.mul_(0.9)
+    with torch.inference_mode():
+        kept = model(x)["probs"]
+    folded_now = model(x)["probs"].detach()  # gradients on: folded on this pass
+    assert torch.allclose(kept, folded_now, atol=1e-5)
+    assert not torch.allclose(before, kept, atol=1e-3)
+
+
 def test_a_fine_tuning_step_lowers_the_loss() -> None:
     from training.ppocr import finetune as ft
 

@@ -11,12 +11,13 @@ module runs inference, fine-tunes with autograd and saves as safetensors. Shape 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from appliance.reader.ppocr.fusion import conv, folded, fuse, run_fused_conv, symmetric_pads
 
 Value = Any  # a tensor, a float, or a list of ints (shape arithmetic)
 
@@ -36,24 +37,6 @@ def _ints(value: Value) -> list[int]:
     if isinstance(value, (list, tuple)):
         return [int(v) for v in value]
     return [int(value)]
-
-
-def _pads(pads: Sequence[int]) -> tuple[int, ...] | None:
-    """ONNX pads (begin…, end…) as a symmetric conv padding, or None if asymmetric."""
-    half = len(pads) // 2
-    begin, end = list(pads[:half]), list(pads[half:])
-    return tuple(begin) if begin == end else None
-
-
-def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, a: dict[str, Any],
-          ) -> torch.Tensor:
-    pads = a.get("pads", [0] * 4)
-    symmetric = _pads(pads)
-    if symmetric is None:  # F.pad wants (left, right, top, bottom)
-        x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]))
-        symmetric = (0, 0)
-    return F.conv2d(x, w, b, stride=tuple(a.get("strides", [1, 1])), padding=symmetric,
-                    dilation=tuple(a.get("dilations", [1, 1])), groups=int(a.get("group", 1)))
 
 
 def _slice(data: Value, starts: Value, ends: Value, axes: Value | None,
@@ -95,71 +78,6 @@ def _resize(x: torch.Tensor, a: dict[str, Any], scales: Value | None,
     return F.interpolate(x, scale_factor=factors, mode="bilinear", align_corners=False)
 
 
-def _uses(nodes: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in nodes:
-        for name in node["in"]:
-            counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def fuse(nodes: list[dict[str, Any]], literals: dict[str, Value],
-         params: set[str]) -> list[dict[str, Any]]:
-    """Rewrite element-wise chains the exporter spelt out into single operations, keeping
-    every parameter: ``x·s + t`` → ``Affine``; ``Conv`` then ``Affine`` → ``ConvAffine``
-    (the scale folded into the kernel on the fly, so it still trains); ``y·clip(y+3, 0, 6)/6``
-    → ``HardSwish``. Same numbers, a fraction of the memory traffic."""
-    uses = _uses(nodes)
-    producer = {node["out"][0]: k for k, node in enumerate(nodes)}
-    out: list[dict[str, Any]] = []
-    skip: set[int] = set()
-
-    def single_use_next(k: int, op: str) -> int | None:
-        name = nodes[k]["out"][0]
-        if uses.get(name) != 1:
-            return None
-        for j in range(k + 1, min(len(nodes), k + 8)):
-            if name in nodes[j]["in"]:
-                return j if nodes[j]["op"] == op else None
-        return None
-
-    for k, node in enumerate(nodes):
-        if k in skip:
-            continue
-        op, inputs = node["op"], node["in"]
-        if op == "Add" and len(inputs) == 2 and literals.get(inputs[1]) == 3.0:
-            clip = single_use_next(k, "Clip")
-            if clip is not None and [literals.get(n) for n in nodes[clip]["in"][1:]] == [0.0, 6.0]:
-                mul = single_use_next(clip, "Mul")
-                if mul is not None and inputs[0] in nodes[mul]["in"]:
-                    div = single_use_next(mul, "Div")
-                    if div is not None and literals.get(nodes[div]["in"][1]) == 6.0:
-                        skip.update({clip, mul, div})
-                        out.append({"op": "HardSwish", "in": [inputs[0]],
-                                    "out": nodes[div]["out"]})
-                        continue
-        if op == "Mul" and len(inputs) == 2 and any(n in params for n in inputs):
-            add = single_use_next(k, "Add")
-            scale = next(n for n in inputs if n in params)
-            x = next((n for n in inputs if n != scale), scale)
-            if add is not None:
-                bias = next((n for n in nodes[add]["in"] if n != node["out"][0]), None)
-                if bias in params:
-                    skip.add(add)
-                    source = producer.get(x)
-                    conv = out[-1] if out and source is not None and out[-1]["op"] == "Conv" \
-                        and out[-1]["out"][0] == x and uses.get(x) == 1 else None
-                    if conv is not None and len(conv["in"]) == 3:
-                        out[-1] = {"op": "ConvAffine", "in": [*conv["in"], scale, bias],
-                                   "out": nodes[add]["out"], "attrs": conv.get("attrs", {})}
-                    else:
-                        out.append({"op": "Affine", "in": [x, scale, bias],
-                                    "out": nodes[add]["out"]})
-                    continue
-        out.append(node)
-    return out
-
-
 class GraphNet(nn.Module):
     """A network rebuilt from a converted graph spec; ``forward`` runs it node by node.
 
@@ -177,7 +95,10 @@ class GraphNet(nn.Module):
             self.register_buffer(param_key(name), torch.zeros(shape))
         self._literals: dict[str, Value] = dict(spec["literals"])
         self._buffer_names = set(spec["buffers"])
-        self._nodes = fuse(spec["nodes"], self._literals, set(spec["params"]))
+        self._nodes = fuse(spec["nodes"], self._literals, spec["params"])
+        #: folded kernels of fused convs at inference, by node, with the parameter
+        #: versions they were folded from (a training step changes them)
+        self._folded: dict[int, tuple[tuple[int, ...], Any]] = {}
 
     def tensor(self, name: str) -> Value:
         """A weight, buffer or literal of the graph by its ONNX name."""
@@ -194,19 +115,30 @@ class GraphNet(nn.Module):
         for node in self._nodes:
             args = [None if not n else env[n] if n in env else self.tensor(n)
                     for n in node["in"]]
-            result = self._run(node["op"], args, node.get("attrs", {}))
+            if node["op"] == "FusedConv":
+                result = run_fused_conv(args, node["attrs"], self._kernel(node, args))
+            else:
+                result = self._run(node["op"], args, node.get("attrs", {}))
             env[node["out"][0]] = result
             if until is not None and node["out"][0] == until:
                 return {until: result}
         return {name: env[name] for name in self.spec["outputs"]}
 
+    def _kernel(self, node: dict[str, Any], v: list[Value]) -> Any:
+        """A fused conv's folded kernel and bias, kept between inference passes; None while
+        gradients flow (folded on every pass, so the parameters train)."""
+        if torch.is_grad_enabled():
+            return None
+        stamp = tuple(-1 if t.is_inference() else t._version  # made in inference mode:
+                      for t in v[1:] if isinstance(t, torch.Tensor))  # never trained
+        kept = self._folded.get(id(node))
+        if kept is None or kept[0] != stamp:
+            kept = self._folded[id(node)] = (stamp, folded(v))
+        return kept[1]
+
     def _run(self, op: str, v: list[Value], a: dict[str, Any]) -> Value:
         if op == "Conv":
-            return _conv(v[0], v[1], v[2] if len(v) > 2 else None, a)
-        if op == "ConvAffine":  # conv(x; W, b)·s + t == conv(x; W·s, b·s + t), s per tensor
-            scale = v[3].reshape(-1)
-            kernel = v[1] * (scale.reshape(-1, 1, 1, 1) if scale.numel() > 1 else scale)
-            return _conv(v[0], kernel, v[2] * v[3].reshape(-1) + v[4].reshape(-1), a)
+            return conv(v[0], v[1], v[2] if len(v) > 2 else None, a)
         if op == "Affine":
             return torch.addcmul(v[2], v[0], v[1])
         if op == "ConvTranspose":
@@ -277,7 +209,7 @@ class GraphNet(nn.Module):
         kernel = tuple(a["kernel_shape"])
         stride = tuple(a.get("strides", kernel))
         pads = a.get("pads", [0] * 4)
-        symmetric = _pads(pads)
+        symmetric = symmetric_pads(pads)
         if symmetric is None:
             x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]),
                       value=-math.inf if op == "MaxPool" else 0.0)
