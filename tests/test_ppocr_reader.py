@@ -84,6 +84,21 @@ def test_kept_folded_kernels_follow_a_changed_parameter() -> None:
     assert not torch.allclose(before, kept, atol=1e-3)
 
 
+def test_logits_of_chosen_classes_equal_the_full_output_layers() -> None:
+    model = PPOCRModel.from_pretrained(SHIPPED / "recognizer").eval()
+    charset = Charset(list(model.config.charset))
+    assert model.net.linear_head(model.config.logits) is not None
+    x = torch.randn(2, 3, 48, 160)
+    with torch.inference_mode():
+        full = model(x, logits=True)["logits"]
+        chosen = model(x, logits=True, classes=charset.allowed)["logits"]
+        log_probs = charset.log_probs(model, x)
+    assert chosen.shape == (*full.shape[:2], len(charset.allowed))
+    assert torch.allclose(chosen, full[..., charset.allowed], atol=1e-4)
+    assert torch.allclose(log_probs, torch.log_softmax(full[..., charset.allowed], -1),
+                          atol=1e-4)
+
+
 def test_a_fine_tuning_step_lowers_the_loss() -> None:
     from training.ppocr import finetune as ft
 

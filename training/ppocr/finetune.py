@@ -124,8 +124,7 @@ def make_batch(lines: list[tuple[np.ndarray, list[int]]], device: str,
 def ctc_loss(model: Any, charset: Charset, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Mean CTC loss of a batch over the plate alphabet."""
     pixels, targets, steps, lengths = batch
-    logits = model(pixels, logits=True)["logits"]
-    log_probs = charset.masked_log_probs(logits).transpose(0, 1)  # T×B×K
+    log_probs = charset.log_probs(model, pixels).transpose(0, 1)  # T×B×K
     steps = torch.clamp(steps, max=log_probs.shape[0])
     return torch.nn.functional.ctc_loss(log_probs, targets, steps, lengths, blank=0,
                                         reduction="mean", zero_infinity=True)

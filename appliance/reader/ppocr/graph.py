@@ -108,6 +108,20 @@ class GraphNet(nn.Module):
             return getattr(self, param_key(name))
         return self.params[param_key(name)]
 
+    def linear_head(self, name: str) -> tuple[str, str, str] | None:
+        """(input, weight, bias) names when value ``name`` is ``input @ weight + bias`` with
+        trained weight and bias (an output layer); else None."""
+        made = {node["out"][0]: node for node in self._nodes}
+        add = made.get(name)
+        if add is None or add["op"] != "Add":
+            return None
+        for product, bias in (add["in"], add["in"][::-1]):
+            matmul = made.get(product)
+            if matmul is not None and matmul["op"] == "MatMul" \
+                    and matmul["in"][1] in self.spec["params"] and bias in self.spec["params"]:
+                return matmul["in"][0], matmul["in"][1], bias
+        return None
+
     def forward(self, x: torch.Tensor, *, until: str | None = None) -> dict[str, torch.Tensor]:
         """Run the graph on ``x``; returns its outputs by name. ``until`` stops at that
         value (for instance the logits before a final softmax) and returns it alone."""

@@ -62,12 +62,21 @@ class PPOCRModel(PreTrainedModel):
         """Nothing to initialise: every weight comes from the converted checkpoint."""
 
     def forward(self, pixel_values: torch.Tensor, *, logits: bool = False,
-                ) -> dict[str, torch.Tensor]:
-        """Run the network; see the class docstring for what comes back."""
+                classes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Run the network; see the class docstring for what comes back. ``classes``
+        (with ``logits``): compute those logit columns only, in that order (the same values
+        as indexing the full logits, without the rest of the output layer's work)."""
         if logits:
             if not self.config.logits:
                 raise ValueError("this network has no logits output recorded")
-            out = self.net(pixel_values, until=self.config.logits)
-            return {"logits": out[self.config.logits]}
+            head = self.net.linear_head(self.config.logits) if classes is not None else None
+            if head is not None:
+                features, weight, bias = head
+                hidden = self.net(pixel_values, until=features)[features]
+                return {"logits": torch.nn.functional.linear(
+                    hidden, self.net.tensor(weight).index_select(1, classes).t(),
+                    self.net.tensor(bias).index_select(0, classes))}
+            out = self.net(pixel_values, until=self.config.logits)[self.config.logits]
+            return {"logits": out if classes is None else out.index_select(-1, classes)}
         out = self.net(pixel_values)
         return {"probs": out[self.config.graph["outputs"][0]]}

@@ -117,7 +117,7 @@ class PPOCRReader:
         self._detect_net = GraphedForward(self._autocast(
             lambda x: self.detector(x)["probs"]), enabled=graphs)
         self._recognise_net = GraphedForward(self._autocast(
-            lambda x: self.charset.masked_log_probs(self.recognizer(x, logits=True)["logits"])),
+            lambda x: self.charset.log_probs(self.recognizer, x)),
             enabled=graphs)
         limit = detector_limit or (1280 if device == "cuda" else 960)
         self.settings = DetectorSettings(limit=int(limit))

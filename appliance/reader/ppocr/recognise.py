@@ -8,6 +8,7 @@ a masked class can never be read, which removes a whole family of look-alike err
 
 from __future__ import annotations
 
+import math
 import string
 from dataclasses import dataclass
 
@@ -65,13 +66,20 @@ class Charset:
             return None
         return [self._column[i] for i in ids]
 
-    def masked_log_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        """B×T×V logits → B×T×K log-probabilities over the allowed classes only
-        (column k is class ``allowed[k]``)."""
-        index = self._allowed_on.get(logits.device)
-        if index is None:  # copied once per device (a CUDA graph cannot copy from the host)
-            index = self._allowed_on[logits.device] = self.allowed.to(logits.device)
-        return torch.log_softmax(logits.float()[..., index], -1)
+    def allowed_on(self, device: torch.device) -> torch.Tensor:
+        """The allowed classes' indices as a tensor on ``device`` (copied there once: a
+        CUDA graph cannot copy from the host)."""
+        index = self._allowed_on.get(device)
+        if index is None:
+            index = self._allowed_on[device] = self.allowed.to(device)
+        return index
+
+    def log_probs(self, model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+        """B×T×K log-probabilities over the allowed classes only (column k is class
+        ``allowed[k]``) of the recogniser ``model`` on ``pixels``; only those classes'
+        logits are computed (a 25th of the network's output layer)."""
+        logits = model(pixels, logits=True, classes=self.allowed_on(pixels.device))["logits"]
+        return torch.log_softmax(logits.float(), -1)
 
 
 def line_pixels(crop: np.ndarray) -> np.ndarray:
@@ -112,32 +120,69 @@ def _padded_width(width: int, fixed: bool) -> int:
     return -(-width // BUCKET) * BUCKET
 
 
-def batches(lines: list[np.ndarray], max_pixels: int = 48 * 320 * 64, *,
-            fixed_shapes: bool = False) -> list[tuple[list[int], torch.Tensor, list[int]]]:
-    """Group lines (:func:`line_pixels`) by padded width into batches; each batch is
-    (indices into ``lines``, B×48×W×3 uint8 tensor, each row's own width: 0 for a padding
-    row). On a CPU, widths are multiples of BUCKET (little padding: compute is what costs).
-    With ``fixed_shapes`` (a GPU, where each call costs more than its arithmetic) lines
-    share as few batches as ``max_pixels`` allows, padded to one of FIXED_WIDTHS with B a
-    power of two; the model trained on padded batches. uint8 travels to the device: a
-    quarter of the bytes of the network's input (:func:`network_input`)."""
-    order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1], reverse=fixed_shapes)
-    groups: list[tuple[list[int], torch.Tensor, list[int]]] = []
+#: what one recogniser pass costs on a CPU besides its arithmetic, in padded columns of one
+#: 48-pixel line (2-core VM: about 14 ms a pass against 0.054 ms a column; docs/benchmarks.md)
+PASS_COLUMNS = 256
+
+
+def _cpu_groups(widths: list[int], max_pixels: int) -> list[list[int]]:
+    """Lines (by index, any order) grouped into passes of least total cost: each pass costs
+    PASS_COLUMNS plus its rows times its padded width (the widest member's, up to BUCKET).
+    Exact over lines sorted by width (a pass is then a run of neighbours)."""
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    n = len(order)
+    best = [0.0] + [math.inf] * n   # best[j]: least cost of the j narrowest lines
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        padded = _padded_width(widths[order[j - 1]], False)
+        cap = max(1, max_pixels // (HEIGHT * padded))
+        for i in range(max(0, j - cap), j):
+            cost = best[i] + PASS_COLUMNS + (j - i) * padded
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups = []
+    while n:
+        groups.append(order[cut[n]: n])
+        n = cut[n]
+    return groups[::-1]
+
+
+def _fixed_groups(widths: list[int], max_pixels: int) -> list[list[int]]:
+    """Lines grouped widest first, each pass padded to one of FIXED_WIDTHS."""
+    order = sorted(range(len(widths)), key=lambda i: widths[i], reverse=True)
+    groups = []
     start = 0
     while start < len(order):
-        width = _padded_width(lines[order[start]].shape[1], fixed_shapes)
-        members = [i for i in order[start:] if lines[i].shape[1] <= width]
-        cap = max(1, max_pixels // (HEIGHT * width))
-        members = members[:cap]
-        rows = 1 << (len(members) - 1).bit_length() if fixed_shapes else len(members)
-        batch = np.zeros((rows, HEIGHT, width, 3), np.uint8)
-        widths = [0] * rows
-        for row, i in enumerate(members):
-            widths[row] = lines[i].shape[1]
-            batch[row, :, : widths[row]] = lines[i]
-        groups.append((members, torch.from_numpy(batch), widths))
+        width = _padded_width(widths[order[start]], True)
+        members = [i for i in order[start:] if widths[i] <= width]
+        members = members[: max(1, max_pixels // (HEIGHT * width))]
+        groups.append(members)
         start += len(members)
     return groups
+
+
+def batches(lines: list[np.ndarray], max_pixels: int = 48 * 320 * 64, *,
+            fixed_shapes: bool = False) -> list[tuple[list[int], torch.Tensor, list[int]]]:
+    """Group lines (:func:`line_pixels`) into batches; each batch is (indices into
+    ``lines``, B×48×W×3 uint8 tensor, each row's own width: 0 for a padding row). On a
+    CPU, groups are chosen for least cost (a pass's fixed cost against its padding), widths
+    a multiple of BUCKET. With ``fixed_shapes`` (a GPU, where each call costs more than its
+    arithmetic) lines share as few batches as ``max_pixels`` allows, padded to one of
+    FIXED_WIDTHS with B a power of two; the model trained on padded batches. uint8 travels
+    to the device: a quarter of the bytes of the network's input (:func:`network_input`)."""
+    widths = [line.shape[1] for line in lines]
+    groups = (_fixed_groups if fixed_shapes else _cpu_groups)(widths, max_pixels)
+    out: list[tuple[list[int], torch.Tensor, list[int]]] = []
+    for members in groups:
+        width = _padded_width(max(widths[i] for i in members), fixed_shapes)
+        rows = 1 << (len(members) - 1).bit_length() if fixed_shapes else len(members)
+        batch = np.zeros((rows, HEIGHT, width, 3), np.uint8)
+        row_widths = [0] * rows
+        for row, i in enumerate(members):
+            row_widths[row] = widths[i]
+            batch[row, :, : widths[i]] = lines[i]
+        out.append((members, torch.from_numpy(batch), row_widths))
+    return out
 
 
 def ctc_greedy(log_probs: torch.Tensor, charset: Charset, widths: list[int],
