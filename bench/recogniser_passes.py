@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import appliance.reader.ppocr.recognise as recognise
-from appliance.reader import load_reader
+from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    reader = load_reader("ppocr", schema=load_schema(SCHEMA), device="cpu")
+    reader = PPOCRReader(schema=load_schema(SCHEMA), device="cpu")
     frames = [image for image, _ in iter_samples(SCHEMA, seed=2026, split="station", n=args.n,
                                                  workers=args.workers)]
     crops = [analysis.crops for analysis in reader.analyse(frames)]
