@@ -127,33 +127,30 @@ def _fuse_convs(nodes: list[Node], shapes: dict[str, tuple[int, ...]]) -> list[N
     ``FusedConv`` inputs: x, kernel, bias, input scale, input shift, output scale, output
     shift ("" where absent); attribute ``act``."""
     uses = _uses(nodes)
-    producer = {node["out"][0]: k for k, node in enumerate(nodes)}
-    out: list[Node] = []
-    skip: set[int] = set()
+    fused: list[Node] = []
+    absorbed: set[int] = set()  # activations taken into the conv before them
     for k, node in enumerate(nodes):
-        if k in skip:
-            continue
         if node["op"] not in ("Conv", "ConvAffine"):
-            out.append(node)
+            if k not in absorbed:
+                fused.append(node)
             continue
         x, kernel = node["in"][0], node["in"][1]
         bias = node["in"][2] if len(node["in"]) > 2 else ""
         post = node["in"][3:5] if node["op"] == "ConvAffine" else ["", ""]
         pre = ["", ""]
-        k_affine = producer.get(x)
-        if k_affine is not None and nodes[k_affine]["op"] == "Affine" and uses.get(x) == 1 \
-                and k_affine not in skip and out and out[-1] is nodes[k_affine] \
-                and _pointwise(node, shapes):
-            out.pop()
-            x, pre = nodes[k_affine]["in"][0], nodes[k_affine]["in"][1:3]
+        last = fused[-1] if fused else None
+        if last is not None and last["op"] == "Affine" and last["out"][0] == x \
+                and uses.get(x) == 1 and _pointwise(node, shapes):
+            fused.pop()
+            x, pre = last["in"][0], last["in"][1:3]
         act, result = "", node["out"]
         follower = _single_use_next(nodes, uses, k, ("HardSwish", "Relu"))
         if follower is not None:
             act, result = nodes[follower]["op"].lower(), nodes[follower]["out"]
-            skip.add(follower)
-        out.append({"op": "FusedConv", "in": [x, kernel, bias, *pre, *post], "out": result,
-                    "attrs": {**node.get("attrs", {}), "act": act}})
-    return out
+            absorbed.add(follower)
+        fused.append({"op": "FusedConv", "in": [x, kernel, bias, *pre, *post], "out": result,
+                      "attrs": {**node.get("attrs", {}), "act": act}})
+    return fused
 
 
 def _per_channel(t: torch.Tensor, dim: int) -> torch.Tensor:
