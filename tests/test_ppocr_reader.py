@@ -82,6 +82,9 @@ def test_kept_folded_kernels_follow_a_changed_parameter() -> None:
     folded_now = model(x)["probs"].detach()  # gradients on: folded on this pass
     assert torch.allclose(kept, folded_now, atol=1e-5)
     assert not torch.allclose(before, kept, atol=1e-3)
+    model.double()  # new storage: folded again, in the new dtype
+    with torch.inference_mode():
+        assert torch.allclose(model(x.double())["probs"].float(), kept, atol=1e-4)
 
 
 def test_logits_of_chosen_classes_equal_the_full_output_layers() -> None:

@@ -98,7 +98,8 @@ class GraphNet(nn.Module):
         self._nodes = fuse(spec["nodes"], self._literals, spec["params"])
         #: folded kernels of fused convs at inference, by node, with the parameter
         #: versions they were folded from (a training step changes them)
-        self._folded: dict[int, tuple[tuple[int, ...], Any]] = {}
+        self._folded: dict[int, tuple[tuple[tuple[int, int], ...], Any]] = {}
+        self._heads: dict[str, tuple[str, str, str] | None] = {}
 
     def tensor(self, name: str) -> Value:
         """A weight, buffer or literal of the graph by its ONNX name."""
@@ -111,6 +112,11 @@ class GraphNet(nn.Module):
     def linear_head(self, name: str) -> tuple[str, str, str] | None:
         """(input, weight, bias) names when value ``name`` is ``input @ weight + bias`` with
         trained weight and bias (an output layer); else None."""
+        if name not in self._heads:
+            self._heads[name] = self._find_linear_head(name)
+        return self._heads[name]
+
+    def _find_linear_head(self, name: str) -> tuple[str, str, str] | None:
         made = {node["out"][0]: node for node in self._nodes}
         add = made.get(name)
         if add is None or add["op"] != "Add":
@@ -143,8 +149,10 @@ class GraphNet(nn.Module):
         gradients flow (folded on every pass, so the parameters train)."""
         if torch.is_grad_enabled():
             return None
-        stamp = tuple(-1 if t.is_inference() else t._version  # made in inference mode:
-                      for t in v[1:] if isinstance(t, torch.Tensor))  # never trained
+        # storage (a move to another device or dtype) and version (an in-place update; a
+        # tensor made in inference mode has none and is never trained)
+        stamp = tuple((t.data_ptr(), -1 if t.is_inference() else t._version)
+                      for t in v[1:] if isinstance(t, torch.Tensor))
         kept = self._folded.get(id(node))
         if kept is None or kept[0] != stamp:
             kept = self._folded[id(node)] = (stamp, folded(v))
