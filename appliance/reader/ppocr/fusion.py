@@ -122,34 +122,51 @@ def _pointwise(node: Node, shapes: dict[str, tuple[int, ...]]) -> bool:
 
 
 def _fuse_convs(nodes: list[Node], shapes: dict[str, tuple[int, ...]]) -> list[Node]:
-    """``Conv``/``ConvAffine`` (+ a following ``HardSwish``/``Relu``) → ``FusedConv``, with
-    an ``Affine`` of the input folded in when the kernel is 1×1 without padding.
-    ``FusedConv`` inputs: x, kernel, bias, input scale, input shift, output scale, output
-    shift ("" where absent); attribute ``act``."""
+    """``Conv``/``ConvAffine``/``ConvTranspose`` with what follows it alone (a bias ``Add``
+    after a transposed conv, a ``BatchNormalization``, a ``HardSwish``/``Relu``) →
+    ``FusedConv``, with an ``Affine`` of the input folded in when the kernel is 1×1 without
+    padding. ``FusedConv`` inputs: x, kernel, bias, input scale, input shift, output scale,
+    output shift, then batch-norm weight, bias, mean, variance ("" where absent);
+    attributes ``act``, ``transposed``, ``epsilon``."""
     uses = _uses(nodes)
     fused: list[Node] = []
-    absorbed: set[int] = set()  # activations taken into the conv before them
+    absorbed: set[int] = set()  # nodes taken into the conv before them
     for k, node in enumerate(nodes):
-        if node["op"] not in ("Conv", "ConvAffine"):
+        if node["op"] not in ("Conv", "ConvAffine", "ConvTranspose"):
             if k not in absorbed:
                 fused.append(node)
             continue
         x, kernel = node["in"][0], node["in"][1]
         bias = node["in"][2] if len(node["in"]) > 2 else ""
         post = node["in"][3:5] if node["op"] == "ConvAffine" else ["", ""]
-        pre = ["", ""]
+        pre, norm = ["", ""], ["", "", "", ""]
+        attrs = {**node.get("attrs", {}), "act": "", "transposed": node["op"] == "ConvTranspose"}
         last = fused[-1] if fused else None
         if last is not None and last["op"] == "Affine" and last["out"][0] == x \
-                and uses.get(x) == 1 and _pointwise(node, shapes):
+                and uses.get(x) == 1 and not attrs["transposed"] and _pointwise(node, shapes):
             fused.pop()
             x, pre = last["in"][0], last["in"][1:3]
-        act, result = "", node["out"]
-        follower = _single_use_next(nodes, uses, k, ("HardSwish", "Relu"))
-        if follower is not None:
-            act, result = nodes[follower]["op"].lower(), nodes[follower]["out"]
-            absorbed.add(follower)
-        fused.append({"op": "FusedConv", "in": [x, kernel, bias, *pre, *post], "out": result,
-                      "attrs": {**node.get("attrs", {}), "act": act}})
+        end = k
+        add = _single_use_next(nodes, uses, end, "Add") if attrs["transposed"] and not bias \
+            else None
+        if add is not None:
+            other = [n for n in nodes[add]["in"] if n != nodes[end]["out"][0]]
+            if len(other) == 1 and other[0] in shapes:  # a trained bias, one per channel
+                bias, end = other[0], add
+                absorbed.add(add)
+        batch_norm = _single_use_next(nodes, uses, end, "BatchNormalization")
+        if batch_norm is not None and nodes[batch_norm]["in"][0] == nodes[end]["out"][0]:
+            norm = nodes[batch_norm]["in"][1:5]
+            attrs["epsilon"] = float(nodes[batch_norm].get("attrs", {}).get("epsilon", 1e-5))
+            end = batch_norm
+            absorbed.add(batch_norm)
+        activation = _single_use_next(nodes, uses, end, ("HardSwish", "Relu"))
+        if activation is not None:
+            attrs["act"] = nodes[activation]["op"].lower()
+            end = activation
+            absorbed.add(activation)
+        fused.append({"op": "FusedConv", "in": [x, kernel, bias, *pre, *post, *norm],
+                      "out": nodes[end]["out"], "attrs": attrs})
     return fused
 
 
@@ -164,21 +181,36 @@ def _per_channel(t: torch.Tensor, dim: int) -> torch.Tensor:
     return t.reshape(shape)
 
 
-def folded(v: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A ``FusedConv``'s kernel and bias with its input and output affine maps folded in:
-    conv(x·s + t; W, b)·s' + t' == conv(x; W·s·s', (b + Σ W·t)·s' + t') for a 1×1 kernel."""
-    _, w, b, s_in, t_in, s_out, t_out = v
+def folded(v: Sequence[Any], a: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A ``FusedConv``'s kernel and bias with its affine maps and batch norm folded in:
+    conv(x·s + t; W, b)·s' + t' == conv(x; W·s·s', (b + Σ W·t)·s' + t') for a 1×1 kernel,
+    and a batch norm with frozen statistics is one more output scale and shift."""
+    _, w, b, s_in, t_in, s_out, t_out, gamma, beta, mean, var = v
+    out_dim = 1 if a.get("transposed") else 0  # a transposed kernel is in × out × kh × kw
+    if b is not None:
+        b = b.reshape(-1)
     if s_in is not None:
         bias_in = (w * _per_channel(t_in, 1)).sum(dim=(1, 2, 3))
         w = w * _per_channel(s_in, 1)
         b = bias_in if b is None else b + bias_in
-    if s_out is not None:
-        w = w * _per_channel(s_out, 0)
-        scale = s_out.reshape(-1)
-        b = (b * scale if b is not None else 0.0) + t_out.reshape(-1)
+    for scale, shift in ((s_out, t_out), _batch_norm_affine(gamma, beta, mean, var, a)):
+        if scale is None or shift is None:
+            continue
+        w = w * _per_channel(scale, out_dim)
+        b = (b * scale.reshape(-1) if b is not None else 0.0) + shift.reshape(-1)
         if b.numel() == 1:
-            b = b.expand(w.shape[0])
+            b = b.expand(w.shape[out_dim])
     return w, b
+
+
+def _batch_norm_affine(gamma: torch.Tensor | None, beta: torch.Tensor | None,
+                       mean: torch.Tensor | None, var: torch.Tensor | None,
+                       a: dict[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """A frozen batch norm as (scale, shift) per channel; (None, None) when there is none."""
+    if gamma is None or beta is None or mean is None or var is None:
+        return None, None
+    scale = gamma / torch.sqrt(var + float(a.get("epsilon", 1e-5)))
+    return scale, beta - mean * scale
 
 
 def run_fused_conv(v: Sequence[Any], a: dict[str, Any],
@@ -186,9 +218,14 @@ def run_fused_conv(v: Sequence[Any], a: dict[str, Any],
                    ) -> torch.Tensor:
     """Run a ``FusedConv`` node on its inputs ``v`` (see :func:`fuse`); ``kernel``: its
     :func:`folded` kernel and bias when the caller kept them."""
-    w, b = kernel if kernel is not None else folded(v)
-    y = conv(v[0], w, b, a)
+    w, b = kernel if kernel is not None else folded(v, a)
+    if a.get("transposed"):
+        y = F.conv_transpose2d(v[0], w, b, stride=tuple(a.get("strides", [1, 1])),
+                               groups=int(a.get("group", 1)))
+    else:
+        y = conv(v[0], w, b, a)
     act = a.get("act", "")
+    in_place = not torch.is_grad_enabled()  # y is this node's own: nothing else reads it
     if act == "hardswish":
-        return F.hardswish(y)
-    return F.relu(y) if act == "relu" else y
+        return F.hardswish(y, inplace=in_place)
+    return F.relu(y, inplace=in_place) if act == "relu" else y

@@ -155,7 +155,7 @@ class GraphNet(nn.Module):
                       for t in v[1:] if isinstance(t, torch.Tensor))
         kept = self._folded.get(id(node))
         if kept is None or kept[0] != stamp:
-            kept = self._folded[id(node)] = (stamp, folded(v))
+            kept = self._folded[id(node)] = (stamp, folded(v, node["attrs"]))
         return kept[1]
 
     def _run(self, op: str, v: list[Value], a: dict[str, Any]) -> Value:
