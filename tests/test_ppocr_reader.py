@@ -87,6 +87,21 @@ def test_kept_folded_kernels_follow_a_changed_parameter() -> None:
         assert torch.allclose(model(x.double())["probs"].float(), kept, atol=1e-4)
 
 
+def test_fused_detector_trains_its_batch_norms_and_infers_the_same() -> None:
+    """Batch norms folded into the convs before them stay trainable (their weight and bias
+    get gradients) and the training pass equals the inference pass."""
+    model = PPOCRModel.from_pretrained(SHIPPED / "detector").eval()
+    assert not any(n["op"] == "BatchNormalization" for n in model.net._nodes)
+    x = torch.randn(1, 3, 96, 128)
+    with torch.inference_mode():
+        inferred = model(x)["probs"]
+    trained = model(x)["probs"]
+    trained.sum().backward()
+    assert torch.allclose(inferred, trained.detach(), atol=1e-5)
+    norms = {n: p.grad for n, p in model.named_parameters() if "batch_norm" in n}
+    assert norms and all(g is not None and float(g.abs().sum()) > 0 for g in norms.values())
+
+
 def test_logits_of_chosen_classes_equal_the_full_output_layers() -> None:
     model = PPOCRModel.from_pretrained(SHIPPED / "recognizer").eval()
     charset = Charset(list(model.config.charset))
