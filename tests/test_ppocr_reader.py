@@ -343,3 +343,28 @@ def test_verify_says_differs_only_when_the_record_is_clearly_less_likely(
     # a faint digit the reader dropped is a misread to reshoot, not a wrong plate; a digit
     # the plate clearly lacks is
     assert seen["status"] == status, seen
+
+
+@pytest.mark.parametrize("widths,pass_columns,expected", [
+    # a pass costs more than padding the few narrow lines up: one pass
+    ([40, 64, 100, 120], 256, [[0, 1, 2, 3]]),
+    # no cost per pass: one pass per 64-px bucket (the grouping before session 11)
+    ([40, 64, 100, 120], 0, [[0, 1], [2, 3]]),
+    # a wide line is not worth padding five narrow ones to
+    ([60, 60, 60, 60, 60, 900], 256, [[0, 1, 2, 3, 4], [5]]),
+])
+def test_cpu_passes_are_grouped_by_cost(widths: list[int], pass_columns: int,
+                                        expected: list[list[int]],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.reader.ppocr import recognise
+
+    monkeypatch.setattr(recognise, "PASS_COLUMNS", pass_columns)
+    lines = [np.full((48, w, 3), i, np.uint8) for i, w in enumerate(widths)]
+    got = recognise.batches(lines, max_pixels=48 * 1024 * 20)
+    assert [members for members, _, _ in got] == expected
+    for members, pixels, row_widths in got:
+        assert pixels.shape[2] % recognise.BUCKET == 0
+        for row, i in enumerate(members):  # each line once, whole, zeros after it
+            assert row_widths[row] == widths[i]
+            assert (pixels[row, :, : widths[i]] == i).all()
+            assert not pixels[row, :, widths[i]:].any()

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 Node = dict[str, Any]
 
+
 def symmetric_pads(pads: Sequence[int]) -> tuple[int, ...] | None:
     """ONNX pads (begin…, end…) as a symmetric conv padding, or None if asymmetric."""
     half = len(pads) // 2
