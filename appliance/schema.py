@@ -33,6 +33,9 @@ class FieldSpec(BaseModel):
     #: regex of the same value in a second unit that may follow it on the plate
     #: (``30,480 kg 67,200 lbs``); it is not part of the value
     also: str | None = None
+    #: names of the schema's ``patterns`` this value never is, as a whole token (a bearing
+    #: code is not a serial); folded into ``value`` when the schema is loaded
+    never: list[str] = Field(default_factory=list)
     description: str = ""
     # How the synthetic engine makes values: {"generator": NAME} or {"examples": [...]}.
     synth: dict[str, Any] | None = None
@@ -64,6 +67,8 @@ class PlateSchema(BaseModel):
     name: str
     version: int = 1
     description: str = ""
+    #: named regexes that fields can refer to (``never``)
+    patterns: dict[str, str] = Field(default_factory=dict)
     fields: dict[str, FieldSpec]
 
     def field_names(self) -> list[str]:
@@ -94,6 +99,18 @@ def load_schema(path: Path | str) -> PlateSchema:
         raise SchemaError(f"{path}: {where}: {first['msg']}") from None
     if not schema.fields:
         raise SchemaError(f"{path}: fields: a schema needs at least one field")
+    for name, pattern in schema.patterns.items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise SchemaError(f"{path}: patterns.{name}: bad regex: {exc}") from None
     for name, spec in schema.fields.items():
         spec.name = name
+        unknown = [p for p in spec.never if p not in schema.patterns]
+        if unknown:
+            raise SchemaError(f"{path}: fields.{name}.never: no pattern named "
+                              f"{', '.join(map(repr, unknown))} under [patterns]")
+        if spec.never:  # not any of them as a whole token, then the value's own format
+            excluded = "|".join(schema.patterns[p] for p in spec.never)
+            spec.value = rf"(?!(?:{excluded})(?![\w/-])){spec.value}"
     return schema

@@ -108,6 +108,21 @@ def test_schema_errors_name_file_and_key(tmp_path: Path) -> None:
     bad.write_text('name = "x"\n[fields.serial]\nvalue = "[unclosed"\n')
     with pytest.raises(SchemaError, match=r"bad\.toml: fields\.serial\.value: .*bad regex"):
         load_schema(bad)
+    bad.write_text('name = "x"\n[patterns]\nbearing = "6[0-9"\n[fields.serial]\nvalue = "S"\n')
+    with pytest.raises(SchemaError, match=r"bad\.toml: patterns\.bearing: bad regex"):
+        load_schema(bad)
+    bad.write_text('name = "x"\n[fields.serial]\nvalue = "S"\nnever = ["bearing"]\n')
+    with pytest.raises(SchemaError, match=r"fields\.serial\.never: no pattern named 'bearing'"):
+        load_schema(bad)
+
+
+def test_a_field_never_takes_a_named_pattern(tmp_path: Path) -> None:
+    plate = tmp_path / "plate.toml"
+    plate.write_text('name = "x"\n[patterns]\nbearing = "6\\\\d{3}-2Z"\n'
+                     '[fields.serial]\nvalue = "[0-9A-Z-]{5,}"\nnever = ["bearing"]\n')
+    serial = load_schema(plate).fields["serial"]
+    assert serial.matches("48213907KQ") and serial.matches("6205-2ZX")
+    assert not serial.matches("6205-2Z")
 
 
 def test_nameplate_read_json_contract(tmp_path: Path) -> None:

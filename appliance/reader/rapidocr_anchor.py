@@ -40,11 +40,12 @@ class RapidOCRReader:
     def words(self, image: np.ndarray) -> list[Word]:
         """RapidOCR's text runs of one RGB image, with their boxes and scores."""
         result, _ = self.engine(np.ascontiguousarray(image[:, :, ::-1]))
-        quads = [np.asarray(quad, np.float32) for quad, _, _ in result or []]
+        runs = result or []
+        quads = [np.asarray(quad, np.float32) for quad, _, _ in runs]
         # boxes in the plate's own frame, as the ppocr reader gives them
         return [Word(str(text), box, float(score), quad=quad)
-                for (_, text, score), quad, box in zip(result or [], quads,
-                                                       upright_boxes(quads), strict=True)]
+                for (_, text, score), quad, box in zip(runs, quads, upright_boxes(quads),
+                                                       strict=True)]
 
     def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
         """Read each RGB image; one reading per image."""
