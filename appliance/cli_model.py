@@ -58,14 +58,19 @@ def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Pat
 @click.option("--workers", default=2, show_default=True)
 @click.option("--reliability-plot", "plot", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Draw confidence against share right (PNG), per backend.")
+@click.option("--reshoots/--no-reshoots", default=True, show_default=True,
+              help="Take a unit the rules ask to reshoot through its reshoots (the same plate "
+                   "photographed again, earlier frames' evidence combined as the recorder "
+                   "does); --no-reshoots judges each first frame as the final attempt.")
 @click.pass_context
 def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ...], split: str,
-             count: int, seed: int, device: str, workers: int, plot: Path | None) -> None:
+             count: int, seed: int, device: str, workers: int, plot: Path | None,
+             reshoots: bool) -> None:
     """Measure readers on rendered plates: legible values in the text runs, field exact
     match, model+serial, latency, and the verdicts the shipped rules give (good units PASS /
-    MISMATCH / RESHOOT / REVIEW at the final attempt; records with one character changed
-    that PASS; with reader.verify_known, verify judges both records as in the appliance),
-    and how well confidence is calibrated (ECE, reliability bins). Several
+    MISMATCH / RESHOOT / REVIEW at the final attempt, after their reshoots; records with one
+    character changed that PASS; with reader.verify_known, verify judges both records as in
+    the appliance), and how well confidence is calibrated (ECE, reliability bins). Several
     backends read the very same frames."""
     from appliance.reader import load_reader
     from appliance.schema import load_schema
@@ -88,7 +93,7 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
             raise click.ClickException(f"backend {backend}: {exc}") from None
         report = evaluate(reader, settings.schema_file, split=split, samples=samples,
                           seed=seed, rules=rules, family=family,
-                          verify=settings.reader.verify_known)
+                          verify=settings.reader.verify_known, reshoots=reshoots)
         click.echo(json.dumps(report, indent=2))
         curves[backend] = report["calibration"]["reliability"]
     if plot is not None:

@@ -28,6 +28,7 @@ RESPONSES: dict[ReshootReason, CameraResponse] = {
     ReshootReason.CUT_OFF: CameraResponse(),
     ReshootReason.NO_TEXT: CameraResponse(),
     ReshootReason.UNSURE: CameraResponse(),
+    ReshootReason.CONFIRM: CameraResponse(),
     ReshootReason.READ_ERROR: CameraResponse(),
     ReshootReason.OPERATOR: CameraResponse(),
 }

@@ -128,10 +128,56 @@ def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: st
     return result(FieldStatus.MISMATCH, f"read {text!r}, expected {expected!r}", text)
 
 
+def _first_seen(earlier: Mapping[int, Mapping[str, FieldCheck]], check: FieldCheck,
+                status: FieldStatus) -> int | None:
+    """The first earlier attempt that gave ``check``'s field ``status`` against the same
+    expected value."""
+    return next((k for k, frame in sorted(earlier.items())
+                 if (old := frame.get(check.field)) is not None and old.status is status
+                 and old.expected == check.expected), None)
+
+
+def with_earlier_frames(checks: Mapping[str, FieldCheck],
+                        earlier: Mapping[int, Mapping[str, FieldCheck]]) -> dict[str, FieldCheck]:
+    """This frame's field checks with the evidence of earlier frames of the same plate.
+
+    A field an earlier frame read as the expected value (``ok`` against the same expected
+    value) stays ``ok`` when this frame could not read it surely. Two frames that disagree
+    make the field ``confused``: one read the expected value and the other surely something
+    else, in either order (never a MISMATCH or a PASS on a contradicted reading). The other
+    statuses of an earlier frame were not sure of anything and carry nothing.
+    """
+    merged = dict(checks)
+    for name, check in checks.items():
+        if check.status is FieldStatus.NOT_EXPECTED:
+            continue
+        matched = _first_seen(earlier, check, FieldStatus.OK)
+        differed = _first_seen(earlier, check, FieldStatus.MISMATCH)
+        if check.status is FieldStatus.MISMATCH and matched is not None:
+            why = f"but attempt {matched} read the expected value on this plate"
+        elif check.status is FieldStatus.OK and differed is not None:
+            why = (f"but attempt {differed} read {earlier[differed][name].read!r} surely on "
+                   "this plate")
+        elif check.status is not FieldStatus.OK and check.status is not FieldStatus.MISMATCH \
+                and matched is not None and differed is None:
+            merged[name] = check.model_copy(update={
+                "status": FieldStatus.OK,
+                "explanation": f"{check.explanation}; attempt {matched} read the expected value "
+                               "on this plate"})
+            continue
+        else:
+            continue
+        merged[name] = check.model_copy(update={
+            "status": FieldStatus.CONFUSED,
+            "explanation": f"{check.explanation}; {why}: the frames disagree"})
+    return merged
+
+
 def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | None,
              rules: RuleSet, *, family: str, attempt: int = 0,
              read_error: str | None = None, quality: Sequence[QualityIssue] = (),
-             verify: Mapping[str, str] | None = None) -> Decision:
+             verify: Mapping[str, str] | None = None,
+             earlier: Mapping[int, Mapping[str, FieldCheck]] | None = None) -> Decision:
     """Decide the verdict of one inspection.
 
     ``reading`` maps field → {"value", "confidence"}; ``expected`` is the ERP record's fields
@@ -141,6 +187,8 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
     (``reader.verify_known``) maps fields to the reader's verdict on the expected value:
     a MISMATCH stands only where verify also says ``differs``; where it found the expected
     value plausible or could not tell, the field is unsure (a reshoot, never a PASS).
+    ``earlier`` maps the attempts of this unit's current run of automatic reshoots (the same
+    plate in the same place) to their field checks: see :func:`with_earlier_frames`.
     """
     if family not in rules.families:
         raise KeyError(f"no rules for plate family {family!r}")
@@ -170,6 +218,8 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
                 "status": FieldStatus.CONFUSED,
                 "explanation": f"{check.explanation}; but verify finds the expected value "
                                f"{seen}: not sure"})
+    if policy.combine_reshoots:
+        checks = with_earlier_frames(checks, earlier or {})
     required = [c for c in checks.values() if c.required]
     # A field read confidently and wrong condemns the plate even if the field is optional.
     mismatched = [c.field for c in checks.values() if c.status is FieldStatus.MISMATCH]
@@ -186,7 +236,16 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
         return decide(Verdict.REVIEW, "no ERP record for this unit", unread)
     if mismatched:
         details = "; ".join(checks[f].explanation for f in mismatched)
-        return decide(Verdict.MISMATCH, f"wrong plate: {details}", mismatched)
+        confirmed = not (policy.confirm_mismatch and policy.combine_reshoots) or any(
+            _first_seen(earlier or {}, checks[f], FieldStatus.MISMATCH) is not None
+            for f in mismatched)
+        if confirmed:
+            return decide(Verdict.MISMATCH, f"wrong plate: {details}", mismatched)
+        if attempt < policy.max_reshoots:
+            return decide(Verdict.RESHOOT, f"to confirm with a second frame: {details}",
+                          mismatched, ReshootReason.CONFIRM)
+        return decide(Verdict.REVIEW, f"one frame only, no reshoot left to confirm it: "
+                      f"{details}", mismatched)
     if read_error or unsure:
         what = read_error or "not sure of " + ", ".join(
             f"{f} ({checks[f].status.value})" for f in unsure)

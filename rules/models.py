@@ -79,6 +79,13 @@ class Policy(BaseModel):
     #: a field the reader could not read surely counts as matching where verify finds the
     #: ERP value clearly on the plate (never one it read surely as something else)
     verified_confirms: bool = False
+    #: a field an earlier frame of the same automatic reshoot run read as the expected value
+    #: stays matched when a later frame cannot read it surely (rules.engine.with_earlier_frames)
+    combine_reshoots: bool = True
+    #: a MISMATCH needs a second frame of the plate that also reads the field surely as other
+    #: than the record: the first such frame asks for a reshoot (reason ``confirm``); at the
+    #: final attempt an unconfirmed one goes to REVIEW (needs combine_reshoots)
+    confirm_mismatch: bool = False
 
 
 class FamilyRules(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.reader.verdict_rates import VerdictRates, one_character_changed
 from rules import load_rules
 from tests.plates import REPO, demo_records, plate_values
+from training.verdict_rates import VerdictRates, one_character_changed
 
 RULES = load_rules(REPO / "config" / "rules.toml")
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from appliance.reader.base import Reader
+from appliance.reader.base import PlateReading, Reader
 from appliance.reader.calibration import ece, reliability
 from appliance.reader.textmatch import fold
-from appliance.reader.verdict_rates import VerdictRates, one_character_changed
+from appliance.schema import PlateSchema, load_schema
 from appliance.synth.dataset import iter_samples
+from appliance.synth.engine import render_sample
 from rules import RuleSet
+from training.verdict_rates import Shot, VerdictRates, one_character_changed
 
 
 def scoreable(field: dict[str, Any]) -> bool:
@@ -48,16 +50,44 @@ def _verify_both(reader: Reader, image: np.ndarray, truth: dict[str, str]) -> di
             "verify_changed": {**true, "serial": str(seen.get("status"))}}
 
 
+def _shot(reader: Reader, image: np.ndarray, reading: PlateReading, truth: dict[str, str], *,
+          verify: bool) -> Shot:
+    """One frame as the rules see it (``reading`` is the reader's reading of ``image``)."""
+    issues: Any = reading.extra.get("quality")
+    checks = _verify_both(reader, image, truth) if verify else {}
+    return Shot({n: f.model_dump() for n, f in reading.fields.items()},
+                issues if isinstance(issues, list) else [], checks.get("verify"),
+                checks.get("verify_changed"))
+
+
+def _frames(first: Shot, later: Callable[[int], Shot]) -> Callable[[int], Shot]:
+    return lambda k: first if k == 0 else later(k)
+
+
+def _reshot(reader: Reader, schema: PlateSchema, labels: dict[str, Any], truth: dict[str, str],
+            *, verify: bool) -> Callable[[int], Shot]:
+    """The frames of a unit's reshoots: shot k > 0 renders the same plate again
+    (``render_sample(..., shot=k)``) and reads it."""
+    def shot(k: int) -> Shot:
+        image = render_sample(labels["seed"], schema=schema, split=labels["split"],
+                              size=(labels["width"], labels["height"]), shot=k).image
+        return _shot(reader, image, reader.read([image])[0], truth, verify=verify)
+    return shot
+
+
 def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 200,
              seed: int = 2026, workers: int = 2,
              samples: Iterable[tuple[np.ndarray, dict[str, Any]]] | None = None,
              rules: RuleSet | None = None, family: str = "motor",
-             verify: bool = False) -> dict[str, Any]:
+             verify: bool = False, reshoots: bool = False) -> dict[str, Any]:
     """Render ``n`` frames of ``split`` (or take ``samples``, already rendered) and read
     them one at a time. With ``rules``, also the product-level verdict rates
-    (:class:`appliance.reader.verdict_rates.VerdictRates`); with ``verify`` (as
+    (:class:`training.verdict_rates.VerdictRates`); with ``verify`` (as
     ``reader.verify_known`` does in the appliance) the reader's verify mode judges the true
-    record and the changed one, and the rules use it.
+    record and the changed one, and the rules use it; with ``reshoots`` a unit the rules ask
+    to reshoot is photographed again (the same plate, new light and camera noise) and judged
+    with its earlier frames, up to the rules' ``max_reshoots``, instead of judging its first
+    frame as the final attempt.
 
     Fields are scored where a person could read them (``scoreable``); on fields past the
     legibility limits only a wrong value counts against the reader (not read is right).
@@ -72,6 +102,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
     if samples is None:
         samples = iter_samples(schema_file, seed=seed, split=split, n=n, workers=workers)
     rates = VerdictRates(rules, family=family) if rules is not None else None
+    schema = load_schema(schema_file)
     confidences: list[tuple[float, bool]] = []  # every value given: (confidence, right)
     frames = 0
     for image, labels in samples:
@@ -118,10 +149,15 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
         if rates is not None:
             truth = {name: str(t["value"]) for name, t in labels["fields"].items()
                      if t.get("shown") and t.get("value")}
-            issues: Any = reading.extra.get("quality")
-            checks = _verify_both(reader, image, truth) if verify else {}
-            rates.add({n: f.model_dump() for n, f in reading.fields.items()}, truth,
-                      issues if isinstance(issues, list) else [], **checks)
+            first = _shot(reader, image, reading, truth, verify=verify)
+            changed = one_character_changed(truth["serial"]) if truth.get("serial") else None
+            if reshoots:
+                rates.add_unit(_frames(first, _reshot(reader, schema, labels, truth,
+                                                      verify=verify)),
+                               truth, changed_serial=changed)
+            else:
+                rates.add(first.reading, truth, first.quality, verify=first.verify,
+                          changed_serial=changed, verify_changed=first.verify_changed)
     exact = sum(c[0] for c in per_field.values())
     total = sum(c[2] for c in per_field.values())
     wrong = sum(c[1] for c in per_field.values())

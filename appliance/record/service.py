@@ -27,7 +27,7 @@ from appliance.settings import Settings
 from appliance.signals import build_signals
 from appliance.store import Store
 from appliance.transport import AckCommand, ReshootCommand, ResultMessage, ResultReceiver, Sender
-from rules import Decision, RulesHolder, Verdict, evaluate
+from rules import Decision, FieldCheck, FieldStatus, RulesHolder, Verdict, evaluate
 
 log = logging.getLogger("record")
 STORE_ERRORS = (OSError, sqlite3.Error)
@@ -174,7 +174,8 @@ class Recorder:
         reading = {name: fv.model_dump() for name, fv in result.fields.items()}
         decision = evaluate(reading, record["fields"] if record else None, self.rules.rules,
                             family=self.family, attempt=frame.attempt, read_error=result.error,
-                            quality=result.quality, verify=result.verify)
+                            quality=result.quality, verify=result.verify,
+                            earlier=self._earlier_frames(frame.inspection_id, frame.attempt))
         inspection = {
             "id": frame.inspection_id, "station": frame.station, "unit_id": frame.unit_id,
             "order_id": record["order_id"] if record else None, "frame_id": frame.frame_id,
@@ -214,6 +215,27 @@ class Recorder:
         if decision.verdict is Verdict.RESHOOT:
             self._order_reshoot(result, decision)
         return decision
+
+    def _earlier_frames(self, inspection_id: str,
+                        attempt: int) -> dict[int, dict[str, FieldCheck]]:
+        """Field checks of the automatic reshoots that led to ``attempt`` (the same plate);
+        none where the store cannot say (evidence is only ever added, so none is safe)."""
+        if attempt == 0:
+            return {}
+        try:
+            run = self.store.reshoot_run(inspection_id, before=attempt)
+        except STORE_ERRORS as exc:
+            log.warning("%s: earlier attempts unavailable (%s): judged alone", inspection_id, exc)
+            return {}
+        earlier: dict[int, dict[str, FieldCheck]] = {}
+        for row in run:
+            earlier[row["attempt"]] = {
+                name: FieldCheck(field=name, status=FieldStatus(f["status"]),
+                                 expected=f["expected"], read=f["value"],
+                                 confidence=f["confidence"] or 0.0, required=True,
+                                 explanation=f["explanation"] or "")
+                for name, f in row["fields"].items() if f["status"] in set(FieldStatus)}
+        return earlier
 
     def _image(self, result: ResultMessage, payload: bytes) -> tuple[bytes, str] | None:
         info = result.frame.image

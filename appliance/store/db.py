@@ -200,6 +200,18 @@ class Store:
                  "stored_at", "image_path", "backend", "latency_ms")
         return [self._with_readings(dict(zip(names, r, strict=True))) for r in rows]
 
+    def reshoot_run(self, inspection_id: str, *, before: int) -> list[dict[str, Any]]:
+        """The attempts just before attempt ``before`` that each ended in RESHOOT (latest
+        first, stopping at a gap or another verdict), each with its readings: the frames of
+        the same plate that an automatic reshoot run took."""
+        by_attempt = {row["attempt"]: row for row in self.attempts(inspection_id)}
+        run = []
+        attempt = before - 1
+        while attempt >= 0 and by_attempt.get(attempt, {}).get("verdict") == "RESHOOT":
+            run.append(by_attempt[attempt])
+            attempt -= 1
+        return run
+
     def counts(self) -> dict[str, int]:
         """Number of inspections per verdict."""
         sql = "SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict"

@@ -42,6 +42,13 @@ def sample_seed(seed: int, split: str, index: int) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
+def shot_rngs(seed: int, shot: int) -> tuple[random.Random, np.random.Generator]:
+    """The random streams of reshoot ``shot`` of sample ``seed`` (its camera, not its plate)."""
+    digest = hashlib.sha256(f"{seed}/shot/{shot}".encode()).digest()
+    derived = int.from_bytes(digest[:8], "big")
+    return random.Random(derived), np.random.default_rng(derived)
+
+
 def _quad(matrix: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     x0, y0, x1, y1 = box
     pts = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32)
@@ -95,8 +102,12 @@ def legible(image: np.ndarray, box: list[int], char_px: float,
 
 def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
                   size: tuple[int, int] = (1280, 960),
-                  omit: frozenset[int] = frozenset()) -> Sample:
-    """Render one frame. ``omit`` leaves out text items by index (for render-and-compare)."""
+                  omit: frozenset[int] = frozenset(), shot: int = 0) -> Sample:
+    """Render one frame. ``omit`` leaves out text items by index (for render-and-compare).
+
+    ``shot`` > 0 is a reshoot at a fixed station: the same plate in the same place, photographed
+    again (new light, glare, blur, noise and compression); ``shot`` 0 is the seed's own frame.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (one of {', '.join(SPLITS)})")
     rng = random.Random(seed)
@@ -133,6 +144,8 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
     frame = frame * (1 - alpha[..., None]) + warped * alpha[..., None]
     plate_quad = _quad(matrix, (0, 0, layout.width, layout.height))
     covered = None if station else occlude(frame, rng, plate_quad)
+    if shot:
+        rng, nrng = shot_rngs(seed, shot)
     frame, camera_params = photograph(frame.astype(np.float32), rng, nrng, plate_quad,
                                       station=station)
     quality = rng.randint(60, 95) if station else rng.randint(30, 95)
@@ -171,7 +184,8 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
                                                           camera_params),
         }
     labels = {
-        "seed": seed, "split": split, "width": frame_w, "height": frame_h, "schema": schema.name,
+        "seed": seed, **({"shot": shot} if shot else {}), "split": split, "width": frame_w,
+        "height": frame_h, "schema": schema.name,
         "fields": fields, "items": items,
         "plate": {"corners": plate_quad.round(1).tolist(),
                   "cut": not _inside(plate_quad, frame_w, frame_h)},

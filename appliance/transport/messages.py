@@ -62,6 +62,7 @@ class ReshootReason(StrEnum):
     SMALL_TEXT = "small_text"
     NO_TEXT = "no_text"
     UNSURE = "unsure"            # the frame looks fine but some required field is not sure
+    CONFIRM = "confirm"          # a field differs from the record: a second frame must agree
     READ_ERROR = "read_error"    # the frame could not be read at all (decode or reader error)
     OPERATOR = "operator"        # a person asked for it
 

@@ -5,7 +5,7 @@
 
 For each threshold (the rules' ``policy.min_confidence``): good units PASS / MISMATCH /
 RESHOOT / REVIEW at the final attempt, and records with one serial character changed that
-PASS (``appliance.reader.verdict_rates``). Without ``--calibration`` the reader's raw scores
+PASS (``training.verdict_rates``). Without ``--calibration`` the reader's raw scores
 are judged.
 """
 
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from appliance.reader.calibration import Calibration
-from appliance.reader.verdict_rates import VerdictRates
 from appliance.schema import PlateSchema, load_schema
 from appliance.transport.messages import QualityIssue
 from rules import RuleSet, load_rules
 from training.calibrate.fit import attach, frames
 from training.calibrate.verify_margin import restate
+from training.verdict_rates import VerdictRates
 
 
 def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,

@@ -3,15 +3,30 @@
 For each frame the true record is what the plate shows; the rules judge the reading against
 it (good units: PASS is right, MISMATCH a false alarm that stops the line) and against the
 same record with one character of the serial changed (a wrong plate: PASS there is the worst
-failure). Judged at the final attempt, as a line sees it after its reshoots.
+failure). ``add`` judges one frame as the final attempt; ``add_unit`` takes the unit through
+its reshoots (a new frame of the same plate each time, earlier frames' evidence combined as
+the recorder combines it), as a line sees it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from rules import RuleSet, Verdict, evaluate
+from rules import FieldCheck, RuleSet, Verdict, evaluate
+
+
+@dataclass
+class Shot:
+    """One frame of a unit as the rules see it: the reading, the frame's quality issues and
+    verify's outcomes on the true record and on the changed one (None: verify not run)."""
+
+    reading: dict[str, Any]
+    quality: list[Any] = field(default_factory=list)
+    verify: dict[str, str] | None = None
+    verify_changed: dict[str, str] | None = None
 
 
 def one_character_changed(value: str) -> str:
@@ -40,6 +55,8 @@ class VerdictRates:
         self.changed_mismatch = 0
         self.changed = 0
         self.final_attempt = rules.policy.max_reshoots
+        self.frames_taken = 0
+        self.units = 0
 
     def add(self, reading: dict[str, Any], truth: dict[str, str],
             quality: list[Any] | None = None, *, verify: dict[str, str] | None = None,
@@ -60,6 +77,43 @@ class VerdictRates:
             self.changed_pass += int(wrong.verdict is Verdict.PASS)
             self.changed_mismatch += int(wrong.verdict is Verdict.MISMATCH)
 
+    def add_unit(self, shot: Callable[[int], Shot], truth: dict[str, str], *,
+                 changed_serial: str | None = None) -> None:
+        """Judge one unit through its reshoots: ``shot(k)`` is its frame of attempt ``k``
+        (asked for only when a verdict calls for it; the good and the changed record share
+        frames). Counts the final verdicts and the frames a good unit took."""
+        taken: dict[int, Shot] = {}
+
+        def frame(k: int) -> Shot:
+            if k not in taken:
+                taken[k] = shot(k)
+            return taken[k]
+
+        good = self._through_reshoots(frame, truth, changed=False)
+        self.good[good.value] += 1
+        self.units += 1
+        self.frames_taken += len(taken)  # what a good unit costs the line
+        if truth.get("serial"):
+            changed = dict(truth, serial=changed_serial or one_character_changed(truth["serial"]))
+            wrong = self._through_reshoots(frame, changed, changed=True)
+            self.changed += 1
+            self.changed_pass += int(wrong is Verdict.PASS)
+            self.changed_mismatch += int(wrong is Verdict.MISMATCH)
+
+    def _through_reshoots(self, frame: Callable[[int], Shot], record: dict[str, str], *,
+                          changed: bool) -> Verdict:
+        earlier: dict[int, Mapping[str, FieldCheck]] = {}
+        for attempt in range(self.final_attempt + 1):
+            shot = frame(attempt)
+            decision = evaluate(shot.reading, record, self.rules, family=self.family,
+                                attempt=attempt, quality=shot.quality,
+                                verify=shot.verify_changed if changed else shot.verify,
+                                earlier=earlier)
+            if decision.verdict is not Verdict.RESHOOT:
+                return decision.verdict
+            earlier[attempt] = decision.fields
+        raise AssertionError("the final attempt never asks for a reshoot")
+
     def summary(self) -> dict[str, Any]:
         """Rates of good units per verdict, and changed records that PASS."""
         total = max(1, sum(self.good.values()))
@@ -69,4 +123,8 @@ class VerdictRates:
                 "changed_records_mismatch": round(self.changed_mismatch / max(1, self.changed),
                                                   4),
                 "frames": sum(self.good.values()), "changed_records": self.changed,
-                "attempt": self.final_attempt}
+                "attempt": self.final_attempt,
+                # with add_unit: units taken through their reshoots, frames a good unit took
+                **({"reshoots": "taken", "frames_per_good_unit":
+                    round(self.frames_taken / self.units, 3)} if self.units else
+                   {"reshoots": "judged at the final attempt"})}
