@@ -56,38 +56,46 @@ def _load(path: Path, model: type[BaseModel], *, bare_key: str | None = None) ->
 
 
 @click.command()
-@click.option("--reading", "reading_file", required=True,
+@click.option("--reading", "reading_files", required=True, multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A reading: the JSON `nameplate read --json` prints.")
+              help="A reading: the JSON `nameplate read --json` prints. Repeat for the frames "
+                   "of one plate's reshoots, in order: each is judged with the earlier ones, "
+                   "as the recorder does, until one is not a RESHOOT.")
 @click.option("--expected", "expected_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The ERP record: JSON object of field → value (or {\"fields\": {...}}).")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Rules file (default: configuration).")
 @click.option("--family", default=None, help="Plate family (default: the schema's name).")
-@click.option("--attempt", default=0, show_default=True, help="Reshoots already made.")
+@click.option("--attempt", default=0, show_default=True,
+              help="Reshoots already made before the first reading.")
 @click.pass_context
-def check(ctx: click.Context, reading_file: Path, expected_file: Path | None,
+def check(ctx: click.Context, reading_files: tuple[Path, ...], expected_file: Path | None,
           rules_file: Path | None, family: str | None, attempt: int) -> None:
-    """Check a reading against an expected record and print the verdict as JSON."""
+    """Check readings against an expected record and print the verdict as JSON."""
     from appliance.schema import load_schema
-    from rules import RulesError, evaluate, load_rules
+    from rules import FieldCheck, RulesError, evaluate, load_rules
 
     settings = cli_settings(ctx)
     try:
         rules = load_rules(rules_file or settings.rules_file)
     except RulesError as exc:
         raise click.ClickException(str(exc)) from None
-    reading: ReadingFile = _load(reading_file, ReadingFile)
+    readings: list[ReadingFile] = [_load(path, ReadingFile) for path in reading_files]
     expected = None
     if expected_file is not None:
         expected = _load(expected_file, ExpectedFile, bare_key="fields").fields
     family = family or load_schema(settings.schema_file).name
-    fields = {name: f.model_dump() for name, f in reading.fields.items()}
-    try:
-        decision = evaluate(fields, expected, rules, family=family, attempt=attempt,
-                            read_error=reading.error)
-    except KeyError as exc:
-        raise click.ClickException(str(exc.args[0])) from None
+    earlier: dict[int, dict[str, FieldCheck]] = {}
+    for number, reading in enumerate(readings, start=attempt):
+        fields = {name: f.model_dump() for name, f in reading.fields.items()}
+        try:
+            decision = evaluate(fields, expected, rules, family=family, attempt=number,
+                                read_error=reading.error, earlier=earlier)
+        except KeyError as exc:
+            raise click.ClickException(str(exc.args[0])) from None
+        if decision.verdict.value != "RESHOOT":
+            break
+        earlier[number] = decision.fields
     click.echo(decision.model_dump_json(indent=2))
 
 

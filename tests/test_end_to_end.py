@@ -12,7 +12,7 @@ import zmq
 
 from appliance.runtime import read_status
 from appliance.settings import load_settings
-from appliance.transport import Sender
+from appliance.transport import FrameMessage, Sender
 from tests.conftest import Services, wait_for, wait_ready, write_config
 from tests.plates import demo_records, frame_for, plate_values
 
@@ -35,8 +35,14 @@ def at_least(db: Path, n: int) -> list[tuple[str, str, str]] | None:
     return rows if len(rows) >= n else None
 
 
-def twenty_frames() -> list[tuple[object, bytes, str]]:
-    """20 frames: every 4th plate is wrong (swapped serial or wrong model)."""
+def judged(db: Path, ids: set[str]) -> bool | None:
+    """True once none of the inspections ``ids`` waits for a reshoot."""
+    return all(row[2] != "RESHOOT" for row in stored(db) if row[0] in ids) or None
+
+
+def twenty_frames() -> list[tuple[FrameMessage, bytes, str, dict[str, str]]]:
+    """20 frames: every 4th plate is wrong (swapped serial or wrong model); each with the
+    values its plate shows."""
     rows = demo_records()
     frames = []
     for i in range(20):
@@ -50,7 +56,7 @@ def twenty_frames() -> list[tuple[object, bytes, str]]:
                 values["model"] = values["model"] + "X"
             verdict = "MISMATCH"
         header, payload = frame_for(row["unit_id"], values, seed=100 + i)
-        frames.append((header, payload, verdict))
+        frames.append((header, payload, verdict, values))
     return frames
 
 
@@ -69,19 +75,30 @@ def test_twenty_frames_give_twenty_inspections_with_expected_verdicts(
     run_dir, db = start_pipeline(services)
     sender = Sender(f"ipc://{run_dir}/frames.sock")
     frames = twenty_frames()
-    for header, payload, _ in frames:
-        assert sender.send(header, payload, timeout_ms=5000)  # type: ignore[arg-type]
+    for header, payload, _, _ in frames:
+        assert sender.send(header, payload, timeout_ms=5000)
     rows = wait_for(lambda: at_least(db, 20), 180,
                     "20 stored inspections")
     by_id = {row[0]: row for row in rows}  # type: ignore[union-attr]
     assert len(by_id) == 20
-    for header, _, verdict in frames:
-        inspection = by_id[header.inspection_id]  # type: ignore[attr-defined]
-        assert inspection[1] == header.unit_id  # type: ignore[attr-defined]
-        # a wrong plate is never a PASS: a MISMATCH where the reader is 99 % sure of the
-        # difference, else a reshoot (and REVIEW, which rejects too, after the last one)
-        allowed = {"MISMATCH", "RESHOOT"} if verdict == "MISMATCH" else {verdict}
-        assert inspection[2] in allowed, (header.unit_id, services.log("record"))  # type: ignore[attr-defined]
+    for header, _, verdict, _ in frames:
+        inspection = by_id[header.inspection_id]
+        assert inspection[1] == header.unit_id
+        # a wrong plate is never a PASS: the shipped rules confirm a sure difference with a
+        # second frame before MISMATCH (an unsure reading is a reshoot too)
+        allowed = {"RESHOOT"} if verdict == "MISMATCH" else {verdict}
+        assert inspection[2] in allowed, (header.unit_id, services.log("record"))
+    with sqlite3.connect(db) as conn:
+        to_confirm = {r[0] for r in conn.execute(
+            "SELECT inspection_id FROM attempts WHERE reshoot_reason = 'confirm'")}
+    assert to_confirm  # the camera is asked for a second frame of a plate read surely wrong
+    for header, _, verdict, values in frames:  # as the camera answers those reshoot orders
+        if header.inspection_id in to_confirm:
+            assert verdict == "MISMATCH"
+            again, payload = frame_for(header.unit_id or "", values, seed=7, attempt=1,
+                                       inspection_id=header.inspection_id)
+            assert sender.send(again, payload, timeout_ms=5000)
+    wait_for(lambda: judged(db, to_confirm), 120, "the second frames judged")
     with sqlite3.connect(db) as conn:
         n_readings = conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
         images = [r[0] for r in conn.execute("SELECT image_path FROM inspections")]
@@ -89,7 +106,7 @@ def test_twenty_frames_give_twenty_inspections_with_expected_verdicts(
             "SELECT field, value, expected, status FROM readings r JOIN inspections i "
             "ON r.inspection_id = i.id WHERE i.verdict = 'MISMATCH' AND r.status = 'mismatch'"
         ).fetchall()
-    assert n_readings == 20 * 10
+    assert n_readings == (20 + len(to_confirm)) * 10  # one row per field and attempt
     assert all(Path(p).is_file() for p in images)
     assert {m[0] for m in mismatch} <= {"serial", "model"} and mismatch
     sender.close()

@@ -29,14 +29,17 @@ def test_modbus_coil_follows_each_verdict(tmp_path: Path, run_dir: Path) -> None
         wrong, payload = _result(1)
         fields = dict(wrong.fields, serial=FieldValue(value="99999999ZZ", confidence=0.99))
         decision = recorder.handle(wrong.model_copy(update={"fields": fields}), payload)
+        assert decision is not None and decision.verdict.value == "RESHOOT"  # to confirm
+        again, payload = _result(1, attempt=1, inspection_id=wrong.frame.inspection_id)
+        decision = recorder.handle(again.model_copy(update={"fields": fields}), payload)
         assert decision is not None and decision.verdict.value == "MISMATCH"
-        wait_for(lambda: len(plc.writes) == 2, 10, "two coil writes")
+        wait_for(lambda: len(plc.writes) == 3, 10, "three coil writes")
     finally:
         assert recorder.signals is not None
         recorder.signals.close()
         plc.close()
-    assert plc.writes == [(7, False), (7, True)]
-    assert recorder.signals.status()["sent"] == 2
+    assert plc.writes == [(7, False), (7, False), (7, True)]
+    assert recorder.signals.status()["sent"] == 3
 
 
 @pytest.mark.slow

@@ -83,8 +83,12 @@ def test_nameplate_check_prints_verdict_json(tmp_path: Path) -> None:
     expected = write(tmp_path / "e.json", json.dumps(record))
     out = run_check("--reading", str(reading), "--expected", str(expected))
     assert out.returncode == 0, out.stderr
+    decision = json.loads(out.stdout)  # the shipped rules confirm with a second frame
+    assert decision["verdict"] == "RESHOOT" and decision["reshoot_reason"] == "confirm"
+    out = run_check("--reading", str(reading), "--reading", str(reading),
+                    "--expected", str(expected))
     decision = json.loads(out.stdout)
-    assert decision["verdict"] == "MISMATCH"
+    assert decision["verdict"] == "MISMATCH" and decision["attempt"] == 1
     assert decision["causes"] == ["serial"]
     assert decision["fields"]["serial"]["status"] == "mismatch"
     assert decision["fields"]["serial"]["expected"] == "48213907KQ"
