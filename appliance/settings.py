@@ -100,11 +100,14 @@ class LineSettings(_Section):
     """Signals to the line: a reject output per station, written as each verdict is stored."""
 
     reject_on: list[VerdictName] = Field(
-        default_factory=lambda: list[VerdictName](["MISMATCH", "REVIEW"]), description=(
+        default_factory=lambda: list[VerdictName](["MISMATCH", "REVIEW", "RESHOOT"]),
+        description=(
             "verdicts that set the reject output (the others clear it); REVIEW is in by "
             "default: a plate the appliance could not confirm after its reshoots must not "
             "ship unattended (most wrong plates end there, not in MISMATCH, since a "
-            "difference is a MISMATCH only when the reader is 99 % sure)"))
+            "difference is a MISMATCH only when the reader is 99 % sure); RESHOOT too: a "
+            "unit waiting for its next frame (a plate read surely wrong waits for the frame "
+            "that confirms it) is held until a later verdict clears it"))
     outputs: list[OutputSettings] = Field(default_factory=list, description="per station")
     trigger_mqtt_host: str = Field(default="", description=(
         "MQTT broker whose TOPIC/STATION/trigger messages trigger a station's camera "

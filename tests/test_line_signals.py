@@ -38,7 +38,7 @@ def test_modbus_coil_follows_each_verdict(tmp_path: Path, run_dir: Path) -> None
         assert recorder.signals is not None
         recorder.signals.close()
         plc.close()
-    assert plc.writes == [(7, False), (7, False), (7, True)]
+    assert plc.writes == [(7, False), (7, True), (7, True)]  # held while it waits, then rejected
     assert recorder.signals.status()["sent"] == 3
 
 
@@ -75,7 +75,7 @@ def test_opcua_reject_for_every_mismatch_and_review_of_a_demo_run(tmp_path: Path
         verdicts = [v for (v,) in conn.execute(
             "SELECT verdict FROM attempts ORDER BY stored_at")]
     assert "MISMATCH" in verdicts and "PASS" in verdicts
-    assert plc.writes == [("line1", v in ("MISMATCH", "REVIEW")) for v in verdicts]
+    assert plc.writes == [("line1", v in ("MISMATCH", "REVIEW", "RESHOOT")) for v in verdicts]
     log = services.log("record")
     assert "not written" not in log
     signals = (read_status(run_dir, "record") or {})["signals"]
