@@ -105,6 +105,12 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("S/N", 99, 401, 40, 33), ("7235187993", 150, 401, 130, 33),
         ("VDE0530", 300, 397, 121, 33), ("QCPASS", 98, 441, 109, 42)],
      {"serial": "7235187993"}),
+    ("one run is one field's value: the serial beside its label is not also the model whose "
+     "label's own run is garbled (was wrong)", [
+        ("MODÉLE/", 72, 246, 144, 35), ("6UC1321-1VM18-4PC6requency/:", 213, 244, 380, 39),
+        ("50/60 Hz", 593, 245, 103, 35), ("Serial No.", 75, 282, 100, 32),
+        ("160199-1758", 215, 281, 148, 35)],
+     {"serial": "160199-1758", "model": None}),
 ]
 
 
