@@ -169,7 +169,32 @@ def test_rates_through_reshoots_take_frames_only_when_asked() -> None:
     rates = VerdictRates(rules, family="motor")
     rates.add_unit(shot, values)
     summary = rates.summary()
-    assert asked == [0, 1]  # the good and the changed record shared the frames
+    # the good and the changed record share frames; the changed one took a third frame to
+    # confirm the difference it saw on the second
+    assert asked == [0, 1, 2]
     assert summary["good_units"]["PASS"] == 1.0
     assert summary["changed_records_pass"] == 0.0
+    assert summary["changed_records_mismatch"] == 1.0
     assert summary["reshoots"] == "taken" and summary["frames_per_good_unit"] == 2.0
+
+
+def test_policy_variants_are_judged_from_collected_shots(tmp_path: Path) -> None:
+    import json
+
+    from training.calibrate.reshoots import rates
+
+    values = plate_values(demo_records()[0])
+    misread = dict(values, serial=values["serial"][:-1] + ("A" if values["serial"][-1] != "A"
+                                                             else "B"))
+    shots = [{"reading": {n: {"value": v, "confidence": 0.995} for n, v in read.items()},
+              "quality": [], "verify": None, "verify_changed": None}
+             for read in (misread, values, values)]  # a sure misread, then two right frames
+    path = tmp_path / "shots.jsonl"
+    path.write_text(json.dumps({"seed": 1, "index": 0, "truth": values,
+                                "changed_serial": None, "shots": shots}) + "\n")
+    by_variant = rates([path], load_rules(REPO / "config" / "rules.toml"))
+    assert by_variant["first frame as final"]["good_units"]["MISMATCH"] == 1.0
+    assert by_variant["reshoots, frames combined"]["good_units"]["MISMATCH"] == 1.0
+    confirmed = by_variant["reshoots, combined, MISMATCH confirmed"]
+    assert confirmed["good_units"]["REVIEW"] == 1.0  # the frames disagree: a person decides
+    assert confirmed["frames_per_good_unit"] == 3.0

@@ -50,7 +50,7 @@ def _verify_both(reader: Reader, image: np.ndarray, truth: dict[str, str]) -> di
             "verify_changed": {**true, "serial": str(seen.get("status"))}}
 
 
-def _shot(reader: Reader, image: np.ndarray, reading: PlateReading, truth: dict[str, str], *,
+def shot_of(reader: Reader, image: np.ndarray, reading: PlateReading, truth: dict[str, str], *,
           verify: bool) -> Shot:
     """One frame as the rules see it (``reading`` is the reader's reading of ``image``)."""
     issues: Any = reading.extra.get("quality")
@@ -71,7 +71,7 @@ def _reshot(reader: Reader, schema: PlateSchema, labels: dict[str, Any], truth: 
     def shot(k: int) -> Shot:
         image = render_sample(labels["seed"], schema=schema, split=labels["split"],
                               size=(labels["width"], labels["height"]), shot=k).image
-        return _shot(reader, image, reader.read([image])[0], truth, verify=verify)
+        return shot_of(reader, image, reader.read([image])[0], truth, verify=verify)
     return shot
 
 
@@ -149,7 +149,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
         if rates is not None:
             truth = {name: str(t["value"]) for name, t in labels["fields"].items()
                      if t.get("shown") and t.get("value")}
-            first = _shot(reader, image, reading, truth, verify=verify)
+            first = shot_of(reader, image, reading, truth, verify=verify)
             changed = one_character_changed(truth["serial"]) if truth.get("serial") else None
             if reshoots:
                 rates.add_unit(_frames(first, _reshot(reader, schema, labels, truth,
