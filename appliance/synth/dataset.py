@@ -54,6 +54,28 @@ def _render_sample(job: tuple[int, str, int]) -> tuple[np.ndarray, dict[str, Any
     return sample.image, sample.labels
 
 
+def _render_shot(job: tuple[int, str, int, int]) -> tuple[np.ndarray, dict[str, Any]]:
+    seed, split, index, shot = job
+    assert _SCHEMA is not None
+    sample = render_sample(sample_seed(seed, split, index), schema=_SCHEMA, split=split,
+                           shot=shot)
+    return sample.image, sample.labels
+
+
+def iter_shots(schema_file: Path, *, seed: int, split: str, indices: Iterable[int], shots: int,
+               workers: int) -> Iterator[tuple[int, list[tuple[np.ndarray, dict[str, Any]]]]]:
+    """(index, its frames 0..shots-1) of each sample: the same plate photographed again
+    (``render_sample(..., shot=k)``), rendered by ``workers`` processes."""
+    jobs = [(seed, split, index, k) for index in indices for k in range(shots)]
+    with render_pool(workers, schema_file) as pool:
+        frames: list[tuple[np.ndarray, dict[str, Any]]] = []
+        for job, frame in zip(jobs, pool.imap(_render_shot, jobs, chunksize=2), strict=True):
+            frames.append(frame)
+            if len(frames) == shots:
+                yield job[2], frames
+                frames = []
+
+
 def iter_samples(schema_file: Path, *, seed: int, split: str, n: int,
                  workers: int) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
     """(image, labels) of samples 0..n-1 of a split, rendered by ``workers`` processes."""

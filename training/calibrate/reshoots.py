@@ -22,7 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from appliance.schema import load_schema
-from appliance.synth.engine import render_sample, sample_seed
+from appliance.synth.dataset import iter_shots
 from appliance.transport.messages import QualityIssue
 from rules import RuleSet, load_rules
 from training.verdict_rates import Shot, VerdictRates, one_character_changed
@@ -31,30 +31,31 @@ SCHEMA = Path("config/schemas/motor.toml")
 RULES = Path("config/rules.toml")
 
 
-def collect(*, seed: int, n: int, out: Path, device: str = "cpu", start: int = 0) -> None:
-    """Read every frame of units ``start..start+n-1`` of the station split (appends)."""
+def collect(*, seed: int, n: int, out: Path, device: str = "cpu", start: int = 0,
+            workers: int = 1) -> None:
+    """Read every frame of units ``start..start+n-1`` of the station split (appends),
+    rendered by ``workers`` processes."""
     from appliance.reader import load_reader
     from training.evaluate import shot_of
 
     schema = load_schema(SCHEMA)
-    frames = load_rules(RULES).policy.max_reshoots + 1
     reader = load_reader("ppocr", schema=schema, device=device)
+    units = iter_shots(SCHEMA, seed=seed, split="station", indices=range(start, start + n),
+                       shots=load_rules(RULES).policy.max_reshoots + 1, workers=workers)
     with out.open("a", encoding="utf-8") as log:
-        for index in tqdm(range(start, start + n), desc=f"units of seed {seed}"):
+        for index, frames in tqdm(units, total=n, desc=f"units of seed {seed}"):
             shots, truth = [], {}
-            for k in range(frames):
-                sample = render_sample(sample_seed(seed, "station", index), schema=schema,
-                                       split="station", shot=k)
-                truth = {f: str(t["value"]) for f, t in sample.labels["fields"].items()
+            for image, labels in frames:
+                truth = {f: str(t["value"]) for f, t in labels["fields"].items()
                          if t.get("shown") and t.get("value")}
-                shot = shot_of(reader, sample.image, reader.read([sample.image])[0], truth,
-                             verify=True)
+                shot = shot_of(reader, image, reader.read([image])[0], truth, verify=True)
                 shots.append({"reading": shot.reading,
                               "quality": [q.model_dump(mode="json") for q in shot.quality],
                               "verify": shot.verify, "verify_changed": shot.verify_changed})
             changed = one_character_changed(truth["serial"]) if truth.get("serial") else None
             log.write(json.dumps({"seed": seed, "index": index, "truth": truth,
                                   "changed_serial": changed, "shots": shots}) + "\n")
+            log.flush()  # a run cut short keeps every unit it finished
 
 
 def _units(paths: list[Path]) -> Iterator[dict[str, Any]]:
@@ -104,13 +105,15 @@ def main() -> None:
     take.add_argument("-n", type=int, default=200)
     take.add_argument("--start", type=int, default=0)
     take.add_argument("--device", default="cpu")
+    take.add_argument("--workers", type=int, default=1, help="render processes")
     take.add_argument("--out", type=Path, required=True)
     judge = commands.add_parser("rates", help="verdict rates under each policy variant")
     judge.add_argument("shots", type=Path, nargs="+")
     judge.add_argument("--rules", type=Path, default=RULES)
     args = parser.parse_args()
     if args.command == "collect":
-        collect(seed=args.seed, n=args.n, out=args.out, device=args.device, start=args.start)
+        collect(seed=args.seed, n=args.n, out=args.out, device=args.device, start=args.start,
+                workers=args.workers)
     else:
         for name, summary in rates(args.shots, load_rules(args.rules)).items():
             print(json.dumps({"variant": name, **summary}))
