@@ -72,6 +72,19 @@ def _values_equal(rule: FieldRule, read: str, expected: str) -> bool:
     return a == b
 
 
+def _punctuation_dropped(read: str, expected: str) -> bool:
+    """Whether the two differ only by punctuation marks one of them lacks (``614 A`` for
+    ``61.4 A``), not by a mark put for another (``230-400 V`` for ``230/400 V``)."""
+    def marks(value: str) -> str:
+        return re.sub(r"[0-9A-Za-z\s]", "", value)
+
+    if re.sub(r"[^0-9A-Za-z]", "", read) != re.sub(r"[^0-9A-Za-z]", "", expected):
+        return False
+    fewer, more = sorted((marks(read), marks(expected)), key=len)
+    rest = iter(more)
+    return all(mark in rest for mark in fewer)  # the fewer marks, in order, within the more
+
+
 def _holds_more(read: str | None, expected: str | None) -> bool:
     """Whether the reading is the expected value with more around it (``VX132M-4X`` for
     ``VX132M-4``): the plate may well carry more than the record, so verify cannot
@@ -122,6 +135,10 @@ def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: st
     if a == b:
         return result(FieldStatus.CONFUSED, f"read {text!r}, expected {expected!r}: differs only "
                       "in look-alike characters", text)
+    if rule.compare != "date" and _punctuation_dropped(a, b):
+        # a dropped decimal point or dash is far likelier a misread than a misprinted plate
+        return result(FieldStatus.CONFUSED, f"read {text!r}, expected {expected!r}: differs only "
+                      "by a dropped or extra punctuation mark", text)
     if confidence < threshold:
         return result(FieldStatus.CONFUSED, f"read {text!r} with low confidence "
                       f"{confidence:.2f} < {threshold:.2f}, expected {expected!r}", text)

@@ -161,6 +161,12 @@ CASES = [
     Case("ERP leaves a field blank: format only", V.PASS, expect={"power": None},
          statuses={"power": S.OK}),
     Case("extra fields in the reading are ignored", V.PASS, read={"cos_phi": "0.82"}),
+    Case("a dropped decimal point is a misread, not a wrong plate", V.RESHOOT,
+         read={"current": "152/8.8 A"}, statuses={"current": S.CONFUSED}),
+    Case("a dropped dash in a code is a misread too", V.RESHOOT, read={"model": "VX132M4"},
+         statuses={"model": S.CONFUSED}),
+    Case("a decimal point with other digits still differs", V.MISMATCH,
+         read={"current": "152/6.8 A"}, statuses={"current": S.MISMATCH}),
     # --- one_of (pump family) -------------------------------------------------------------------
     Case("one_of accepts an allowed value", V.PASS, family="pump",
          read={"frequency": "60 Hz"}),
