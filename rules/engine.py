@@ -24,6 +24,8 @@ from rules.normalise import (
 )
 
 ReadField = Mapping[str, object]  # {"value": str | None, "confidence": float, ...}
+#: statuses of a field the reader could not read surely
+UNSURE_STATUSES = (FieldStatus.NOT_READ, FieldStatus.FORMAT_ERROR, FieldStatus.CONFUSED)
 
 
 def _for_format(rule: FieldRule, value: str) -> str:
@@ -166,27 +168,23 @@ def with_earlier_frames(checks: Mapping[str, FieldCheck],
     """
     merged = dict(checks)
     for name, check in checks.items():
-        if check.status is FieldStatus.NOT_EXPECTED:
-            continue
         matched = _first_seen(earlier, check, FieldStatus.OK)
         differed = _first_seen(earlier, check, FieldStatus.MISMATCH)
         if check.status is FieldStatus.MISMATCH and matched is not None:
-            why = f"but attempt {matched} read the expected value on this plate"
+            disagree = f"attempt {matched} read the expected value on this plate"
         elif check.status is FieldStatus.OK and differed is not None:
-            why = (f"but attempt {differed} read {earlier[differed][name].read!r} surely on "
-                   "this plate")
-        elif check.status is not FieldStatus.OK and check.status is not FieldStatus.MISMATCH \
-                and matched is not None and differed is None:
-            merged[name] = check.model_copy(update={
-                "status": FieldStatus.OK,
-                "explanation": f"{check.explanation}; attempt {matched} read the expected value "
-                               "on this plate"})
-            continue
+            disagree = (f"attempt {differed} read {earlier[differed][name].read!r} surely on "
+                        "this plate")
         else:
+            if check.status in UNSURE_STATUSES and matched is not None and differed is None:
+                merged[name] = check.model_copy(update={
+                    "status": FieldStatus.OK,
+                    "explanation": f"{check.explanation}; attempt {matched} read the expected "
+                                   "value on this plate"})
             continue
         merged[name] = check.model_copy(update={
             "status": FieldStatus.CONFUSED,
-            "explanation": f"{check.explanation}; {why}: the frames disagree"})
+            "explanation": f"{check.explanation}; but {disagree}: the frames disagree"})
     return merged
 
 
@@ -223,8 +221,7 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
                     "explanation": "not read, and the ERP record does not list it"})
     for name, check in checks.items():
         seen = (verify or {}).get(name)
-        if policy.verified_confirms and seen == "verified" and check.status in (
-                FieldStatus.NOT_READ, FieldStatus.FORMAT_ERROR, FieldStatus.CONFUSED) \
+        if policy.verified_confirms and seen == "verified" and check.status in UNSURE_STATUSES \
                 and not _holds_more(check.read, check.expected):
             checks[name] = check.model_copy(update={
                 "status": FieldStatus.OK,

@@ -219,7 +219,8 @@ class Recorder:
     def _earlier_frames(self, inspection_id: str,
                         attempt: int) -> dict[int, dict[str, FieldCheck]]:
         """Field checks of the automatic reshoots that led to ``attempt`` (the same plate);
-        none where the store cannot say (evidence is only ever added, so none is safe)."""
+        none where the store cannot say: the frame is then judged alone, which never lets a
+        plate through that the evidence would have stopped."""
         if attempt == 0:
             return {}
         try:
