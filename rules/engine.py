@@ -156,6 +156,44 @@ def _first_seen(earlier: Mapping[int, Mapping[str, FieldCheck]], check: FieldChe
                  and old.expected == check.expected), None)
 
 
+def _same_reading_seen(earlier: Mapping[int, Mapping[str, FieldCheck]], check: FieldCheck,
+                       statuses: tuple[FieldStatus, ...]) -> int | None:
+    """The first earlier attempt that read ``check``'s field as the same value (one of
+    ``statuses``, against the same expected value)."""
+    def same(a: str | None, b: str | None) -> bool:
+        return a is not None and b is not None and normalise(a, ("case", "space")) == \
+            normalise(b, ("case", "space"))
+
+    return next((k for k, frame in sorted(earlier.items())
+                 if (old := frame.get(check.field)) is not None and old.status in statuses
+                 and old.expected == check.expected and same(old.read, check.read)), None)
+
+
+def _confirmed_by_earlier(checks: dict[str, FieldCheck],
+                          earlier: Mapping[int, Mapping[str, FieldCheck]],
+                          verify: Mapping[str, str]) -> list[str]:
+    """Fields whose difference from the record an earlier frame of the plate confirms: it
+    read them surely as other than the record too, or read the same value (the frames
+    agree). A field this frame reads as an earlier frame's sure difference, only less
+    surely, becomes that MISMATCH (never where verify finds the record clearly)."""
+    confirmed = []
+    for name, check in checks.items():
+        if check.status is FieldStatus.MISMATCH:
+            if _first_seen(earlier, check, FieldStatus.MISMATCH) is not None or \
+                    _same_reading_seen(earlier, check, (FieldStatus.CONFUSED,)) is not None:
+                confirmed.append(name)
+        elif check.status is FieldStatus.CONFUSED and verify.get(name) != "verified" \
+                and _first_seen(earlier, check, FieldStatus.OK) is None \
+                and (k := _same_reading_seen(earlier, check, (FieldStatus.MISMATCH,))) \
+                is not None:
+            checks[name] = check.model_copy(update={
+                "status": FieldStatus.MISMATCH,
+                "explanation": f"{check.explanation}; attempt {k} read it the same, surely: "
+                               "the frames agree"})
+            confirmed.append(name)
+    return confirmed
+
+
 def with_earlier_frames(checks: Mapping[str, FieldCheck],
                         earlier: Mapping[int, Mapping[str, FieldCheck]]) -> dict[str, FieldCheck]:
     """This frame's field checks with the evidence of earlier frames of the same plate.
@@ -232,8 +270,12 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
                 "status": FieldStatus.CONFUSED,
                 "explanation": f"{check.explanation}; but verify finds the expected value "
                                f"{seen}: not sure"})
+    confirming = policy.confirm_mismatch and policy.combine_reshoots
+    confirmed: list[str] = []
     if policy.combine_reshoots:
         checks = with_earlier_frames(checks, earlier or {})
+        if confirming:
+            confirmed = _confirmed_by_earlier(checks, earlier or {}, verify or {})
     required = [c for c in checks.values() if c.required]
     # A field read confidently and wrong condemns the plate even if the field is optional.
     mismatched = [c.field for c in checks.values() if c.status is FieldStatus.MISMATCH]
@@ -250,10 +292,7 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
         return decide(Verdict.REVIEW, "no ERP record for this unit", unread)
     if mismatched:
         details = "; ".join(checks[f].explanation for f in mismatched)
-        confirmed = not (policy.confirm_mismatch and policy.combine_reshoots) or any(
-            _first_seen(earlier or {}, checks[f], FieldStatus.MISMATCH) is not None
-            for f in mismatched)
-        if confirmed:
+        if not confirming or any(f in confirmed for f in mismatched):
             return decide(Verdict.MISMATCH, f"wrong plate: {details}", mismatched)
         if attempt < policy.max_reshoots:
             return decide(Verdict.RESHOOT, f"to confirm with a second frame: {details}",

@@ -83,8 +83,9 @@ class Policy(BaseModel):
     #: stays matched when a later frame cannot read it surely (rules.engine.with_earlier_frames)
     combine_reshoots: bool = True
     #: a MISMATCH needs a second frame of the plate that also reads the field surely as other
-    #: than the record: the first such frame asks for a reshoot (reason ``confirm``); at the
-    #: final attempt an unconfirmed one goes to REVIEW (needs combine_reshoots)
+    #: than the record, or reads the same value: the first such frame asks for a reshoot
+    #: (reason ``confirm``); at the final attempt an unconfirmed one goes to REVIEW (needs
+    #: combine_reshoots)
     confirm_mismatch: bool = False
 
 

@@ -96,6 +96,13 @@ def test_a_mismatch_needs_a_second_frame_that_also_differs() -> None:
     assert disagree.verdict is V.RESHOOT
     assert disagree.fields["serial"].status is S.CONFUSED
     assert "read '48213908KQ' surely" in disagree.fields["serial"].explanation
+    # the second frame reads the same value, only less surely: the frames agree
+    agree = judge({"serial": ("48213908KQ", 0.5)}, 1, run)
+    assert agree.verdict is V.MISMATCH and "the frames agree" in agree.reason
+    # ... and the other way round: an unsure first frame, then a sure one
+    unsure_first = judge({"serial": ("48213908KQ", 0.5)}, 0, {})
+    assert unsure_first.verdict is V.RESHOOT
+    assert judge(MISREAD, 1, {0: unsure_first.fields}).verdict is V.MISMATCH
     then = judge({}, 2, {**run, 1: disagree.fields})
     assert then.verdict is V.REVIEW and then.fields["serial"].status is S.CONFUSED
     # no reshoot left to confirm: a person decides

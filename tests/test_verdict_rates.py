@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rules import load_rules
+import pytest
+
+from rules import RuleSet, load_rules
 from tests.plates import REPO, demo_records, plate_values
 from training.verdict_rates import VerdictRates, one_character_changed
 
@@ -23,8 +25,16 @@ def test_one_character_changed_keeps_the_kind() -> None:
                                       strict=True)) == 1
 
 
-def test_rates_count_false_alarms_and_passed_wrong_plates() -> None:
-    rates = VerdictRates(RULES, family="motor")
+AT_ONCE = RULES.model_copy(update={"policy": RULES.policy.model_copy(
+    update={"confirm_mismatch": False})})
+
+
+@pytest.mark.parametrize("rules, verdict", [
+    (AT_ONCE, "MISMATCH"),  # a sure difference is a MISMATCH at once
+    (RULES, "REVIEW"),      # shipped: one frame cannot confirm it at the final attempt
+])
+def test_rates_count_false_alarms_and_passed_wrong_plates(rules: RuleSet, verdict: str) -> None:
+    rates = VerdictRates(rules, family="motor")
     records = [plate_values(r) for r in demo_records()[:4]]
     for values in records[:3]:                 # read right
         rates.add(_reading(values), values)
@@ -33,7 +43,7 @@ def test_rates_count_false_alarms_and_passed_wrong_plates() -> None:
     summary = rates.summary()
     assert summary["frames"] == 4 and summary["attempt"] == RULES.policy.max_reshoots
     assert summary["good_units"]["PASS"] == 0.75
-    assert summary["good_units"]["MISMATCH"] == 0.25
+    assert summary["good_units"][verdict] == 0.25
     assert summary["changed_records_pass"] == 0.0  # no changed record passed
     assert summary["changed_records"] == 4
 
