@@ -157,32 +157,38 @@ def _first_seen(earlier: Mapping[int, Mapping[str, FieldCheck]], check: FieldChe
 
 
 def _same_reading_seen(earlier: Mapping[int, Mapping[str, FieldCheck]], check: FieldCheck,
-                       statuses: tuple[FieldStatus, ...]) -> int | None:
+                       statuses: tuple[FieldStatus, ...], *,
+                       min_confidence: float = 0.0) -> int | None:
     """The first earlier attempt that read ``check``'s field as the same value (one of
-    ``statuses``, against the same expected value)."""
+    ``statuses``, against the same expected value, at least ``min_confidence``)."""
     def same(a: str | None, b: str | None) -> bool:
         return a is not None and b is not None and normalise(a, ("case", "space")) == \
             normalise(b, ("case", "space"))
 
     return next((k for k, frame in sorted(earlier.items())
                  if (old := frame.get(check.field)) is not None and old.status in statuses
-                 and old.expected == check.expected and same(old.read, check.read)), None)
+                 and old.expected == check.expected and old.confidence >= min_confidence
+                 and same(old.read, check.read)), None)
 
 
 def _confirmed_by_earlier(checks: dict[str, FieldCheck],
                           earlier: Mapping[int, Mapping[str, FieldCheck]],
-                          verify: Mapping[str, str]) -> list[str]:
+                          verify: Mapping[str, str], policy: Policy) -> list[str]:
     """Fields whose difference from the record an earlier frame of the plate confirms: it
-    read them surely as other than the record too, or read the same value (the frames
-    agree). A field this frame reads as an earlier frame's sure difference, only less
-    surely, becomes that MISMATCH (never where verify finds the record clearly)."""
+    read them surely as other than the record too, or read the same value nearly surely
+    (``policy.agree_confidence``: the frames agree). A field this frame reads nearly surely
+    as an earlier frame's sure difference becomes that MISMATCH (never where verify finds
+    the record clearly)."""
+    floor = policy.agree_confidence
     confirmed = []
     for name, check in checks.items():
         if check.status is FieldStatus.MISMATCH:
             if _first_seen(earlier, check, FieldStatus.MISMATCH) is not None or \
-                    _same_reading_seen(earlier, check, (FieldStatus.CONFUSED,)) is not None:
+                    _same_reading_seen(earlier, check, (FieldStatus.CONFUSED,),
+                                       min_confidence=floor) is not None:
                 confirmed.append(name)
-        elif check.status is FieldStatus.CONFUSED and verify.get(name) != "verified" \
+        elif check.status is FieldStatus.CONFUSED and check.confidence >= floor \
+                and verify.get(name) != "verified" \
                 and _first_seen(earlier, check, FieldStatus.OK) is None \
                 and (k := _same_reading_seen(earlier, check, (FieldStatus.MISMATCH,))) \
                 is not None:
@@ -275,7 +281,7 @@ def evaluate(reading: Mapping[str, ReadField], expected: Mapping[str, str] | Non
     if policy.combine_reshoots:
         checks = with_earlier_frames(checks, earlier or {})
         if confirming:
-            confirmed = _confirmed_by_earlier(checks, earlier or {}, verify or {})
+            confirmed = _confirmed_by_earlier(checks, earlier or {}, verify or {}, policy)
     required = [c for c in checks.values() if c.required]
     # A field read confidently and wrong condemns the plate even if the field is optional.
     mismatched = [c.field for c in checks.values() if c.status is FieldStatus.MISMATCH]

@@ -87,6 +87,9 @@ class Policy(BaseModel):
     #: (reason ``confirm``); at the final attempt an unconfirmed one goes to REVIEW (needs
     #: combine_reshoots)
     confirm_mismatch: bool = False
+    #: a second frame that reads the same differing value at least this sure confirms a
+    #: MISMATCH too (the frames agree); 1.0 lets only another sure difference confirm
+    agree_confidence: float = Field(default=0.9, ge=0.0, le=1.0)
 
 
 class FamilyRules(BaseModel):
