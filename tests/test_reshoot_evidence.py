@@ -75,7 +75,7 @@ def test_evidence_is_kept_only_for_the_same_expected_value_and_policy() -> None:
 
 
 CONFIRMING = RULES.model_copy(update={"policy": RULES.policy.model_copy(
-    update={"confirm_mismatch": True})})
+    update={"confirm_mismatch": True, "agree_confidence": 0.5})})  # the table's serial: 0.8
 MISREAD: dict[str, Read] = {"serial": "48213908KQ"}  # read surely, one digit off the record
 
 
@@ -96,13 +96,15 @@ def test_a_mismatch_needs_a_second_frame_that_also_differs() -> None:
     assert disagree.verdict is V.RESHOOT
     assert disagree.fields["serial"].status is S.CONFUSED
     assert "read '48213908KQ' surely" in disagree.fields["serial"].explanation
-    # the second frame reads the same value, only less surely: the frames agree
-    agree = judge({"serial": ("48213908KQ", 0.5)}, 1, run)
+    # the second frame reads the same value, only less surely but nearly: the frames agree
+    agree = judge({"serial": ("48213908KQ", 0.6)}, 1, run)
     assert agree.verdict is V.MISMATCH and "the frames agree" in agree.reason
-    # ... and the other way round: an unsure first frame, then a sure one
-    unsure_first = judge({"serial": ("48213908KQ", 0.5)}, 0, {})
-    assert unsure_first.verdict is V.RESHOOT
-    assert judge(MISREAD, 1, {0: unsure_first.fields}).verdict is V.MISMATCH
+    assert judge({"serial": ("48213908KQ", 0.3)}, 1, run).verdict is V.RESHOOT  # a guess
+    # ... and the other way round: a nearly sure first frame, then a sure one
+    for first_confidence, verdict in ((0.6, V.MISMATCH), (0.3, V.RESHOOT)):
+        unsure_first = judge({"serial": ("48213908KQ", first_confidence)}, 0, {})
+        assert unsure_first.verdict is V.RESHOOT
+        assert judge(MISREAD, 1, {0: unsure_first.fields}).verdict is verdict
     then = judge({}, 2, {**run, 1: disagree.fields})
     assert then.verdict is V.REVIEW and then.fields["serial"].status is S.CONFUSED
     # no reshoot left to confirm: a person decides
