@@ -75,14 +75,17 @@ class Postgres:
 
 
 class Mosquitto:
-    """A Mosquitto broker on a loopback port (anonymous, no persistence)."""
+    """A Mosquitto broker on a loopback port (anonymous). ``persistent``: it keeps its
+    durable sessions across a graceful restart (``stop(graceful=True)``), so a subscriber
+    still reconnecting gets what was published meanwhile, as a plant's broker would."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, persistent: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="np-mqtt-"))
         self.port = free_port()
         self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             "persistence false\n")
+        keep = f"persistence true\npersistence_location {self.dir}/\n" if persistent \
+            else "persistence false\n"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{keep}")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -91,10 +94,13 @@ class Mosquitto:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, "mosquitto")
 
-    def stop(self) -> None:
-        """Kill the broker."""
+    def stop(self, *, graceful: bool = False) -> None:
+        """Kill the broker (``graceful``: terminate it, so it saves its sessions)."""
         if self.proc is not None:
-            self.proc.kill()
+            if graceful:
+                self.proc.terminate()
+            else:
+                self.proc.kill()
             self.proc.wait()
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(not PG_BIN.is_dir(), reason="Debian postgresql m
 
 @pytest.fixture
 def sinks() -> Iterator[tuple[Postgres, Webhook, Mosquitto]]:
-    pg, hook, broker = Postgres(), Webhook(), Mosquitto()
+    pg, hook, broker = Postgres(), Webhook(), Mosquitto(persistent=True)
     pg.start()
     hook.start()
     broker.start()
@@ -44,7 +44,9 @@ class Subscriber:
         self.available: list[str] = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub",
                                   clean_session=False)
+        self.subscribed = threading.Event()
         self.client.on_connect = lambda c, *_: c.subscribe("plant/#", qos=1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._message
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.connect_async("127.0.0.1", port)
@@ -75,6 +77,7 @@ def test_every_result_reaches_every_sink_once_through_outages(
         f'port = {broker.port}\ntopic = "plant"\n'))
     recorder = Recorder(load_settings(config))
     subscriber = Subscriber(broker.port)
+    assert subscriber.subscribed.wait(10)  # listening before the first result
     assert recorder.outbox is not None
     recorder.outbox.start()
     keys = []
@@ -87,7 +90,7 @@ def test_every_result_reaches_every_sink_once_through_outages(
                 wait_for(lambda: len(hook.keys) >= 10, 30, "deliveries before the outage")
                 pg.stop()
                 hook.stop()
-                broker.stop()
+                broker.stop(graceful=True)  # its subscriber's session survives the restart
             if i == 30:
                 time.sleep(2)  # failures pile up, with back-off
                 waiting = outbox_status(recorder.store.path)
