@@ -31,6 +31,7 @@ from rules import Decision, FieldCheck, FieldStatus, RulesHolder, Verdict, evalu
 
 log = logging.getLogger("record")
 STORE_ERRORS = (OSError, sqlite3.Error)
+KNOWN_STATUSES = frozenset(status.value for status in FieldStatus)
 
 
 class Recorder:
@@ -235,7 +236,7 @@ class Recorder:
                                  expected=f["expected"], read=f["value"],
                                  confidence=f["confidence"] or 0.0, required=True,
                                  explanation=f["explanation"] or "")
-                for name, f in row["fields"].items() if f["status"] in set(FieldStatus)}
+                for name, f in row["fields"].items() if f["status"] in KNOWN_STATUSES}
         return earlier
 
     def _image(self, result: ResultMessage, payload: bytes) -> tuple[bytes, str] | None:

@@ -48,10 +48,7 @@ def render_pool(workers: int, schema_file: Path | str) -> Iterator[Any]:
 
 
 def _render_sample(job: tuple[int, str, int]) -> tuple[np.ndarray, dict[str, Any]]:
-    seed, split, index = job
-    assert _SCHEMA is not None
-    sample = render_sample(sample_seed(seed, split, index), schema=_SCHEMA, split=split)
-    return sample.image, sample.labels
+    return _render_shot((*job, 0))  # shot 0: the seed's own frame
 
 
 def _render_shot(job: tuple[int, str, int, int]) -> tuple[np.ndarray, dict[str, Any]]:
