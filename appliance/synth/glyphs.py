@@ -17,6 +17,8 @@ from PIL import Image, ImageDraw
 from appliance.synth.layout import Layout, TextItem, load_font
 
 Box = tuple[float, float, float, float]
+#: share of a dot-matrix cell the glyph must cover for its dot to print
+DOT_COVERAGE = 0.15
 
 
 def _union(a: Box | None, b: Box) -> Box:
@@ -84,28 +86,31 @@ def _stamped(item: TextItem, ink: Image.Image, relief: Image.Image, rng: random.
 
 
 def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -> Box:
-    """Dot-peen / ink-jet dot matrix: glyphs sampled on a grid and drawn as round dots."""
+    """Dot-peen / ink-jet dot matrix: glyphs sampled on a grid and drawn as round dots.
+
+    A dot is printed where the glyph covers at least DOT_COVERAGE of the pitch × pitch cell
+    around it, as a print head does: a thin stroke crossing a cell still gets its dot (a
+    stroke is never dropped), and the strokes do not grow. (Before session 13 the strokes
+    were dilated by a whole pitch first: counters filled and neighbouring letters merged,
+    so a bold font at station size printed blobs nobody could read.)"""
     font = load_font(item.font, item.size)
     x0, y0, x1, y1 = (int(v) for v in item.bbox())
     w, h = max(1, x1 - x0 + 2), max(1, y1 - y0 + 2)
     glyph = Image.new("L", (w, h), 0)
     ImageDraw.Draw(glyph).text((item.x - x0 + 1, item.y - y0 + 1), item.text, font=font, fill=255)
     pitch = max(2.0, item.size / rng.uniform(8.0, 11.0))  # 6-8 dots per capital
-    # Grow the strokes to the dot pitch first: sampling thin strokes on the grid would drop
-    # whole strokes, which a real dot-matrix head (a stroke is a row of dots) never does.
-    grow = int(pitch + 0.5) | 1
-    mask = cv2.dilate((np.asarray(glyph) > 100).astype(np.uint8), np.ones((grow, grow))) > 0
+    cell = max(1, round(pitch))
+    coverage = cv2.blur(np.asarray(glyph, np.float32) / 255.0, (cell, cell))
     radius = pitch * rng.uniform(0.32, 0.48)
     draw = ImageDraw.Draw(ink)
     level = int(255 * rng.uniform(0.7, 1.0))  # drawn even when off: keep the stream aligned
     level = level if on else 0
     ys = np.arange(pitch / 2, h, pitch)
     xs = np.arange(pitch / 2, w, pitch)
-    for gy in ys:
-        for gx in xs:
-            if mask[int(gy), int(gx)]:
-                cx, cy = x0 - 1 + gx, y0 - 1 + gy
-                draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
+    on_grid = coverage[ys.astype(int)[:, None], xs.astype(int)[None, :]] >= DOT_COVERAGE
+    for row, col in zip(*np.nonzero(on_grid), strict=True):
+        cx, cy = x0 - 1 + xs[col], y0 - 1 + ys[row]
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
     return (float(x0), float(y0), float(x1), float(y1))
 
 
