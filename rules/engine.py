@@ -148,19 +148,11 @@ def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: st
 
 
 def _first_seen(earlier: Mapping[int, Mapping[str, FieldCheck]], check: FieldCheck,
-                status: FieldStatus) -> int | None:
-    """The first earlier attempt that gave ``check``'s field ``status`` against the same
-    expected value."""
-    return next((k for k, frame in sorted(earlier.items())
-                 if (old := frame.get(check.field)) is not None and old.status is status
-                 and old.expected == check.expected), None)
-
-
-def _same_reading_seen(earlier: Mapping[int, Mapping[str, FieldCheck]], check: FieldCheck,
-                       statuses: tuple[FieldStatus, ...], *,
-                       min_confidence: float = 0.0) -> int | None:
-    """The first earlier attempt that read ``check``'s field as the same value (one of
-    ``statuses``, against the same expected value, at least ``min_confidence``)."""
+                *statuses: FieldStatus, same_reading: bool = False,
+                min_confidence: float = 0.0) -> int | None:
+    """The first earlier attempt that gave ``check``'s field one of ``statuses`` against the
+    same expected value (at least ``min_confidence``; with ``same_reading``, also read as
+    the same value)."""
     def same(a: str | None, b: str | None) -> bool:
         return a is not None and b is not None and normalise(a, ("case", "space")) == \
             normalise(b, ("case", "space"))
@@ -168,7 +160,7 @@ def _same_reading_seen(earlier: Mapping[int, Mapping[str, FieldCheck]], check: F
     return next((k for k, frame in sorted(earlier.items())
                  if (old := frame.get(check.field)) is not None and old.status in statuses
                  and old.expected == check.expected and old.confidence >= min_confidence
-                 and same(old.read, check.read)), None)
+                 and (not same_reading or same(old.read, check.read))), None)
 
 
 def _confirmed_by_earlier(checks: dict[str, FieldCheck],
@@ -184,14 +176,14 @@ def _confirmed_by_earlier(checks: dict[str, FieldCheck],
     for name, check in checks.items():
         if check.status is FieldStatus.MISMATCH:
             if _first_seen(earlier, check, FieldStatus.MISMATCH) is not None or \
-                    _same_reading_seen(earlier, check, (FieldStatus.CONFUSED,),
-                                       min_confidence=floor) is not None:
+                    _first_seen(earlier, check, FieldStatus.CONFUSED, same_reading=True,
+                                min_confidence=floor) is not None:
                 confirmed.append(name)
         elif check.status is FieldStatus.CONFUSED and check.confidence >= floor \
                 and verify.get(name) != "verified" \
                 and _first_seen(earlier, check, FieldStatus.OK) is None \
-                and (k := _same_reading_seen(earlier, check, (FieldStatus.MISMATCH,))) \
-                is not None:
+                and (k := _first_seen(earlier, check, FieldStatus.MISMATCH,
+                                      same_reading=True)) is not None:
             checks[name] = check.model_copy(update={
                 "status": FieldStatus.MISMATCH,
                 "explanation": f"{check.explanation}; attempt {k} read it the same, surely: "

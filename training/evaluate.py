@@ -29,6 +29,13 @@ def scoreable(field: dict[str, Any]) -> bool:
                 and field.get("legible", True))
 
 
+def shown_values(fields: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The true record of a rendered plate: every field drawn on it with a value (what the
+    ERP would expect), legible or not."""
+    return {name: str(t["value"]) for name, t in fields.items()
+            if t.get("shown") and t.get("value")}
+
+
 def beyond_limits(field: dict[str, Any]) -> bool:
     """Drawn and inside the frame but not legible: the reader must not give a wrong value."""
     return bool(field["shown"] and not field["cut"] and not field["occluded"]
@@ -147,8 +154,7 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
             plates += 1
             plates_ok += int(both)
         if rates is not None:
-            truth = {name: str(t["value"]) for name, t in labels["fields"].items()
-                     if t.get("shown") and t.get("value")}
+            truth = shown_values(labels["fields"])
             first = shot_of(reader, image, reading, truth, verify=verify)
             changed = one_character_changed(truth["serial"]) if truth.get("serial") else None
             if reshoots:

@@ -36,7 +36,7 @@ def collect(*, seed: int, n: int, out: Path, device: str = "cpu", start: int = 0
     """Read every frame of units ``start..start+n-1`` of the station split (appends),
     rendered by ``workers`` processes."""
     from appliance.reader import load_reader
-    from training.evaluate import shot_of
+    from training.evaluate import shot_of, shown_values
 
     schema = load_schema(SCHEMA)
     reader = load_reader("ppocr", schema=schema, device=device)
@@ -46,8 +46,7 @@ def collect(*, seed: int, n: int, out: Path, device: str = "cpu", start: int = 0
         for index, frames in tqdm(units, total=n, desc=f"units of seed {seed}"):
             shots, truth = [], {}
             for image, labels in frames:
-                truth = {f: str(t["value"]) for f, t in labels["fields"].items()
-                         if t.get("shown") and t.get("value")}
+                truth = shown_values(labels["fields"])
                 shot = shot_of(reader, image, reader.read([image])[0], truth, verify=True)
                 shots.append({"reading": shot.reading,
                               "quality": [q.model_dump(mode="json") for q in shot.quality],

@@ -22,6 +22,7 @@ from appliance.transport.messages import QualityIssue
 from rules import RuleSet, load_rules
 from training.calibrate.fit import attach, frames
 from training.calibrate.verify_margin import restate
+from training.evaluate import shown_values
 from training.verdict_rates import VerdictRates
 
 
@@ -53,8 +54,7 @@ def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,
             conf = got.confidence if calibration is None or got.value is None \
                 else calibration.probability(schema.fields[name], got.confidence)
             reading[name] = {"value": got.value, "confidence": conf}
-        truth = {name: str(t["value"]) for name, t in record["fields"].items()
-                 if t.get("shown") and t.get("value")}
+        truth = shown_values(record["fields"])
         quality = [QualityIssue.model_validate(q) for q in record.get("quality", [])
                    if isinstance(q, dict)]
         if not use_verify:
