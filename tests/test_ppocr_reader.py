@@ -121,8 +121,12 @@ def test_a_fine_tuning_step_lowers_the_loss() -> None:
     from training.ppocr import finetune as ft
 
     ft._worker_init(str(SCHEMA_FILE))
-    lines, (crop, target) = ft.frame_lines(1234)
+    lines, det = ft.frame_lines(1234)
+    assert det is not None
+    crop, target = det
     assert lines and crop.shape[:2] == target.shape and target.any()
+    same_lines, no_det = ft.frame_lines(1234, detector=False)
+    assert no_det is None and [t for _, t in same_lines] == [t for _, t in lines]
     for seed in (1, 2, 3):
         lines += ft.frame_lines(seed)[0]
     tuned = ft.Tuned(SHIPPED / "recognizer", "cpu", lr=5e-4)
@@ -138,6 +142,36 @@ def test_a_fine_tuning_step_lowers_the_loss() -> None:
         tuned.step(ft.ctc_loss(tuned.model, charset, batch), 1.0, 1e-3)
     after = float(ft.ctc_loss(tuned.model, charset, batch).detach())
     assert after < before
+
+
+def test_the_fine_tuning_loop_trains_from_a_bounded_feed_and_saves(tmp_path: Path) -> None:
+    from training.ppocr import finetune as ft
+
+    summary = ft.finetune(SHIPPED, tmp_path / "run", schema_file=SCHEMA_FILE, minutes=5,
+                          device="cpu", workers=1, batch_size=8, max_steps=2,
+                          parts=("recognizer",))
+    assert summary["steps"] == 2 and summary["frames"] >= 1
+    saved = PPOCRModel.from_pretrained(tmp_path / "run" / "recognizer")
+    assert saved.config.charset == PPOCRModel.from_pretrained(SHIPPED / "recognizer").config.charset
+    assert json.loads((tmp_path / "run" / "finetune.json").read_text())["steps"] == 2
+
+
+def test_the_render_feed_keeps_a_fixed_number_of_frames_in_flight_in_order() -> None:
+    import multiprocessing as mp
+
+    from appliance.synth.engine import sample_seed
+    from training.ppocr import finetune as ft
+
+    with mp.get_context("fork").Pool(1, initializer=ft._worker_init,
+                                     initargs=(str(SCHEMA_FILE),)) as pool:
+        feed = ft.RenderFeed(pool, seed=11, detector=False, ahead=3)
+        taken = [feed.take(wait=True) for _ in range(2)]
+        assert len(feed.pending) == 3 and feed.index == 5  # one job sent per frame taken
+    ft._worker_init(str(SCHEMA_FILE))
+    for index, frame in enumerate(taken):
+        assert frame is not None and frame[1] is None
+        expected = ft.frame_lines(sample_seed(11, "train", index), detector=False)[0]
+        assert [t for _, t in frame[0]] == [t for _, t in expected]
 
 
 def test_shipped_reader_reads_clear_demo_plates(reader: PPOCRReader) -> None:

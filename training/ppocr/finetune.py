@@ -20,6 +20,7 @@ import math
 import multiprocessing as mp
 import random
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +83,17 @@ HARD_STYLES = {"dotmatrix": 3, "stamped": 2, "laser": 2, "engraved": 2}
 _REPEATS: dict[str, int] = {}
 
 
-def frame_lines(seed: int, split: str = "train", *,
-                repeats: dict[str, int] | None = None) -> tuple[Lines, DetSample]:
+def frame_lines(seed: int, split: str = "train", *, repeats: dict[str, int] | None = None,
+                detector: bool = True) -> tuple[Lines, DetSample | None]:
     """Render one frame; its legible text runs as (uint8 BGR 48×W crop, text), and a
-    detector crop with its target. ``repeats`` cuts runs of some styles several times."""
+    detector crop with its target (None without ``detector``). ``repeats`` cuts runs of
+    some styles several times."""
     assert _SCHEMA is not None
     sample = render_sample(seed, schema=_SCHEMA, split=split)
     image, labels = sample.image, sample.labels
     rng = random.Random(seed ^ 0x11E5)
-    det = detector_sample(image, labels, rng)
+    crop_and_target = detector_sample(image, labels, rng)  # drawn either way: the rng
+    det = crop_and_target if detector else None             # stream, so the lines, stay
     char_px = float(labels["params"]["char_height_px"])
     out = []
     for _, item in crop_items(labels):
@@ -108,9 +111,43 @@ def frame_lines(seed: int, split: str = "train", *,
     return out, det
 
 
-def _render_job(job: tuple[int, int]) -> tuple[Lines, DetSample]:
-    seed, index = job
-    return frame_lines(sample_seed(seed, "train", index), repeats=_REPEATS)
+def _render_job(job: tuple[int, int, bool]) -> tuple[Lines, DetSample | None]:
+    seed, index, detector = job
+    return frame_lines(sample_seed(seed, "train", index), repeats=_REPEATS, detector=detector)
+
+
+class RenderFeed:
+    """Training frames from a worker pool, at most ``ahead`` rendering or waiting.
+
+    The workers render no faster than the trainer takes frames: an unbounded stream (as
+    before session 13) piled up frames in the trainer's memory and spent its time
+    unpickling frames it never used whenever a step took longer than eight frames took to
+    render. Frames come in index order, so a run is reproducible."""
+
+    def __init__(self, pool: Any, *, seed: int, detector: bool, ahead: int) -> None:
+        self.pool, self.seed, self.detector = pool, seed, detector
+        self.ahead = ahead
+        self.index = 0
+        self.pending: deque[Any] = deque()
+        for _ in range(ahead):
+            self._submit()
+
+    def _submit(self) -> None:
+        self.pending.append(self.pool.apply_async(
+            _render_job, ((self.seed, self.index, self.detector),)))
+        self.index += 1
+
+    def take(self, *, wait: bool) -> tuple[Lines, DetSample | None] | None:
+        """The next frame: None when it is not ready (after a minute's wait with
+        ``wait``)."""
+        head = self.pending[0]
+        try:
+            frame = head.get(timeout=60 if wait else 0.0)
+        except mp.TimeoutError:
+            return None
+        self.pending.popleft()
+        self._submit()
+        return frame  # type: ignore[no-any-return]
 
 
 def make_batch(lines: list[tuple[np.ndarray, list[int]]], device: str,
@@ -207,32 +244,29 @@ def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device
     ctx = mp.get_context("fork")
     cv2.setNumThreads(1)
     with ctx.Pool(workers, initializer=_worker_init, initargs=(str(schema_file),)) as pool:
-        stream = pool.imap_unordered(_render_job, ((seed, i) for i in range(10**9)),
-                                     chunksize=1)  # >1 gives a plain generator
+        feed = RenderFeed(pool, seed=seed, detector=det is not None, ahead=2 * workers)
         step = frames = 0
         while True:
             elapsed = time.perf_counter() - started
             if elapsed > budget or (max_steps is not None and step >= max_steps):
                 break
-            # take what the workers have ready (at least one frame at the start)
-            while True:
-                try:
-                    lines, det_sample = stream.next(
-                        timeout=0.0 if len(buffer) >= batch_size else 60)
-                except mp.TimeoutError:
+            # take every frame the workers have ready (waiting only while the buffer is short)
+            for _ in range(feed.ahead):
+                frame = feed.take(wait=len(buffer) < batch_size)
+                if frame is None:
                     break
+                lines, det_sample = frame
                 frames += 1
-                det_samples.append(det_sample)
-                if len(det_samples) > det_buffer:
-                    del det_samples[: len(det_samples) - det_buffer]
+                if det_sample is not None:
+                    det_samples.append(det_sample)
+                    if len(det_samples) > det_buffer:
+                        del det_samples[: len(det_samples) - det_buffer]
                 for crop, text in lines:
                     ids = encode_columns(charset, text)
                     if ids:
                         buffer.append((crop, ids))
                 if len(buffer) > buffer_size:
                     del buffer[: len(buffer) - buffer_size]
-                if len(buffer) >= batch_size and frames % 8 == 0:
-                    break
             if len(buffer) < 8:
                 continue
             scale = min(1.0, elapsed / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0,
