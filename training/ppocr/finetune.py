@@ -155,7 +155,8 @@ def make_batch(lines: list[tuple[np.ndarray, list[int]]], device: str,
     """Pixels (zero-padded to the widest), concatenated targets, input and target lengths.
 
     The lines travel to ``device`` as one uint8 batch and are normalised there
-    (:func:`network_input`, as the reader does). Normalising each line on the CPU with
+    (:func:`network_input`, as the reader does), then laid out as the trained model's
+    weights are (contiguous, not channels-last: as before session 13). Normalising each line on the CPU with
     torch's threads while every core renders plates cost 4.8 s a step on the GPU host
     (session 13: threads waiting on each other), against a fraction of a second."""
     pixels = [line_pixels(crop[:, :, ::-1]) for crop, _ in lines]
@@ -166,7 +167,8 @@ def make_batch(lines: list[tuple[np.ndarray, list[int]]], device: str,
         batch[i, :, : p.shape[1]] = p
     steps = [math.ceil(w / STRIDE) for w in widths]
     targets = torch.tensor([k for _, ids in lines for k in ids])
-    return (network_input(torch.from_numpy(batch).to(device), widths), targets,
+    pixels_in = network_input(torch.from_numpy(batch).to(device), widths).contiguous()
+    return (pixels_in, targets,
             torch.tensor(steps), torch.tensor([len(ids) for _, ids in lines]))
 
 
