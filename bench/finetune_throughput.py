@@ -19,6 +19,7 @@ import multiprocessing as mp
 import random
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -80,7 +81,7 @@ def trainer_alone(lines: list[ft.Lines], *, device: str, steps: int,
         sync()
         marks.append(time.perf_counter())
         if step:  # the first step chooses kernels
-            for name, (a, b) in zip(parts, zip(marks, marks[1:], strict=False), strict=True):
+            for name, (a, b) in zip(parts, pairwise(marks), strict=True):
                 parts[name] += b - a
             widths.append(batch[0].shape[-1])
     return {"device": device, "lines": len(buffer), "batch_size": batch_size,
