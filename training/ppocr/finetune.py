@@ -156,9 +156,9 @@ def make_batch(lines: list[tuple[np.ndarray, list[int]]], device: str,
 
     The lines travel to ``device`` as one uint8 batch and are normalised there
     (:func:`network_input`, as the reader does), then laid out as the trained model's
-    weights are (contiguous, not channels-last: as before session 13). Normalising each line on the CPU with
-    torch's threads while every core renders plates cost 4.8 s a step on the GPU host
-    (session 13: threads waiting on each other), against a fraction of a second."""
+    weights are (contiguous, not channels-last: as before session 13). Normalising each
+    line on the CPU with torch's threads while every core rendered plates cost seconds a
+    step on the GPU host (session 13: threads waiting on each other)."""
     pixels = [line_pixels(crop[:, :, ::-1]) for crop, _ in lines]
     widths = [p.shape[1] for p in pixels]
     width = -(-max(widths) // STRIDE) * STRIDE
