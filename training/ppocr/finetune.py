@@ -92,8 +92,9 @@ def frame_lines(seed: int, split: str = "train", *, repeats: dict[str, int] | No
     sample = render_sample(seed, schema=_SCHEMA, split=split)
     image, labels = sample.image, sample.labels
     rng = random.Random(seed ^ 0x11E5)
-    crop_and_target = detector_sample(image, labels, rng)  # drawn either way: the rng
-    det = crop_and_target if detector else None             # stream, so the lines, stay
+    # the detector crop is drawn either way, so the rng stream (and the lines) stay the same
+    crop_and_target = detector_sample(image, labels, rng)
+    det = crop_and_target if detector else None
     char_px = float(labels["params"]["char_height_px"])
     out = []
     for _, item in crop_items(labels):
