@@ -4,11 +4,12 @@
 1. renderers alone: ``--workers`` processes rendering training frames (``RenderFeed``) for
    ``--seconds``: frames per second;
 2. trainer alone: recogniser steps on lines rendered beforehand (no workers running):
-   seconds per step, split into batch making, forward and backward + optimiser step;
+   seconds per step, split into batch making, forward and backward + optimiser step, with
+   batches of random widths and with batches sorted by width (the loop's default);
 3. both: ``training.ppocr.finetune.finetune`` with ``--steps`` steps: steps and frames
    per second.
-Session 13 saw 1.3–2.7 s a step and 0.5 frames/s per worker on the GPU host, against
-0.37 s a step and 1.45 frames/s per worker in session 6; this says which side is slow.
+Session 13 saw 1.3–2.7 s a step and 0.5 frames/s per worker on the GPU host; session 14,
+on another H100 host, 3.1 frames/s per worker and 0.25 s a step (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -57,21 +58,21 @@ def renderers_alone(workers: int, seconds: float) -> tuple[dict[str, float], lis
 
 
 def trainer_alone(lines: list[ft.Lines], *, device: str, steps: int,
-                  batch_size: int) -> dict[str, float]:
-    """Seconds per recogniser step on lines rendered beforehand, by part."""
+                  batch_size: int, width_group: int) -> dict[str, float]:
+    """Seconds per recogniser step on lines rendered beforehand, by part, with batches
+    drawn as the loop draws them (``ft.WidthBatches``)."""
     tuned = ft.Tuned(MODEL / "recognizer", device, lr=1e-3)
     charset = Charset(list(PPOCRModel.config_class.from_pretrained(
         MODEL / "recognizer").charset))
     buffer = [(crop, ids) for frame in lines for crop, text in frame
               if (ids := ft.encode_columns(charset, text))]
-    rng = random.Random(0)
+    batches = ft.WidthBatches(random.Random(0), batch_size, width_group)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     parts = {"batch": 0.0, "forward": 0.0, "backward_and_step": 0.0}
     widths = []
     for step in range(steps + 1):
         marks = [time.perf_counter()]
-        picked = [buffer[rng.randrange(len(buffer))] for _ in range(batch_size)]
-        batch = ft.make_batch(picked, device)
+        batch = ft.make_batch(batches.next(buffer), device)
         sync()
         marks.append(time.perf_counter())
         loss = ft.ctc_loss(tuned.model, charset, batch)
@@ -85,6 +86,7 @@ def trainer_alone(lines: list[ft.Lines], *, device: str, steps: int,
                 parts[name] += b - a
             widths.append(batch[0].shape[-1])
     return {"device": device, "lines": len(buffer), "batch_size": batch_size,
+            "width_group": width_group,
             **{f"{k}_s": round(v / steps, 3) for k, v in parts.items()},
             "step_s": round(sum(parts.values()) / steps, 3),
             "padded_width_median": sorted(widths)[len(widths) // 2]}
@@ -110,14 +112,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=192)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--renderers-only", action="store_true",
+                        help="measure the renderers alone (e.g. under other thread settings)")
     args = parser.parse_args()
     rendered, frames = renderers_alone(args.workers, args.seconds)
     print(json.dumps({"renderers_alone": rendered}), flush=True)
+    if args.renderers_only:
+        return
     if args.device != "cpu":
         torch.set_num_threads(1)  # as the training loop does on a GPU run
-    print(json.dumps({"trainer_alone": trainer_alone(
-        frames, device=args.device, steps=args.steps, batch_size=args.batch_size)}),
-        flush=True)
+    for group in (1, 8):  # batches of random widths, then sorted by width as the loop does
+        print(json.dumps({"trainer_alone": trainer_alone(
+            frames, device=args.device, steps=args.steps, batch_size=args.batch_size,
+            width_group=group)}), flush=True)
     print(json.dumps({"together": together(workers=args.workers, steps=args.steps,
                                            batch_size=args.batch_size,
                                            device=args.device)}), flush=True)

@@ -174,6 +174,23 @@ def test_the_render_feed_keeps_a_fixed_number_of_frames_in_flight_in_order() -> 
         assert [t for _, t in frame[0]] == [t for _, t in expected]
 
 
+def test_width_batches_serve_lines_of_about_one_width_drawn_from_the_whole_buffer() -> None:
+    import random
+
+    from training.ppocr import finetune as ft
+
+    buffer = [(np.zeros((48, width, 3), np.uint8), [1]) for width in range(16, 816)]
+    batches = ft.WidthBatches(random.Random(3), batch_size=10, group=4)
+    served = [batches.next(buffer) for _ in range(8)]  # two groups of four batches
+    assert all(len(batch) == 10 for batch in served)
+    spreads = [max(c.shape[1] for c, _ in b) - min(c.shape[1] for c, _ in b) for b in served]
+    random_spread = 800 * 9 / 11  # expected range of 10 widths drawn uniformly from 800
+    assert np.median(spreads) < random_spread / 2
+    widths = sorted(c.shape[1] for b in served[:4] for c, _ in b)
+    assert widths[0] < 200 and widths[-1] > 600  # a group spans the buffer's widths
+    assert len(ft.WidthBatches(random.Random(3), batch_size=10).next(buffer[:4])) == 4
+
+
 def test_shipped_reader_reads_clear_demo_plates(reader: PPOCRReader) -> None:
     from tests.plates import demo_records as rows
 
