@@ -46,6 +46,12 @@ def test_rates_count_false_alarms_and_passed_wrong_plates(rules: RuleSet, verdic
     assert summary["good_units"][verdict] == 0.25
     assert summary["changed_records_pass"] == 0.0  # no changed record passed
     assert summary["changed_records"] == 4
+    if verdict == "MISMATCH":  # the false alarm is listed with what differed
+        assert summary["false_mismatches"] == [[{
+            "field": "serial", "expected": records[3]["serial"], "read": "99999999ZZ",
+            "confidence": 0.995, "attempt": RULES.policy.max_reshoots}]]
+    else:
+        assert summary["false_mismatches"] == []
 
 
 def test_verify_confirms_an_unsure_field_but_never_a_changed_record() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules import FieldCheck, RuleSet, Verdict, evaluate
+from rules import Decision, FieldCheck, FieldStatus, RuleSet, Verdict, evaluate
 
 
 @dataclass
@@ -57,6 +57,8 @@ class VerdictRates:
         self.final_attempt = rules.policy.max_reshoots
         self.frames_taken = 0
         self.units = 0
+        #: each good unit that got MISMATCH: the fields that differed (what to look at)
+        self.false_mismatches: list[list[dict[str, Any]]] = []
 
     def add(self, reading: dict[str, Any], truth: dict[str, str],
             quality: list[Any] | None = None, *, verify: dict[str, str] | None = None,
@@ -68,6 +70,7 @@ class VerdictRates:
         good = evaluate(reading, truth, self.rules, family=self.family,
                         attempt=self.final_attempt, quality=quality or [], verify=verify)
         self.good[good.verdict.value] += 1
+        self._note_false_mismatch(good)
         if truth.get("serial"):
             changed = dict(truth, serial=changed_serial or one_character_changed(truth["serial"]))
             wrong = evaluate(reading, changed, self.rules, family=self.family,
@@ -90,18 +93,26 @@ class VerdictRates:
             return taken[k]
 
         good = self._through_reshoots(frame, truth, changed=False)
-        self.good[good.value] += 1
+        self.good[good.verdict.value] += 1
+        self._note_false_mismatch(good)
         self.units += 1
         self.frames_taken += len(taken)  # what a good unit costs the line
         if truth.get("serial"):
             changed = dict(truth, serial=changed_serial or one_character_changed(truth["serial"]))
-            wrong = self._through_reshoots(frame, changed, changed=True)
+            wrong = self._through_reshoots(frame, changed, changed=True).verdict
             self.changed += 1
             self.changed_pass += int(wrong is Verdict.PASS)
             self.changed_mismatch += int(wrong is Verdict.MISMATCH)
 
+    def _note_false_mismatch(self, decision: Decision) -> None:
+        if decision.verdict is Verdict.MISMATCH:
+            self.false_mismatches.append([
+                {"field": c.field, "expected": c.expected, "read": c.read,
+                 "confidence": round(c.confidence, 4), "attempt": decision.attempt}
+                for c in decision.fields.values() if c.status is FieldStatus.MISMATCH])
+
     def _through_reshoots(self, frame: Callable[[int], Shot], record: dict[str, str], *,
-                          changed: bool) -> Verdict:
+                          changed: bool) -> Decision:
         earlier: dict[int, Mapping[str, FieldCheck]] = {}
         for attempt in range(self.final_attempt + 1):
             shot = frame(attempt)
@@ -110,7 +121,7 @@ class VerdictRates:
                                 verify=shot.verify_changed if changed else shot.verify,
                                 earlier=earlier)
             if decision.verdict is not Verdict.RESHOOT:
-                return decision.verdict
+                return decision
             earlier[attempt] = decision.fields
         raise AssertionError("the final attempt never asks for a reshoot")
 
@@ -124,6 +135,7 @@ class VerdictRates:
                                                   4),
                 "frames": sum(self.good.values()), "changed_records": self.changed,
                 "attempt": self.final_attempt,
+                "false_mismatches": self.false_mismatches,
                 # with add_unit: units taken through their reshoots, frames a good unit took
                 **({"reshoots": "taken", "frames_per_good_unit":
                     round(self.frames_taken / self.units, 3)} if self.units else
