@@ -111,6 +111,18 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("50/60 Hz", 593, 245, 103, 35), ("Serial No.", 75, 282, 100, 32),
         ("160199-1758", 215, 281, 148, 35)],
      {"serial": "160199-1758", "model": None}),
+    ("an unreadable label: a number that is a word of another field's value is not left "
+     "over (was not read)", [
+        ("ITHPOLTEC", 954, 0, 352, 64), ("N5", 313, 99, 106, 56),
+        ("FUG41-201", 983, 100, 275, 66), ("SN 191167-6706", 305, 195, 423, 65),
+        ("400 V", 302, 293, 158, 64), ("18.5", 293, 810, 129, 61), ("kW", 410, 807, 96, 64)],
+     {"model": "FUG41-201", "serial": "191167-6706", "power": "18.5 kW"}),
+    ("an unreadable label: a cut-off word in capitals is no code (was not read)", [
+        ("type/typ:", 63, 485, 139, 49), ("GZR4959G", 233, 484, 173, 44),
+        ("Auftra", 599, 485, 110, 40), ("S/\\/:", 62, 541, 138, 44),
+        ("4550777326", 206, 542, 206, 42), ("Freque", 603, 545, 106, 43),
+        ("DREHZ", 602, 601, 105, 39), ("Order", 65, 601, 99, 37)],
+     {"model": "GZR4959G", "serial": "4550777326"}),
 ]
 
 

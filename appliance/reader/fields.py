@@ -437,14 +437,23 @@ def _claims(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
                     and other.value_regex().fullmatch(text) for other in schema.fields.values())
 
 
+def _free(text: str, taken: set[str]) -> bool:
+    """Whether a run is left over: neither another field's value nor a word of one
+    (``18.5`` of ``18.5 kW``, joined from two runs)."""
+    return bool(text) and text not in taken and not any(text in value.split()
+                                                         for value in taken)
+
+
 def _by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: PlateSchema,
                     taken: set[str]) -> None:
     """Fields whose label was not read (``N°DSSRRG:``) take the one run left that only
-    they can claim; with a capped confidence, so a wrong guess asks for a reshoot."""
+    they can claim; with a capped confidence, so a wrong guess asks for a reshoot. Only
+    runs with a digit count: a run of capitals alone is far likelier a cut-off word
+    (``DREHZ``) than a code."""
     missing = [spec for name, spec in schema.fields.items()
                if result[name].value is None and spec.unlabelled == "never"]
     words = [w for line in lines for w in line.words
-             if w.text.strip() and w.text.strip() not in taken]
+             if _free(w.text.strip(), taken) and any(ch.isdigit() for ch in w.text)]
     for spec in missing:
         mine = [w for w in words if _claims(spec, w.text.strip(), schema)]
         rivals = [o for o in missing if o is not spec
