@@ -87,6 +87,18 @@ def _punctuation_dropped(read: str, expected: str) -> bool:
     return all(mark in rest for mark in fewer)  # the fewer marks, in order, within the more
 
 
+#: what a table cell's border, the plate's edge or a scratch beside a value reads as
+EDGE_STROKES = "1Iil|!"
+
+
+def _edge_stroke_added(read: str, expected: str) -> bool:
+    """Whether the reading is the expected value with one stroke more at either end
+    (``1952 r/min`` for ``952 r/min``, ``E22-112L-81`` for ``E22-112L-8``)."""
+    r, e = re.sub(r"\s", "", read), re.sub(r"\s", "", expected)
+    return len(r) == len(e) + 1 and ((r[0] in EDGE_STROKES and r[1:] == e)
+                                     or (r[-1] in EDGE_STROKES and r[:-1] == e))
+
+
 def _holds_more(read: str | None, expected: str | None) -> bool:
     """Whether the reading is the expected value with more around it (``VX132M-4X`` for
     ``VX132M-4``): the plate may well carry more than the record, so verify cannot
@@ -141,6 +153,11 @@ def check_field(name: str, rule: FieldRule, read: ReadField | None, expected: st
         # a dropped decimal point or dash is far likelier a misread than a misprinted plate
         return result(FieldStatus.CONFUSED, f"read {text!r}, expected {expected!r}: differs only "
                       "by a dropped or extra punctuation mark", text)
+    if _edge_stroke_added(a, b):
+        # a border or the plate's edge read as a "1" beside the value: seen behind false
+        # MISMATCHes (`1952 r/min`, `162,53 A`); a plate with such a value still is no PASS
+        return result(FieldStatus.CONFUSED, f"read {text!r}, expected {expected!r}: differs only "
+                      "by a stroke at one end (an edge or border read as a 1)", text)
     if confidence < threshold:
         return result(FieldStatus.CONFUSED, f"read {text!r} with low confidence "
                       f"{confidence:.2f} < {threshold:.2f}, expected {expected!r}", text)
