@@ -123,6 +123,13 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("4550777326", 206, 542, 206, 42), ("Freque", 603, 545, 106, 43),
         ("DREHZ", 602, 601, 105, 39), ("Order", 65, 601, 99, 37)],
      {"model": "GZR4959G", "serial": "4550777326"}),
+    ("label words no schema knows, each before a colon: the values after them are left over "
+     "(was not read)", [
+        ("KRAFTVOL GmbH", 80, 20, 300, 40), ("Ne: XG-40/250", 80, 80, 260, 40),
+        ("SN 191167-6706", 80, 140, 280, 40), ("Detn: 06/2021", 80, 200, 250, 40),
+        ("400 V", 80, 260, 100, 40)],
+     {"model": "XG-40/250", "serial": "191167-6706", "manufactured": "06/2021",
+      "voltage": "400 V"}),
 ]
 
 

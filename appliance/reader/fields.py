@@ -444,23 +444,40 @@ def _free(text: str, taken: set[str]) -> bool:
                                                          for value in taken)
 
 
+def _leftover_values(lines: list[Line], taken: set[str]) -> list[tuple[Word, int, str]]:
+    """Runs left for :func:`_by_elimination`, as (run, start, text): a whole run, or what
+    follows the colon of a run whose label is a word no schema knows (``Ne: XG-40/250``,
+    ``0STB8: 08/2020``). Only text with a digit counts: a run of capitals alone is far
+    likelier a cut-off word (``DREHZ``) than a code."""
+    out = []
+    for line in lines:
+        for word in line.words:
+            text = word.text.strip()
+            start = word.text.index(text) if text else 0
+            if ":" in text[1:-1]:
+                head, _, tail = text.rpartition(":")
+                start += len(head) + 1 + (len(tail) - len(tail.lstrip()))
+                text = tail.strip()
+            if _free(text, taken) and any(ch.isdigit() for ch in text):
+                out.append((word, start, text))
+    return out
+
+
 def _by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: PlateSchema,
                     taken: set[str]) -> None:
     """Fields whose label was not read (``N°DSSRRG:``) take the one run left that only
-    they can claim; with a capped confidence, so a wrong guess asks for a reshoot. Only
-    runs with a digit count: a run of capitals alone is far likelier a cut-off word
-    (``DREHZ``) than a code."""
+    they can claim (:func:`_leftover_values`); with a capped confidence, so a wrong guess
+    asks for a reshoot."""
     missing = [spec for name, spec in schema.fields.items()
                if result[name].value is None and spec.unlabelled == "never"]
-    words = [w for line in lines for w in line.words
-             if _free(w.text.strip(), taken) and any(ch.isdigit() for ch in w.text)]
+    left = _leftover_values(lines, taken)
     for spec in missing:
-        mine = [w for w in words if _claims(spec, w.text.strip(), schema)]
+        mine = [item for item in left if _claims(spec, item[2], schema)]
         rivals = [o for o in missing if o is not spec
-                  and any(_claims(o, w.text.strip(), schema) for w in mine)]
+                  and any(_claims(o, text, schema) for _, _, text in mine)]
         if len(mine) == 1 and not rivals:
-            text = mine[0].text.strip()
-            conf, box = mine[0].evidence(0, len(mine[0].text))
+            word, start, text = mine[0]
+            conf, box = word.evidence(start, start + len(text))
             result[spec.name] = FieldValue(value=text, box=box,
                                            confidence=min(conf, ELIMINATION_CONFIDENCE))
             taken.add(text)
