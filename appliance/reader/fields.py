@@ -446,9 +446,10 @@ def _free(text: str, taken: set[str]) -> bool:
 
 def _leftover_values(lines: list[Line], taken: set[str]) -> list[tuple[Word, int, str]]:
     """Runs left for :func:`_by_elimination`, as (run, start, text): a whole run, or what
-    follows the colon of a run whose label is a word no schema knows (``Ne: XG-40/250``,
-    ``0STB8: 08/2020``). Only text with a digit counts: a run of capitals alone is far
-    likelier a cut-off word (``DREHZ``) than a code."""
+    follows a colon inside it (the label before it is then a word no schema knows, else the
+    field would have been found by it: ``Ne: XG-40/250``, ``0STB8: 08/2020``). Only text
+    with a digit counts: a run of capitals alone is far likelier a cut-off word (``DREHZ``)
+    than a code."""
     out = []
     for line in lines:
         for word in line.words:
