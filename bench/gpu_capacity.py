@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from cuda_timing import cuda_times  # bench/cuda_timing.py, beside this script
 
 from appliance.reader.ppocr.pipeline import PPOCRReader
 from appliance.reader.ppocr.recognise import network_input
@@ -21,14 +21,7 @@ SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.tom
 
 def timed(step: Callable[[], object], repeats: int) -> float:
     """Median milliseconds of ``step`` (device synchronised around each call)."""
-    step()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - started) * 1000)
+    times = cuda_times(step, repeats)
     return sorted(times)[len(times) // 2]
 
 

@@ -21,6 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cuda_timing import cuda_times  # bench/cuda_timing.py, beside this script
+
 from appliance.reader.vlm.backend import VLMReader
 from appliance.schema import load_schema
 from training.vlm.shapes import random_glm4v
@@ -30,14 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def timed(fn, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """p50 / min of ``fn`` in ms after one warm-up call."""
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
+    times = cuda_times(fn, repeat)
     return {"p50_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1)}
 
 
