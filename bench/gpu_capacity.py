@@ -7,16 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from cuda_timing import cuda_times  # bench/cuda_timing.py, beside this script
 
-from appliance.reader.ppocr.pipeline import PPOCRReader
+from appliance.reader.ppocr.networks import LocalNetworks
+from appliance.reader.ppocr.pipeline import DEFAULT_MODEL
 from appliance.reader.ppocr.recognise import network_input
-from appliance.schema import load_schema
-
-SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml"
 
 
 def timed(step: Callable[[], object], repeats: int) -> float:
@@ -30,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
-    reader = PPOCRReader(schema=load_schema(SCHEMA), device="cuda")
+    networks = LocalNetworks.load(DEFAULT_MODEL, device="cuda")
     print(json.dumps({"gpu": torch.cuda.get_device_name()}))
     for batch in (1, 8, 16, 32):
         host = torch.randint(0, 255, (batch, 3, 960, 1280), dtype=torch.uint8)
@@ -39,7 +36,7 @@ def main() -> None:
         def detect(src: torch.Tensor = pinned) -> torch.Tensor:
             x = src.to("cuda", non_blocking=True).flip(1).float() / 127.5 - 1.0
             x = x.contiguous(memory_format=torch.channels_last)
-            probs = reader._detect_net(x)[:, 0]
+            probs = networks.detect_net(x)[:, 0]
             return (probs * 255).to(torch.uint8).cpu()
 
         on_device = pinned.cuda()
@@ -49,7 +46,7 @@ def main() -> None:
             "copy_in_pinned_ms": round(timed(lambda p=pinned: p.to("cuda", non_blocking=True),
                                              args.repeats), 2),
             "network_only_ms": round(timed(
-                lambda d=on_device: reader._detect_net(
+                lambda d=on_device: networks.detect_net(
                     (d.flip(1).float() / 127.5 - 1.0).contiguous(
                         memory_format=torch.channels_last)), args.repeats), 2),
             "in_to_uint8_probs_out_ms": round(timed(detect, args.repeats), 2),
@@ -59,7 +56,7 @@ def main() -> None:
 
         def recognise(p: torch.Tensor = pixels, w: int = width) -> torch.Tensor:
             x = network_input(p.to("cuda", non_blocking=True), [w] * p.shape[0])
-            lp = reader._recognise_net(x)
+            lp = networks.recognise_net(x)
             best_log, best = lp.max(-1)
             return torch.stack([best_log.exp(), best.float()]).cpu()
 

@@ -1,7 +1,9 @@
 """Frames per second of the inference service's reading, one process against reader worker
 pools (``reader.workers``), on the same JPEG frames: ``python bench/gpu_throughput.py
---workers 4 --workers 8 --workers 12``. Frames go in as the camera sends them (JPEG bytes)
-and come out as fields, decoding included; the pools also report batch-1 latency."""
+--workers 8 --workers 14``. Frames go in as the camera sends them (JPEG bytes) and come out
+as fields, decoding included; the pools also report batch-1 latency. On a GPU a pool's
+workers are served the networks by the inference process (``netserver``); ``--separate``
+also times pools whose workers each load their own (the design before session 15)."""
 
 from __future__ import annotations
 
@@ -52,16 +54,19 @@ def one_process(payloads: list[bytes], device: str, batch: int, rounds: int) -> 
 
 
 def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
-           rounds: int, chunk: int | None) -> dict[str, object]:
-    """A pool of ``workers`` reader processes sharing each batch."""
+           rounds: int, chunk: int | None, *, shared: bool) -> dict[str, object]:
+    """A pool of ``workers`` reader processes sharing each batch (``shared``: the networks
+    served to them from this process)."""
     started = time.perf_counter()
-    pool = ReaderPool(backend="ppocr", schema_file=SCHEMA, device=device, workers=workers)
+    pool = ReaderPool(backend="ppocr", schema_file=SCHEMA, device=device, workers=workers,
+                      share_networks=shared)
     load_s = time.perf_counter() - started
     try:
         frames = [PoolFrame(payload=p) for p in payloads]
         for _ in range(2):  # warm-up: every worker captures its CUDA graphs
             for part in _batches(len(frames), batch):
                 pool.read_frames([frames[i] for i in part], chunk=chunk)
+        busy_before = pool.server.stats["busy_s"] if pool.server else 0.0
         started = time.perf_counter()
         values = []
         for _ in range(rounds):
@@ -69,13 +74,17 @@ def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
                 results = pool.read_frames([frames[i] for i in part], chunk=chunk)
                 values += [{k: f.value for k, f in r.fields.items()} for r in results]
         seconds = time.perf_counter() - started
+        server = dict(pool.server.stats) if pool.server else {}
+        if server:  # the share of the timed rounds the network server was busy
+            server["busy_share"] = round((server["busy_s"] - busy_before) / seconds, 2)
         single = []
         for frame in frames:
             t0 = time.perf_counter()
             pool.read_frames([frame])
             single.append((time.perf_counter() - t0) * 1000)
         free, total = torch.cuda.mem_get_info() if device == "cuda" else (0, 0)
-        return {"workers": workers, "mode": "pool", "batch": batch, "chunk": chunk,
+        return {"workers": workers, "mode": "pool, networks served" if shared else "pool",
+                "batch": batch, "chunk": chunk, "server": server,
                 "load_s": round(load_s, 1),
                 "frames_per_s": round(rounds * len(frames) / seconds, 1),
                 "batch1_p50_ms": round(statistics.median(single), 1),
@@ -92,8 +101,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, action="append", default=None)
-    parser.add_argument("--chunk", type=int, default=None,
+    parser.add_argument("--chunk", type=int, action="append", default=None,
                         help="frames per share sent to a worker (default: the pool's)")
+    parser.add_argument("--separate", action="store_true",
+                        help="also time pools whose workers load their own networks")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--no-pool", action="store_true", help="time the in-process reader only")
     parser.add_argument("--render-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
@@ -107,15 +118,17 @@ def main() -> None:
     baseline = one_process(payloads, args.device, args.batch, args.rounds)
     reference = baseline.pop("values")
     print(json.dumps(baseline), flush=True)
-    for workers in [] if args.no_pool else args.workers or [4, 8]:
-        result = pooled(payloads, args.device, workers, args.batch, args.rounds, args.chunk)
+    shared_modes = [True, False] if args.separate else [True]
+    configurations = [(w, c, shared) for shared in shared_modes
+                      for w in ([] if args.no_pool else args.workers or [8, 14])
+                      for c in args.chunk or [None]]
+    for workers, chunk, shared in configurations:
+        result = pooled(payloads, args.device, workers, args.batch, args.rounds, chunk,
+                        shared=shared and args.device == "cuda")
         values = result.pop("values")
         same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
         print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}"}),
               flush=True)
-        if result["errors"]:
-            break  # a pool that lost frames: larger ones will not do better
-
 
 if __name__ == "__main__":
     main()

@@ -64,16 +64,20 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_reader(backend: str, *, schema: PlateSchema, device: str = "auto",
-                **options: object) -> Reader:
-    """Load the reader ``backend`` once (weights, engines) for ``schema`` on ``device``."""
+def reader_class(backend: str) -> ReaderFactory:
+    """The class of the reader ``backend`` (imported, nothing loaded)."""
     if backend not in _BACKENDS:
         raise ValueError(f"unknown reader backend {backend!r} "
                          f"(available: {', '.join(available_backends())})")
     module_name, class_name = _BACKENDS[backend].split(":")
-    factory = getattr(importlib.import_module(module_name), class_name)
-    reader: Reader = factory(schema=schema, device=resolve_device(device), **options)
-    return reader
+    factory: ReaderFactory = getattr(importlib.import_module(module_name), class_name)
+    return factory
+
+
+def load_reader(backend: str, *, schema: PlateSchema, device: str = "auto",
+                **options: object) -> Reader:
+    """Load the reader ``backend`` once (weights, engines) for ``schema`` on ``device``."""
+    return reader_class(backend)(schema=schema, device=resolve_device(device), **options)
 
 
 def verify_statuses(scores: dict[str, object]) -> dict[str, str]:

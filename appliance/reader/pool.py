@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from appliance.reader.base import reader_class, resolve_device
 from appliance.transport.messages import FieldValue, QualityIssue
 
 log = logging.getLogger("reader.pool")
@@ -75,8 +76,9 @@ class WorkerReply(BaseModel):
 
 
 def _worker_main(conn: Connection, backend: str, schema_file: str, device: str,
-                 options: dict[str, Any], threads: int) -> None:
-    """A worker process: load the reader, then read jobs until told to stop."""
+                 options: dict[str, Any], threads: int, served: Any = None) -> None:
+    """A worker process: load the reader, then read jobs until told to stop. ``served``:
+    the endpoint of the pool's network server, in place of the reader's own networks."""
     import cv2
     import torch
 
@@ -90,6 +92,8 @@ def _worker_main(conn: Connection, backend: str, schema_file: str, device: str,
     cv2.setNumThreads(threads)
     try:
         schema = load_schema(Path(schema_file))
+        if served is not None:
+            options = {**options, "served": served}
         reader = load_reader(backend, schema=schema, device=device, **options)
     except Exception as exc:  # the parent names it and refuses to start
         conn.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
@@ -145,14 +149,18 @@ def _worker_main(conn: Connection, backend: str, schema_file: str, device: str,
 
 
 class _Worker:
-    def __init__(self, number: int, target: tuple[str, str, str, dict[str, Any], int]) -> None:
+    def __init__(self, number: int, target: tuple[str, str, str, dict[str, Any], int],
+                 server: Any = None) -> None:
         context = mp.get_context("spawn")  # CUDA cannot be used in a forked child
         self.number = number
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, *target),
+        served = server.attach() if server is not None else None
+        self.process = context.Process(target=_worker_main, args=(child, *target, served),
                                        name=f"reader-{number}", daemon=True)
         self.process.start()
         child.close()
+        if served is not None:
+            served.conn.close()  # the worker's end: the server sees EOF when it stops
 
     def ready(self, timeout_s: float) -> dict[str, Any]:
         if not self.conn.poll(timeout_s):
@@ -192,13 +200,24 @@ class ReaderPool:
     ``read_frames`` blocks until every frame of the batch has a result, in order."""
 
     def __init__(self, *, backend: str, schema_file: Path, device: str, workers: int,
-                 options: dict[str, Any] | None = None, load_timeout_s: float = 600.0) -> None:
+                 options: dict[str, Any] | None = None, load_timeout_s: float = 600.0,
+                 share_networks: bool | None = None) -> None:
         if workers < 1:
             raise ValueError(f"a reader pool needs at least one worker, not {workers}")
+        device = resolve_device(device)
+        serve = getattr(reader_class(backend), "serve_networks", None)
+        if share_networks is None:  # on a GPU, wherever the reader can be served
+            share_networks = serve is not None and device == "cuda"
+        if share_networks and serve is None:
+            raise PoolError(f"reader {backend!r} cannot share its networks among workers")
+        #: the networks loaded once in this process and served to the workers (or None:
+        #: each worker loads its own reader whole)
+        self.server = serve(device=device, **(options or {})) \
+            if share_networks and serve is not None else None
         threads = max(1, (os.cpu_count() or 1) // workers)
         self._target = (backend, str(schema_file), device, dict(options or {}), threads)
         self._load_timeout_s = load_timeout_s
-        self._workers = [_Worker(k, self._target) for k in range(workers)]
+        self._workers = [_Worker(k, self._target, self.server) for k in range(workers)]
         try:
             answers = [w.ready(load_timeout_s) for w in self._workers]
         except PoolError:
@@ -260,7 +279,7 @@ class ReaderPool:
         for i in indices:
             results[i] = WorkerResult(error=reason)
         worker.stop()
-        fresh = _Worker(worker.number, self._target)
+        fresh = _Worker(worker.number, self._target, self.server)
         fresh.ready(self._load_timeout_s)
         self._workers[worker.number] = fresh
         self.restarts += 1
@@ -269,3 +288,5 @@ class ReaderPool:
         """Stop every worker (each finishes the job it holds)."""
         for worker in self._workers:
             worker.stop()
+        if self.server is not None:
+            self.server.close()

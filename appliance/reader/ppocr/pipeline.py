@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -23,14 +22,15 @@ from appliance.geometry import quad_box, rectify_quad, upright_boxes
 from appliance.reader.base import PlateReading
 from appliance.reader.calibration import load_for
 from appliance.reader.fields import Line, Word, assign_fields, group_lines
-from appliance.reader.ppocr.cudagraphs import GraphedForward
 from appliance.reader.ppocr.detect import (
     DetectorSettings,
     detect_quads,
     detector_input,
     stack_inputs,
 )
-from appliance.reader.ppocr.modeling import PPOCRModel
+from appliance.reader.ppocr.modeling import PPOCRConfig
+from appliance.reader.ppocr.netserver import Endpoint, NetworkServer, RemoteNetworks
+from appliance.reader.ppocr.networks import LocalNetworks, Networks
 from appliance.reader.ppocr.recognise import (
     HEIGHT,
     MAX_WIDTH,
@@ -40,7 +40,6 @@ from appliance.reader.ppocr.recognise import (
     batches,
     ctc_greedy,
     line_pixels,
-    network_input,
 )
 from appliance.reader.ppocr.verify import verify_field
 from appliance.reader.quality import assess
@@ -83,15 +82,6 @@ class FrameAnalysis:
         return cv2.boxPoints(((cx, cy), (w + 2 * grow, h + 2 * grow), angle)).astype(np.float32)
 
 
-def _load(folder: Path, device: str) -> Any:
-    model: Any = PPOCRModel.from_pretrained(folder)
-    # weights stay float32 (BatchNorm statistics overflow float16); a GPU runs the
-    # convolutions and matrix products in float16 under autocast (see _autocast).
-    # Channels-last: ~20 % faster on a CPU (oneDNN), and what tensor cores want.
-    model = model.to(device, dtype=torch.float32, memory_format=torch.channels_last).eval()
-    return model.requires_grad_(False)  # read only: the training wing loads its own copy
-
-
 class PPOCRReader:
     """PP-OCR-based reader; see the module docstring."""
 
@@ -99,28 +89,30 @@ class PPOCRReader:
 
     def __init__(self, *, schema: PlateSchema, device: str = "cpu",
                  model_dir: Path | str | None = None, detector_limit: int | None = None,
-                 cuda_graphs: bool = True, **_: object) -> None:
+                 cuda_graphs: bool = True, served: Endpoint | None = None,
+                 **_: object) -> None:
         folder = Path(model_dir) if model_dir else DEFAULT_MODEL
         for part in ("detector", "recognizer"):
             if not (folder / part / "config.json").is_file():
                 raise ModelNotFound(f"{folder}: no {part}/ here (expected detector/ and "
                                     "recognizer/ model folders)")
         self.schema = schema
-        self.device = device
-        if device == "cpu":  # network passes reuse their memory: 2x faster detector on a
-            keep_freed_memory()  # CPU; no gain measured on an H100 host (docs/benchmarks.md)
         #: raw field scores → measured probability of a right value (None: raw scores)
         self.calibration = load_for(folder)
-        self.detector = _load(folder / "detector", device)
-        self.recognizer = _load(folder / "recognizer", device)
-        self.charset = Charset(list(self.recognizer.config.charset))
-        graphs = cuda_graphs and device == "cuda"
-        self._detect_net = GraphedForward(self._autocast(
-            lambda x: self.detector(x)["probs"]), enabled=graphs)
-        self._recognise_net = GraphedForward(self._autocast(
-            lambda x: self.charset.log_probs(self.recognizer, x)),
-            enabled=graphs)
-        limit = detector_limit or (1280 if device == "cuda" else 960)
+        networks: Networks
+        if served is None:  # the networks in this process
+            if device == "cpu":  # network passes reuse their memory: 2x faster detector
+                keep_freed_memory()  # on a CPU; no gain on an H100 host (benchmarks.md)
+            local = LocalNetworks.load(folder, device=device, cuda_graphs=cuda_graphs)
+            self.charset = local.charset
+            networks = local
+        else:  # served by another process (netserver): only the character set is needed
+            self.charset = Charset(list(PPOCRConfig.from_pretrained(
+                folder / "recognizer").charset))
+            networks = RemoteNetworks(served)
+        self.networks = networks
+        self.device = networks.device
+        limit = detector_limit or (1280 if self.device == "cuda" else 960)
         self.settings = DetectorSettings(limit=int(limit))
         self._recent: list[tuple[np.ndarray, FrameAnalysis, PlateReading]] = []
         #: frames sent through the networks together (None: the whole batch). On a GPU one:
@@ -128,19 +120,25 @@ class PPOCRReader:
         #: (23.5 and 29.7 against 31.2) but reserved 27 and 61 GB of GPU memory against 5.7
         #: (CUDA graphs of every shape), and a frame's reading varied with its neighbours
         #: (lines share the recogniser's padded batches). docs/benchmarks.md
-        self.frames_per_pass: int | None = 1 if device == "cuda" else None
+        self.frames_per_pass: int | None = 1 if self.device == "cuda" else None
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
 
-    def _autocast(self, forward: Any) -> Any:
-        """``forward`` in float16 autocast on a GPU, returning float32."""
-        def run(x: torch.Tensor) -> torch.Tensor:
-            with torch.autocast("cuda", dtype=torch.float16, enabled=self.device == "cuda"):
-                return forward(x).float()
-        return run
+    @staticmethod
+    def serve_networks(*, device: str, model_dir: Path | str | None = None,
+                       detector_limit: int | None = None, cuda_graphs: bool = True,
+                       **_: object) -> NetworkServer:
+        """Load the networks once here and serve them to reader workers (each made with
+        ``served=server.attach()``); see :mod:`appliance.reader.ppocr.netserver`."""
+        local = LocalNetworks.load(Path(model_dir) if model_dir else DEFAULT_MODEL,
+                                   device=device, cuda_graphs=cuda_graphs)
+        return NetworkServer(local, max_side=int(detector_limit or
+                                                 (1280 if device == "cuda" else 960)))
 
     def _stage(self, name: str) -> AbstractContextManager[None]:
-        return stage(self.stage_ms, name, self.device)
+        # a served reader never touches the GPU itself: no synchronising
+        device = self.device if isinstance(self.networks, LocalNetworks) else "cpu"
+        return stage(self.stage_ms, name, device)
 
     # -- public interface ----------------------------------------------------------------
     def read(self, images: Sequence[np.ndarray]) -> list[PlateReading]:
@@ -194,11 +192,9 @@ class PPOCRReader:
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         with self._stage("detector input"):
             inputs = [detector_input(image, self.settings.limit) for image in images]
-            pixels = stack_inputs([p for p, _, _ in inputs]).to(self.device)
-            pixels = (pixels.flip(1).float() / 127.5 - 1.0)  # RGB→BGR, to -1..1
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
+            pixels = stack_inputs([p for p, _, _ in inputs])
         with self._stage("detector"):
-            probs = self._detect_net(pixels)[:, 0].cpu().numpy()
+            probs = self.networks.detect(pixels)
         with self._stage("boxes"):
             out = []
             for prob, (array, sx, sy) in zip(probs, inputs, strict=True):
@@ -250,12 +246,10 @@ class PPOCRReader:
         lines = [line_pixels(crop) for crop in crops]
         readings: list[LineReading | None] = [None] * len(lines)
         log_probs: list[torch.Tensor | None] = [None] * len(lines)
-        outputs = []
         gpu = self.device == "cuda"
-        for members, pixels, widths in batches(lines, fixed_shapes=gpu,
-                                               max_pixels=HEIGHT * 1024 * (128 if gpu else 20)):
-            pixels = network_input(pixels.to(self.device, non_blocking=gpu), widths)
-            outputs.append((members, self._recognise_net(pixels)))
+        outputs = [(members, self.networks.recognise(pixels, widths))
+                   for members, pixels, widths in batches(
+                       lines, fixed_shapes=gpu, max_pixels=HEIGHT * 1024 * (128 if gpu else 20))]
         for members, lp in outputs:  # best paths found on the device, decoded on the CPU
             lp = lp[: len(members)]  # without the blank padding rows
             widths = [min(lp.shape[1], max(1, math.ceil(lines[i].shape[1] / STRIDE)))

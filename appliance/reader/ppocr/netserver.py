@@ -1,0 +1,365 @@
+"""The reader's networks served from one process to many reader workers.
+
+A frame costs the GPU about 2.4 ms of network time but the reader about 20 ms of CPU work
+(box finding, rectifying, decoding, field attachment, quality). One process cannot feed a
+GPU that way; processes that each load the networks take turns on it. So the inference
+process owns the GPU and runs :class:`NetworkServer` in a thread, and each reader worker
+(``appliance.reader.pool``) reads with :class:`RemoteNetworks` in place of its own networks:
+the CPU work runs in parallel, the networks stay loaded once.
+
+Requests that arrive together are served together: detector inputs of one size in one
+batch, recogniser lines of one padded width in one batch, so a busy GPU batches across
+workers and stations by itself.
+
+Between a worker and the server: a JSON header over a pipe, the pixels and the results in a
+file-backed memory map shared by the two (one per worker; in ``/dev/shm`` where it has room,
+the file unlinked once both have mapped it). Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import mmap
+import multiprocessing as mp
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import numpy as np
+import torch
+
+from appliance.reader.ppocr.networks import LocalNetworks
+from appliance.reader.ppocr.recognise import HEIGHT
+
+log = logging.getLogger("reader.netserver")
+PROTOCOL = 1
+MIN_REGION = 8 << 20        # bytes each way per worker, at least
+DETECT_BATCH = 8            # frames in one detector pass at most
+RECOGNISE_PIXELS = HEIGHT * 1024 * 128   # line pixels in one recogniser pass at most
+REPLY_TIMEOUT_S = 120.0     # a first pass of a new shape captures a CUDA graph: seconds
+
+
+class NetworkError(RuntimeError):
+    """A served network call failed; the message says why (the server's own error, a
+    stopped server, an input too large for the shared region)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a worker needs to reach the server; handed to the worker process at its start."""
+
+    conn: Connection
+    path: str                # the shared memory file (unlinked once both sides mapped it)
+    request_bytes: int       # the region's first part: the worker's pixels
+    reply_bytes: int         # the second part: the server's results
+    device: str              # where the networks run
+
+
+def _region_file(size: int) -> str:
+    """A new file of ``size`` bytes, in /dev/shm when it has room (memory), else the
+    temporary directory; space is reserved now so a full /dev/shm fails here, cleanly."""
+    for folder in ("/dev/shm", tempfile.gettempdir()):
+        if not os.path.isdir(folder):
+            continue
+        handle, path = tempfile.mkstemp(prefix="nameplate-net-", dir=folder)
+        try:
+            os.posix_fallocate(handle, 0, size)
+            return path
+        except OSError:
+            os.unlink(path)
+        finally:
+            os.close(handle)
+    raise NetworkError(f"no room for a {size >> 20} MB shared region in /dev/shm or "
+                       f"{tempfile.gettempdir()}")
+
+
+def _map(path: str, size: int) -> mmap.mmap:
+    with open(path, "r+b") as handle:
+        return mmap.mmap(handle.fileno(), size)
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+# -- the worker's side ----------------------------------------------------------------------
+class RemoteNetworks:
+    """The reader's :class:`~appliance.reader.ppocr.networks.Networks`, served by a
+    :class:`NetworkServer` in another process."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.device = endpoint.device
+        self._conn = endpoint.conn
+        self._memory = _map(endpoint.path, endpoint.request_bytes + endpoint.reply_bytes)
+        self._request_bytes = endpoint.request_bytes
+        self._reply_bytes = endpoint.reply_bytes
+        self._conn.send_bytes(json.dumps({"v": PROTOCOL, "op": "mapped"}).encode())
+
+    def _request(self, header: dict[str, Any], data: np.ndarray) -> np.ndarray:
+        if data.nbytes > self._request_bytes:
+            raise NetworkError(f"{header['op']} input of {data.nbytes} bytes exceeds the "
+                               f"shared region ({self._request_bytes})")
+        np.frombuffer(self._memory, np.uint8, data.nbytes)[:] = data.reshape(-1).view(np.uint8)
+        try:
+            self._conn.send_bytes(json.dumps({"v": PROTOCOL, **header,
+                                              "shape": list(data.shape)}).encode())
+            if not self._conn.poll(REPLY_TIMEOUT_S):
+                raise NetworkError(f"network server did not answer within {REPLY_TIMEOUT_S:.0f} s")
+            reply = json.loads(self._conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise NetworkError(f"network server gone: {exc}") from exc
+        if "error" in reply:
+            raise NetworkError(f"network server: {reply['error']}")
+        shape = tuple(int(d) for d in reply["shape"])
+        out = np.frombuffer(self._memory, np.float32, math.prod(shape),
+                            offset=self._request_bytes)
+        return out.reshape(shape).copy()
+
+    def detect(self, pixels: torch.Tensor) -> np.ndarray:
+        """See :class:`~appliance.reader.ppocr.networks.Networks` (frames that do not fit
+        the shared region together go in parts)."""
+        frame_in = math.prod(pixels.shape[1:])
+        per_part = min(self._request_bytes // frame_in, self._reply_bytes // (4 * frame_in // 3))
+        if per_part < 1:
+            raise NetworkError(f"a {pixels.shape[2]}×{pixels.shape[3]} frame exceeds the "
+                               "shared region")
+        frames = np.ascontiguousarray(pixels.permute(0, 2, 3, 1).numpy())  # B×H×W×3
+        parts = [self._request({"op": "detect"}, frames[k: k + per_part])
+                 for k in range(0, len(frames), per_part)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def recognise(self, pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
+        """See :class:`~appliance.reader.ppocr.networks.Networks`; padding rows (width 0)
+        are not sent and come back as nothing (the reader drops them)."""
+        rows = sum(1 for w in widths if w > 0)
+        row_in = math.prod(pixels.shape[1:])
+        steps = -(-pixels.shape[2] // 8)
+        per_part = max(1, min(self._request_bytes // row_in,
+                              self._reply_bytes // (4 * steps * 256)))
+        parts = [self._request({"op": "recognise", "widths": widths[k: k + per_part]},
+                               pixels[k: min(rows, k + per_part)].numpy())
+                 for k in range(0, rows, per_part)]
+        return torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
+
+    def close(self) -> None:
+        """Drop the shared region and the pipe."""
+        with contextlib.suppress(BufferError):
+            self._memory.close()
+        self._conn.close()
+
+
+# -- the server's side ----------------------------------------------------------------------
+@dataclass
+class _Client:
+    conn: Connection
+    path: str | None
+    memory: mmap.mmap
+    request_bytes: int
+    pinned: bool = False     # the region is registered with CUDA: copies are DMA, async
+
+    def pixels(self, shape: list[int]) -> torch.Tensor:
+        count = math.prod(shape)
+        if count > self.request_bytes:
+            raise NetworkError(f"request shape {shape} exceeds the shared region")
+        return torch.from_numpy(np.frombuffer(self.memory, np.uint8, count).reshape(shape))
+
+    def reply_area(self, shape: tuple[int, ...]) -> torch.Tensor:
+        count = math.prod(shape)
+        if 4 * count > len(self.memory) - self.request_bytes:
+            raise NetworkError(f"result of shape {list(shape)} exceeds the shared region")
+        return torch.from_numpy(np.frombuffer(self.memory, np.float32, count,
+                                              offset=self.request_bytes).reshape(shape))
+
+    def answer(self, shape: tuple[int, ...]) -> None:
+        self.conn.send_bytes(json.dumps({"v": PROTOCOL, "shape": list(shape)}).encode())
+
+
+@dataclass
+class _Request:
+    client: _Client
+    op: str
+    shape: list[int]
+    widths: list[int] = field(default_factory=list)
+
+
+def _register(memory: mmap.mmap) -> bool:
+    """Pin a shared region for the GPU's copy engines (False where that is not possible)."""
+    if not torch.cuda.is_available():
+        return False
+    address = np.frombuffer(memory, np.uint8).ctypes.data
+    return int(torch.cuda.cudart().cudaHostRegister(address, len(memory), 0)) == 0
+
+
+def _unregister(memory: mmap.mmap) -> None:
+    address = np.frombuffer(memory, np.uint8).ctypes.data
+    torch.cuda.cudart().cudaHostUnregister(address)
+
+
+class NetworkServer:
+    """Serves ``networks`` to reader workers from a thread of this process; see the module
+    docstring. ``attach`` makes one worker's endpoint; ``close`` stops serving."""
+
+    def __init__(self, networks: LocalNetworks, *, max_side: int = 1280) -> None:
+        self.networks = networks
+        self.request_bytes = max(MIN_REGION, max_side * max_side * 3)
+        self.reply_bytes = max(MIN_REGION, max_side * max_side * 4)
+        self._clients: list[_Client] = []
+        self._lock = threading.Lock()
+        self._wake_read, self._wake_write = mp.Pipe(duplex=False)
+        self._stopping = False
+        #: requests served, passes run and seconds busy (what the bench reports)
+        self.stats: dict[str, float] = {"detect_requests": 0, "detect_passes": 0,
+                                        "recognise_requests": 0, "recognise_passes": 0,
+                                        "busy_s": 0.0, "pinned_regions": 0}
+        self._thread = threading.Thread(target=self._serve, name="network-server",
+                                        daemon=True)
+        self._thread.start()
+
+    def attach(self) -> Endpoint:
+        """A new worker's endpoint (its pipe's far end and its shared region)."""
+        size = self.request_bytes + self.reply_bytes
+        path = _region_file(size)
+        mine, theirs = mp.Pipe()
+        memory = _map(path, size)
+        client = _Client(mine, path, memory, self.request_bytes,
+                         pinned=self.networks.device == "cuda" and _register(memory))
+        self.stats["pinned_regions"] += client.pinned
+        with self._lock:
+            self._clients.append(client)
+        self._wake_write.send_bytes(b"attached")
+        return Endpoint(theirs, path, self.request_bytes, self.reply_bytes,
+                        self.networks.device)
+
+    def close(self) -> None:
+        """Stop serving (a pass under way finishes) and drop every client's region."""
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_write.send_bytes(b"stop")
+        self._thread.join(timeout=10)
+        with self._lock:
+            for client in self._clients:
+                self._drop(client)
+            self._clients.clear()
+
+    def _drop(self, client: _Client) -> None:
+        client.conn.close()
+        if client.pinned:
+            _unregister(client.memory)
+            client.pinned = False
+        with contextlib.suppress(BufferError):
+            client.memory.close()
+        if client.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(client.path)
+            client.path = None
+
+    def _serve(self) -> None:
+        with torch.inference_mode():
+            while not self._stopping:
+                with self._lock:
+                    clients = list(self._clients)
+                ready = wait([self._wake_read] + [c.conn for c in clients], timeout=1.0)
+                requests = []
+                for client in clients:
+                    if client.conn in ready:
+                        request = self._receive(client)
+                        if request is not None:
+                            requests.append(request)
+                if self._wake_read in ready:
+                    with contextlib.suppress(EOFError, OSError):
+                        self._wake_read.recv_bytes()
+                if requests:
+                    started = time.perf_counter()
+                    self._run(requests)
+                    self.stats["busy_s"] += time.perf_counter() - started
+
+    def _receive(self, client: _Client) -> _Request | None:
+        """The client's next request (None: a hello, or the client is gone and dropped)."""
+        try:
+            header = json.loads(client.conn.recv_bytes())
+        except (EOFError, OSError):  # the worker stopped: its region goes with it
+            with self._lock:
+                self._clients.remove(client)
+            self._drop(client)
+            return None
+        except ValueError as exc:
+            self._refuse(client, f"malformed header: {exc}")
+            return None
+        op = header.get("op") if isinstance(header, dict) else None
+        if op == "mapped":  # both sides hold the mapping: the file can go
+            if client.path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(client.path)
+                client.path = None
+            return None
+        try:
+            if header.get("v") != PROTOCOL or op not in ("detect", "recognise"):
+                raise ValueError("unknown operation or protocol version")
+            return _Request(client, str(op), [int(d) for d in header["shape"]],
+                            [int(w) for w in header.get("widths", [])])
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            self._refuse(client, f"bad request {str(header)[:200]}: {exc}")
+            return None
+
+    def _refuse(self, client: _Client, reason: str) -> None:
+        log.warning("network request refused: %s", reason)
+        with contextlib.suppress(OSError):
+            client.conn.send_bytes(json.dumps({"v": PROTOCOL, "error": reason}).encode())
+
+    def _run(self, requests: list[_Request]) -> None:
+        """Serve requests of one kind and shape together, in passes of bounded size."""
+        groups: dict[tuple[Any, ...], list[_Request]] = {}
+        for request in requests:
+            groups.setdefault((request.op, *request.shape[1:]), []).append(request)
+        for (op, *_), members in groups.items():
+            try:
+                self._pass(op, members)
+            except Exception as exc:  # these workers' reads fail; the server goes on
+                log.exception("network pass failed")
+                for request in members:
+                    self._refuse(request.client, f"{op} failed: {type(exc).__name__}: {exc}")
+
+    def _pass(self, op: str, requests: list[_Request]) -> None:
+        """One group's inputs to the device, through the network in passes, and each
+        request's rows of the result into its own region."""
+        device = self.networks.device
+        pinned = all(r.client.pinned for r in requests)
+        pixels = torch.cat([r.client.pixels(r.shape).to(device, non_blocking=pinned)
+                            for r in requests])
+        widths = [w for r in requests for w in r.widths[: r.shape[0]]]
+        per_pass = DETECT_BATCH if op == "detect" else \
+            max(1, RECOGNISE_PIXELS // (HEIGHT * pixels.shape[2]))
+        outs = []
+        for start in range(0, len(pixels), per_pass):
+            part = pixels[start: start + per_pass]
+            rows = _pow2(len(part))  # few shapes: each is captured once as a CUDA graph
+            padding = torch.full((rows - len(part), *part.shape[1:]),
+                                 127 if op == "detect" else 0, dtype=torch.uint8,
+                                 device=part.device)
+            part = torch.cat([part, padding])
+            if op == "detect":
+                out = self.networks.detect_on_device(part.permute(0, 3, 1, 2))
+            else:
+                out = self.networks.recognise(
+                    part, widths[start: start + per_pass] + [0] * len(padding))
+            outs.append(out[: rows - len(padding)])
+            self.stats[f"{op}_passes"] += 1
+        self.stats[f"{op}_requests"] += len(requests)
+        result = torch.cat(outs)
+        start, shapes = 0, []
+        for request in requests:
+            rows_of = result[start: start + request.shape[0]]
+            shapes.append(tuple(rows_of.shape))
+            request.client.reply_area(shapes[-1]).copy_(rows_of, non_blocking=pinned)
+            start += request.shape[0]
+        if device == "cuda":
+            torch.cuda.synchronize()  # every reply is in its region before any is answered
+        for request, shape in zip(requests, shapes, strict=True):
+            request.client.answer(shape)

@@ -1,0 +1,101 @@
+"""The reader's two networks behind one small interface, wherever they run.
+
+:class:`LocalNetworks` runs the detector and recogniser in this process (CPU, or a GPU with
+CUDA graphs). :mod:`appliance.reader.ppocr.netserver` offers the same two calls to reader
+worker processes from one process that owns the GPU, so the per-frame CPU work runs in
+many processes while the networks stay loaded once.
+
+Both calls take uint8 pixels as the reader makes them and return float32 results on the CPU
+or on the networks' device: ``detect`` B×3×H×W RGB → B×H×W text probabilities (numpy);
+``recognise`` B×48×W×3 RGB lines and each row's width → B×T×K log-probabilities over the
+plate alphabet (a tensor).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from appliance.reader.ppocr.cudagraphs import GraphedForward
+from appliance.reader.ppocr.modeling import PPOCRModel
+from appliance.reader.ppocr.recognise import Charset, network_input
+
+
+def _load(folder: Path, device: str) -> Any:
+    model: Any = PPOCRModel.from_pretrained(folder)
+    # weights stay float32 (BatchNorm statistics overflow float16); a GPU runs the
+    # convolutions and matrix products in float16 under autocast (see LocalNetworks).
+    # Channels-last: ~20 % faster on a CPU (oneDNN), and what tensor cores want.
+    model = model.to(device, dtype=torch.float32, memory_format=torch.channels_last).eval()
+    return model.requires_grad_(False)  # read only: the training wing loads its own copy
+
+
+class Networks(Protocol):
+    """What the reader needs from its networks."""
+
+    #: where the networks run ("cpu", "cuda"): a GPU wants few, fixed batch shapes
+    device: str
+
+    def detect(self, pixels: torch.Tensor) -> np.ndarray:
+        """B×3×H×W uint8 RGB frames → B×H×W float32 text probabilities."""
+        ...
+
+    def recognise(self, pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
+        """B×48×W×3 uint8 RGB lines (row ``b`` real up to ``widths[b]``) → B×T×K float32
+        log-probabilities over the charset's allowed classes."""
+        ...
+
+
+class LocalNetworks:
+    """The detector and recogniser loaded in this process on ``device``; on a GPU each
+    input shape is captured once as a CUDA graph (``cuda_graphs``) and run in float16."""
+
+    def __init__(self, *, detector: Any, recognizer: Any, charset: Charset, device: str,
+                 cuda_graphs: bool = True) -> None:
+        self.detector = detector
+        self.recognizer = recognizer
+        self.charset = charset
+        self.device = device
+        graphs = cuda_graphs and device == "cuda"
+        self.detect_net = GraphedForward(self._autocast(
+            lambda x: self.detector(x)["probs"]), enabled=graphs)
+        self.recognise_net = GraphedForward(self._autocast(
+            lambda x: self.charset.log_probs(self.recognizer, x)), enabled=graphs)
+
+    @classmethod
+    def load(cls, folder: Path, *, device: str, cuda_graphs: bool = True) -> LocalNetworks:
+        """The detector and recogniser of the model folder ``folder`` on ``device``."""
+        recognizer = _load(folder / "recognizer", device)
+        return cls(detector=_load(folder / "detector", device), recognizer=recognizer,
+                   charset=Charset(list(recognizer.config.charset)), device=device,
+                   cuda_graphs=cuda_graphs)
+
+    def _autocast(self, forward: Any) -> Any:
+        """``forward`` in float16 autocast on a GPU, returning float32."""
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.autocast("cuda", dtype=torch.float16, enabled=self.device == "cuda"):
+                return forward(x).float()
+        return run
+
+    @torch.inference_mode()
+    def detect(self, pixels: torch.Tensor) -> np.ndarray:
+        """See :class:`Networks`."""
+        return self.detect_on_device(pixels.to(self.device)).cpu().numpy()
+
+    def detect_on_device(self, pixels: torch.Tensor) -> torch.Tensor:
+        """B×3×H×W uint8 RGB frames already on the device → B×H×W probabilities there;
+        normalising to the network's -1..1 BGR input happens on the device (a quarter of
+        the bytes to copy)."""
+        x = pixels.flip(1).float() / 127.5 - 1.0
+        return self.detect_net(x.contiguous(memory_format=torch.channels_last))[:, 0]
+
+    @torch.inference_mode()
+    def recognise(self, pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
+        """See :class:`Networks`; the result stays on the device (best paths are found
+        there, only they and what verify keeps leave it)."""
+        gpu = self.device == "cuda"
+        return self.recognise_net(network_input(pixels.to(self.device, non_blocking=gpu),
+                                                widths))
