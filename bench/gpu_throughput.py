@@ -8,12 +8,15 @@ also times pools whose workers each load their own (the design before session 15
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -53,8 +56,20 @@ def one_process(payloads: list[bytes], device: str, batch: int, rounds: int) -> 
             "gpu_memory_reserved_gb": round(used, 1), "values": values[:len(payloads)]}
 
 
+@contextlib.contextmanager
+def _profiled(enabled: bool) -> Iterator[Any]:
+    """torch's profiler over the block (this process: the network server's thread)."""
+    if not enabled:
+        yield None
+        return
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                            torch.profiler.ProfilerActivity.CUDA]) as prof:
+        yield prof
+
+
 def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
-           rounds: int, chunk: int | None, *, shared: bool) -> dict[str, object]:
+           rounds: int, chunk: int | None, *, shared: bool, profile: bool = False,
+           ) -> dict[str, object]:
     """A pool of ``workers`` reader processes sharing each batch (``shared``: the networks
     served to them from this process)."""
     started = time.perf_counter()
@@ -66,17 +81,24 @@ def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
         for _ in range(2):  # warm-up: every worker captures its CUDA graphs
             for part in _batches(len(frames), batch):
                 pool.read_frames([frames[i] for i in part], chunk=chunk)
-        busy_before = pool.server.stats["busy_s"] if pool.server else 0.0
+        before = dict(pool.server.stats) if pool.server else {}
         started = time.perf_counter()
         values = []
-        for _ in range(rounds):
-            for part in _batches(len(frames), batch):
-                results = pool.read_frames([frames[i] for i in part], chunk=chunk)
-                values += [{k: f.value for k, f in r.fields.items()} for r in results]
+        with _profiled(profile and pool.server is not None) as profiler:
+            for _ in range(rounds):
+                for part in _batches(len(frames), batch):
+                    results = pool.read_frames([frames[i] for i in part], chunk=chunk)
+                    values += [{k: f.value for k, f in r.fields.items()} for r in results]
         seconds = time.perf_counter() - started
-        server = dict(pool.server.stats) if pool.server else {}
-        if server:  # the share of the timed rounds the network server was busy
-            server["busy_share"] = round((server["busy_s"] - busy_before) / seconds, 2)
+        if profiler is not None:
+            print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+        # the network server during the timed rounds: per frame read, and its busy share
+        server = {k: round((v - before[k]) * (1000 if k.endswith("_s") else 1)
+                           / (rounds * len(frames)), 3)
+                  for k, v in pool.server.stats.items()} if pool.server else {}
+        if server:
+            server["busy_share"] = round(server["busy_s"] * rounds * len(frames)
+                                         / 1000 / seconds, 2)
         single = []
         for frame in frames:
             t0 = time.perf_counter()
@@ -103,6 +125,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, action="append", default=None)
     parser.add_argument("--chunk", type=int, action="append", default=None,
                         help="frames per share sent to a worker (default: the pool's)")
+    parser.add_argument("--profile", action="store_true",
+                        help="torch's profiler over the served pools' timed rounds")
     parser.add_argument("--separate", action="store_true",
                         help="also time pools whose workers load their own networks")
     parser.add_argument("--device", default="cuda")
@@ -124,7 +148,7 @@ def main() -> None:
                       for c in args.chunk or [None]]
     for workers, chunk, shared in configurations:
         result = pooled(payloads, args.device, workers, args.batch, args.rounds, chunk,
-                        shared=shared and args.device == "cuda")
+                        shared=shared and args.device == "cuda", profile=args.profile)
         values = result.pop("values")
         same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
         print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}"}),

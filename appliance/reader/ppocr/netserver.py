@@ -36,13 +36,17 @@ import numpy as np
 import torch
 
 from appliance.reader.ppocr.networks import LocalNetworks
-from appliance.reader.ppocr.recognise import HEIGHT
+from appliance.reader.ppocr.recognise import HEIGHT, STRIDE, fixed_width
 
 log = logging.getLogger("reader.netserver")
 PROTOCOL = 1
 MIN_REGION = 8 << 20        # bytes each way per worker, at least
 DETECT_BATCH = 8            # frames in one detector pass at most
 RECOGNISE_PIXELS = HEIGHT * 1024 * 128   # line pixels in one recogniser pass at most
+#: rows of a recogniser pass are padded up to one of these: few shapes, each captured once
+#: as a CUDA graph (a GPU reads 4 rows in about the time of 1)
+RECOGNISE_ROWS = (4, 16, 64, 256)
+MAX_GRAPHS = 96
 REPLY_TIMEOUT_S = 120.0     # a first pass of a new shape captures a CUDA graph: seconds
 
 
@@ -85,7 +89,9 @@ def _map(path: str, size: int) -> mmap.mmap:
         return mmap.mmap(handle.fileno(), size)
 
 
-def _pow2(n: int) -> int:
+def _padded_rows(op: str, n: int) -> int:
+    if op == "recognise":
+        return next((r for r in RECOGNISE_ROWS if r >= n), n)
     return 1 << max(0, n - 1).bit_length()
 
 
@@ -208,6 +214,9 @@ class NetworkServer:
 
     def __init__(self, networks: LocalNetworks, *, max_side: int = 1280) -> None:
         self.networks = networks
+        self._classes = len(networks.charset.allowed)
+        for net in (networks.detect_net, networks.recognise_net):
+            net.max_graphs = MAX_GRAPHS
         self.request_bytes = max(MIN_REGION, max_side * max_side * 3)
         self.reply_bytes = max(MIN_REGION, max_side * max_side * 4)
         self._clients: list[_Client] = []
@@ -217,7 +226,8 @@ class NetworkServer:
         #: requests served, passes run and seconds busy (what the bench reports)
         self.stats: dict[str, float] = {"detect_requests": 0, "detect_passes": 0,
                                         "recognise_requests": 0, "recognise_passes": 0,
-                                        "busy_s": 0.0, "pinned_regions": 0}
+                                        "loops": 0, "busy_s": 0.0, "queue_s": 0.0,
+                                        "sync_s": 0.0, "answer_s": 0.0, "pinned_regions": 0}
         self._thread = threading.Thread(target=self._serve, name="network-server",
                                         daemon=True)
         self._thread.start()
@@ -266,6 +276,7 @@ class NetworkServer:
                 with self._lock:
                     clients = list(self._clients)
                 ready = wait([self._wake_read] + [c.conn for c in clients], timeout=1.0)
+                started = time.perf_counter()
                 requests = []
                 for client in clients:
                     if client.conn in ready:
@@ -276,9 +287,8 @@ class NetworkServer:
                     with contextlib.suppress(EOFError, OSError):
                         self._wake_read.recv_bytes()
                 if requests:
-                    started = time.perf_counter()
                     self._run(requests)
-                    self.stats["busy_s"] += time.perf_counter() - started
+                self.stats["busy_s"] += time.perf_counter() - started
 
     def _receive(self, client: _Client) -> _Request | None:
         """The client's next request (None: a hello, or the client is gone and dropped)."""
@@ -314,52 +324,106 @@ class NetworkServer:
             client.conn.send_bytes(json.dumps({"v": PROTOCOL, "error": reason}).encode())
 
     def _run(self, requests: list[_Request]) -> None:
-        """Serve requests of one kind and shape together, in passes of bounded size."""
-        groups: dict[tuple[Any, ...], list[_Request]] = {}
+        """Serve what arrived together: detector inputs of one size in shared passes, every
+        line in passes of its own width; the device is waited for once, after all of it."""
+        groups: dict[tuple[int, ...], list[_Request]] = {}
         for request in requests:
-            groups.setdefault((request.op, *request.shape[1:]), []).append(request)
-        for (op, *_), members in groups.items():
+            key = tuple(request.shape[1:]) if request.op == "detect" else ()
+            groups.setdefault(key, []).append(request)
+        answers: list[tuple[_Request, tuple[int, ...]]] = []
+        started = time.perf_counter()
+        for key, members in groups.items():
+            op = members[0].op
             try:
-                self._pass(op, members)
+                answers += self._detect(members) if key else self._recognise(members)
             except Exception as exc:  # these workers' reads fail; the server goes on
                 log.exception("network pass failed")
                 for request in members:
                     self._refuse(request.client, f"{op} failed: {type(exc).__name__}: {exc}")
+        queued = time.perf_counter()
+        if self.networks.device == "cuda":
+            torch.cuda.synchronize()  # every result is in its region before any is answered
+        synced = time.perf_counter()
+        for request, shape in answers:
+            request.client.answer(shape)
+        self.stats["loops"] += 1
+        self.stats["queue_s"] += queued - started
+        self.stats["sync_s"] += synced - queued
+        self.stats["answer_s"] += time.perf_counter() - synced
 
-    def _pass(self, op: str, requests: list[_Request]) -> None:
-        """One group's inputs to the device, through the network in passes, and each
-        request's rows of the result into its own region."""
-        device = self.networks.device
+    def _inputs(self, requests: list[_Request]) -> tuple[list[torch.Tensor], bool]:
+        """Each request's pixels on the device (asynchronous copies from pinned regions)."""
         pinned = all(r.client.pinned for r in requests)
-        pixels = torch.cat([r.client.pixels(r.shape).to(device, non_blocking=pinned)
-                            for r in requests])
-        widths = [w for r in requests for w in r.widths[: r.shape[0]]]
-        per_pass = DETECT_BATCH if op == "detect" else \
-            max(1, RECOGNISE_PIXELS // (HEIGHT * pixels.shape[2]))
+        return [r.client.pixels(r.shape).to(self.networks.device, non_blocking=pinned)
+                for r in requests], pinned
+
+    def _detect(self, requests: list[_Request]) -> list[tuple[_Request, tuple[int, ...]]]:
+        """Frames of one size in passes of up to DETECT_BATCH (padded to a power of two)."""
+        inputs, pinned = self._inputs(requests)
+        pixels = torch.cat(inputs)
+        outs = []
+        for start in range(0, len(pixels), DETECT_BATCH):
+            part = pixels[start: start + DETECT_BATCH]
+            padding = _padded_rows("detect", len(part)) - len(part)
+            if padding:
+                part = torch.cat([part, torch.full((padding, *part.shape[1:]), 127,
+                                                   dtype=torch.uint8, device=part.device)])
+            outs.append(self.networks.detect_on_device(part.permute(0, 3, 1, 2))
+                        [: len(part) - padding])
+            self.stats["detect_passes"] += 1
+        self.stats["detect_requests"] += len(requests)
+        result, start, answers = torch.cat(outs), 0, []
+        for request in requests:
+            rows = result[start: start + request.shape[0]]
+            request.client.reply_area(tuple(rows.shape)).copy_(rows, non_blocking=pinned)
+            answers.append((request, tuple(rows.shape)))
+            start += request.shape[0]
+        return answers
+
+    def _recognise(self, requests: list[_Request]) -> list[tuple[_Request, tuple[int, ...]]]:
+        """Every line of every request recognised at its own width's step of FIXED_WIDTHS
+        (never padded to a wider neighbour's), lines of one step from all requests in
+        shared passes; each request's result is T×K per line at its own padded width."""
+        inputs, pinned = self._inputs(requests)
+        device = self.networks.device
+        by_width: dict[int, dict[int, list[int]]] = {}   # padded width → request → rows
+        for i, request in enumerate(requests):
+            for row, width in enumerate(request.widths[: request.shape[0]]):
+                padded = min(fixed_width(max(1, width)), request.shape[2])
+                by_width.setdefault(padded, {}).setdefault(i, []).append(row)
+        results = [torch.zeros((r.shape[0], -(-r.shape[2] // STRIDE), self._classes),
+                               device=device) for r in requests]
+        for width, rows_of in by_width.items():
+            index = {i: torch.tensor(rows, device=device) for i, rows in rows_of.items()}
+            pixels = torch.cat([inputs[i][:, :, :width].index_select(0, index[i])
+                                for i in rows_of])
+            out = self._recognise_passes(pixels, [requests[i].widths[row]
+                                                  for i, rows in rows_of.items()
+                                                  for row in rows])
+            start = 0
+            for i, rows in rows_of.items():
+                results[i][index[i], : out.shape[1]] = out[start: start + len(rows)]
+                start += len(rows)
+        self.stats["recognise_requests"] += len(requests)
+        answers = []
+        for request, result in zip(requests, results, strict=True):
+            request.client.reply_area(tuple(result.shape)).copy_(result, non_blocking=pinned)
+            answers.append((request, tuple(result.shape)))
+        return answers
+
+    def _recognise_passes(self, pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
+        """Lines of one padded width through the recogniser, rows padded to one of
+        RECOGNISE_ROWS, as many passes as the pixel budget needs."""
+        fit = RECOGNISE_PIXELS // (HEIGHT * pixels.shape[2])
+        per_pass = max([RECOGNISE_ROWS[0], *(r for r in RECOGNISE_ROWS if r <= fit)])
         outs = []
         for start in range(0, len(pixels), per_pass):
             part = pixels[start: start + per_pass]
-            rows = _pow2(len(part))  # few shapes: each is captured once as a CUDA graph
-            padding = torch.full((rows - len(part), *part.shape[1:]),
-                                 127 if op == "detect" else 0, dtype=torch.uint8,
-                                 device=part.device)
-            part = torch.cat([part, padding])
-            if op == "detect":
-                out = self.networks.detect_on_device(part.permute(0, 3, 1, 2))
-            else:
-                out = self.networks.recognise(
-                    part, widths[start: start + per_pass] + [0] * len(padding))
-            outs.append(out[: rows - len(padding)])
-            self.stats[f"{op}_passes"] += 1
-        self.stats[f"{op}_requests"] += len(requests)
-        result = torch.cat(outs)
-        start, shapes = 0, []
-        for request in requests:
-            rows_of = result[start: start + request.shape[0]]
-            shapes.append(tuple(rows_of.shape))
-            request.client.reply_area(shapes[-1]).copy_(rows_of, non_blocking=pinned)
-            start += request.shape[0]
-        if device == "cuda":
-            torch.cuda.synchronize()  # every reply is in its region before any is answered
-        for request, shape in zip(requests, shapes, strict=True):
-            request.client.answer(shape)
+            padding = _padded_rows("recognise", len(part)) - len(part)
+            if padding:
+                part = torch.cat([part, part.new_zeros((padding, *part.shape[1:]))])
+            out = self.networks.recognise(
+                part, widths[start: start + per_pass] + [0] * padding)
+            outs.append(out[: len(part) - padding])
+            self.stats["recognise_passes"] += 1
+        return torch.cat(outs)

@@ -119,8 +119,10 @@ class PPOCRReader:
         #: on an H100 batches of 8 and 32 read no more frames per second than single frames
         #: (23.5 and 29.7 against 31.2) but reserved 27 and 61 GB of GPU memory against 5.7
         #: (CUDA graphs of every shape), and a frame's reading varied with its neighbours
-        #: (lines share the recogniser's padded batches). docs/benchmarks.md
-        self.frames_per_pass: int | None = 1 if self.device == "cuda" else None
+        #: (lines share the recogniser's padded batches). docs/benchmarks.md. A served
+        #: reader sends its whole share at once: the server keeps its shapes few itself.
+        self.frames_per_pass: int | None = 1 if isinstance(networks, LocalNetworks) \
+            and self.device == "cuda" else None
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
 
