@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from appliance.reader.ppocr.networks import LocalNetworks
-from appliance.reader.ppocr.recognise import HEIGHT, STRIDE, fixed_width
+from appliance.reader.ppocr.recognise import HEIGHT, MAX_WIDTH, STRIDE
 
 log = logging.getLogger("reader.netserver")
 PROTOCOL = 1
@@ -45,7 +45,10 @@ DETECT_BATCH = 8            # frames in one detector pass at most
 RECOGNISE_PIXELS = HEIGHT * 1024 * 128   # line pixels in one recogniser pass at most
 #: rows of a recogniser pass are padded up to one of these: few shapes, each captured once
 #: as a CUDA graph (a GPU reads 4 rows in about the time of 1)
-RECOGNISE_ROWS = (4, 16, 64, 256)
+RECOGNISE_ROWS = (4, 8, 16, 32, 64, 128, 256)
+#: widths lines are padded to here: coarser than a reader's own steps (FIXED_WIDTHS), since
+#: a pass costs about a millisecond before its arithmetic (hundreds of small kernels)
+SERVED_WIDTHS = (160, 384, 768, MAX_WIDTH)
 MAX_GRAPHS = 96
 REPLY_TIMEOUT_S = 120.0     # a first pass of a new shape captures a CUDA graph: seconds
 
@@ -386,30 +389,42 @@ class NetworkServer:
         shared passes; each request's result is T×K per line at its own padded width."""
         inputs, pinned = self._inputs(requests)
         device = self.networks.device
-        by_width: dict[int, dict[int, list[int]]] = {}   # padded width → request → rows
+        # runs of neighbouring rows of one padded width (a reader sends its lines sorted by
+        # width, so a width is one run): sliced, never indexed (an index copied to the
+        # device would wait for the passes queued before it)
+        by_width: dict[int, list[tuple[int, int, int]]] = {}   # width → (request, first, end)
         for i, request in enumerate(requests):
-            for row, width in enumerate(request.widths[: request.shape[0]]):
-                padded = min(fixed_width(max(1, width)), request.shape[2])
-                by_width.setdefault(padded, {}).setdefault(i, []).append(row)
+            row_widths = request.widths[: request.shape[0]]
+            first = 0
+            for row in range(1, len(row_widths) + 1):
+                here = self._served_width(row_widths[first], request.shape[2])
+                if row == len(row_widths) or \
+                        self._served_width(row_widths[row], request.shape[2]) != here:
+                    by_width.setdefault(here, []).append((i, first, row))
+                    first = row
         results = [torch.zeros((r.shape[0], -(-r.shape[2] // STRIDE), self._classes),
                                device=device) for r in requests]
-        for width, rows_of in by_width.items():
-            index = {i: torch.tensor(rows, device=device) for i, rows in rows_of.items()}
-            pixels = torch.cat([inputs[i][:, :, :width].index_select(0, index[i])
-                                for i in rows_of])
-            out = self._recognise_passes(pixels, [requests[i].widths[row]
-                                                  for i, rows in rows_of.items()
-                                                  for row in rows])
+        for width, runs in by_width.items():
+            pixels = torch.cat([inputs[i][a:b, :, :width] for i, a, b in runs])
+            out = self._recognise_passes(pixels, [w for i, a, b in runs
+                                                  for w in requests[i].widths[a:b]])
             start = 0
-            for i, rows in rows_of.items():
-                results[i][index[i], : out.shape[1]] = out[start: start + len(rows)]
-                start += len(rows)
+            for i, a, b in runs:
+                results[i][a:b, : out.shape[1]] = out[start: start + b - a]
+                start += b - a
         self.stats["recognise_requests"] += len(requests)
         answers = []
         for request, result in zip(requests, results, strict=True):
             request.client.reply_area(tuple(result.shape)).copy_(result, non_blocking=pinned)
             answers.append((request, tuple(result.shape)))
         return answers
+
+    @staticmethod
+    def _served_width(width: int, request_width: int) -> int:
+        """The padded width a line is recognised at: its step of SERVED_WIDTHS (never more
+        than its request's own width)."""
+        step = next((w for w in SERVED_WIDTHS if w >= width), SERVED_WIDTHS[-1])
+        return min(step, request_width)
 
     def _recognise_passes(self, pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
         """Lines of one padded width through the recogniser, rows padded to one of

@@ -114,11 +114,6 @@ def network_input(pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
 FIXED_WIDTHS = (96, 160, 256, 384, 512, 768, 1024, MAX_WIDTH)
 
 
-def fixed_width(width: int) -> int:
-    """The step of FIXED_WIDTHS that a line ``width`` pixels wide is padded to on a GPU."""
-    return _padded_width(width, True)
-
-
 def _padded_width(width: int, fixed: bool) -> int:
     if fixed:
         return next(w for w in FIXED_WIDTHS if w >= width)
