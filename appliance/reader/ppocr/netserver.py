@@ -69,6 +69,9 @@ class Endpoint:
     device: str              # where the networks run
 
 
+_REPLY_TYPES = {"float32": np.float32, "float16": np.float16}
+
+
 def _region_file(size: int) -> str:
     """A new file of ``size`` bytes, in /dev/shm when it has room (memory), else the
     temporary directory; space is reserved now so a full /dev/shm fails here, cleanly."""
@@ -127,9 +130,9 @@ class RemoteNetworks:
         if "error" in reply:
             raise NetworkError(f"network server: {reply['error']}")
         shape = tuple(int(d) for d in reply["shape"])
-        out = np.frombuffer(self._memory, np.float32, math.prod(shape),
-                            offset=self._request_bytes)
-        return out.reshape(shape).copy()
+        dtype = np.dtype(_REPLY_TYPES[reply.get("dtype", "float32")])
+        out = np.frombuffer(self._memory, dtype, math.prod(shape), offset=self._request_bytes)
+        return out.reshape(shape).astype(np.float32)  # a copy: the region is reused
 
     def detect(self, pixels: torch.Tensor) -> np.ndarray:
         """See :class:`~appliance.reader.ppocr.networks.Networks` (frames that do not fit
@@ -179,15 +182,20 @@ class _Client:
             raise NetworkError(f"request shape {shape} exceeds the shared region")
         return torch.from_numpy(np.frombuffer(self.memory, np.uint8, count).reshape(shape))
 
-    def reply_area(self, shape: tuple[int, ...]) -> torch.Tensor:
-        count = math.prod(shape)
-        if 4 * count > len(self.memory) - self.request_bytes:
-            raise NetworkError(f"result of shape {list(shape)} exceeds the shared region")
-        return torch.from_numpy(np.frombuffer(self.memory, np.float32, count,
-                                              offset=self.request_bytes).reshape(shape))
+    def reply(self, result: torch.Tensor, *, non_blocking: bool) -> tuple[list[int], str]:
+        """Queue the copy of ``result`` into the region; the answer's shape and type."""
+        if result.nbytes > len(self.memory) - self.request_bytes:
+            raise NetworkError(f"result of shape {list(result.shape)} exceeds the shared "
+                               "region")
+        name = str(result.dtype).removeprefix("torch.")
+        area = np.frombuffer(self.memory, _REPLY_TYPES[name], result.numel(),
+                             offset=self.request_bytes)
+        torch.from_numpy(area).view(result.shape).copy_(result, non_blocking=non_blocking)
+        return list(result.shape), name
 
-    def answer(self, shape: tuple[int, ...]) -> None:
-        self.conn.send_bytes(json.dumps({"v": PROTOCOL, "shape": list(shape)}).encode())
+    def answer(self, shape: list[int], dtype: str) -> None:
+        self.conn.send_bytes(json.dumps({"v": PROTOCOL, "shape": shape,
+                                         "dtype": dtype}).encode())
 
 
 @dataclass
@@ -231,9 +239,23 @@ class NetworkServer:
                                         "recognise_requests": 0, "recognise_passes": 0,
                                         "loops": 0, "busy_s": 0.0, "queue_s": 0.0,
                                         "sync_s": 0.0, "answer_s": 0.0, "pinned_regions": 0}
+        if networks.device == "cuda":
+            self._capture_lines()
         self._thread = threading.Thread(target=self._serve, name="network-server",
                                         daemon=True)
         self._thread.start()
+
+    @torch.inference_mode()
+    def _capture_lines(self) -> None:
+        """Capture every recogniser shape the server uses now, not in the middle of a busy
+        line (a capture takes a fraction of a second; measured: a pool whose shapes came
+        during its timed rounds read half as many frames per second)."""
+        for width in SERVED_WIDTHS:
+            fit = RECOGNISE_PIXELS // (HEIGHT * width)
+            for rows in (r for r in RECOGNISE_ROWS if r <= max(RECOGNISE_ROWS[0], fit)):
+                self.networks.recognise(torch.zeros((rows, HEIGHT, width, 3), dtype=torch.uint8,
+                                                    device="cuda"), [width] * rows)
+        torch.cuda.synchronize()
 
     def attach(self) -> Endpoint:
         """A new worker's endpoint (its pipe's far end and its shared region)."""
@@ -333,7 +355,7 @@ class NetworkServer:
         for request in requests:
             key = tuple(request.shape[1:]) if request.op == "detect" else ()
             groups.setdefault(key, []).append(request)
-        answers: list[tuple[_Request, tuple[int, ...]]] = []
+        answers: list[tuple[_Request, tuple[list[int], str]]] = []
         started = time.perf_counter()
         for key, members in groups.items():
             op = members[0].op
@@ -347,8 +369,8 @@ class NetworkServer:
         if self.networks.device == "cuda":
             torch.cuda.synchronize()  # every result is in its region before any is answered
         synced = time.perf_counter()
-        for request, shape in answers:
-            request.client.answer(shape)
+        for request, (shape, dtype) in answers:
+            request.client.answer(shape, dtype)
         self.stats["loops"] += 1
         self.stats["queue_s"] += queued - started
         self.stats["sync_s"] += synced - queued
@@ -360,7 +382,7 @@ class NetworkServer:
         return [r.client.pixels(r.shape).to(self.networks.device, non_blocking=pinned)
                 for r in requests], pinned
 
-    def _detect(self, requests: list[_Request]) -> list[tuple[_Request, tuple[int, ...]]]:
+    def _detect(self, requests: list[_Request]) -> list[tuple[_Request, tuple[list[int], str]]]:
         """Frames of one size in passes of up to DETECT_BATCH (padded to a power of two)."""
         inputs, pinned = self._inputs(requests)
         pixels = torch.cat(inputs)
@@ -371,19 +393,19 @@ class NetworkServer:
             if padding:
                 part = torch.cat([part, torch.full((padding, *part.shape[1:]), 127,
                                                    dtype=torch.uint8, device=part.device)])
-            outs.append(self.networks.detect_on_device(part.permute(0, 3, 1, 2))
+            # the map as the network made it (float16 on a GPU): half the bytes to copy
+            outs.append(self.networks.detect_on_device(part.permute(0, 3, 1, 2), exact=True)
                         [: len(part) - padding])
             self.stats["detect_passes"] += 1
         self.stats["detect_requests"] += len(requests)
         result, start, answers = torch.cat(outs), 0, []
         for request in requests:
             rows = result[start: start + request.shape[0]]
-            request.client.reply_area(tuple(rows.shape)).copy_(rows, non_blocking=pinned)
-            answers.append((request, tuple(rows.shape)))
+            answers.append((request, request.client.reply(rows, non_blocking=pinned)))
             start += request.shape[0]
         return answers
 
-    def _recognise(self, requests: list[_Request]) -> list[tuple[_Request, tuple[int, ...]]]:
+    def _recognise(self, requests: list[_Request]) -> list[tuple[_Request, tuple[list[int], str]]]:
         """Every line of every request recognised at its own width's step of FIXED_WIDTHS
         (never padded to a wider neighbour's), lines of one step from all requests in
         shared passes; each request's result is T×K per line at its own padded width."""
@@ -415,8 +437,7 @@ class NetworkServer:
         self.stats["recognise_requests"] += len(requests)
         answers = []
         for request, result in zip(requests, results, strict=True):
-            request.client.reply_area(tuple(result.shape)).copy_(result, non_blocking=pinned)
-            answers.append((request, tuple(result.shape)))
+            answers.append((request, request.client.reply(result, non_blocking=pinned)))
         return answers
 
     @staticmethod
