@@ -24,10 +24,21 @@ from tqdm import tqdm
 from appliance.reader import decode_image, encode_jpeg
 from appliance.reader.pool import PoolFrame, ReaderPool
 from appliance.reader.ppocr.pipeline import PPOCRReader
+from appliance.reader.textmatch import fold
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
+from training.evaluate import scoreable
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schemas" / "motor.toml"
+
+
+def field_exact(values: list[dict[str, str | None]],
+                truth: list[dict[str, dict[str, Any]]]) -> float:
+    """Share of the frames' legible fields read exactly (case and spaces folded)."""
+    hits = [fold(read.get(name) or "") == fold(str(field["value"]))
+            for read, fields in zip(values, truth, strict=True)
+            for name, field in fields.items() if scoreable(field)]
+    return round(100 * sum(hits) / max(1, len(hits)), 2)
 
 
 def _batches(n: int, size: int) -> list[list[int]]:
@@ -133,15 +144,17 @@ def main() -> None:
     parser.add_argument("--no-pool", action="store_true", help="time the in-process reader only")
     parser.add_argument("--render-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = parser.parse_args()
-    payloads = [encode_jpeg(image) for image, _ in tqdm(
+    samples = [(encode_jpeg(image), labels["fields"]) for image, labels in tqdm(
         iter_samples(SCHEMA, seed=2026, split="station", n=args.n, workers=args.render_workers),
         total=args.n, desc="render")]
+    payloads = [payload for payload, _ in samples]
+    truth = [fields for _, fields in samples]
     machine = {"cpu_cores": os.cpu_count(),
                "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None}
     print(json.dumps({"frames": len(payloads), **machine}), flush=True)
     baseline = one_process(payloads, args.device, args.batch, args.rounds)
     reference = baseline.pop("values")
-    print(json.dumps(baseline), flush=True)
+    print(json.dumps({**baseline, "field_exact": field_exact(reference, truth)}), flush=True)
     shared_modes = [True, False] if args.separate else [True]
     configurations = [(w, c, shared) for shared in shared_modes
                       for w in ([] if args.no_pool else args.workers or [8, 14])
@@ -151,8 +164,8 @@ def main() -> None:
                         shared=shared and args.device == "cuda", profile=args.profile)
         values = result.pop("values")
         same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
-        print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}"}),
-              flush=True)
+        print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}",
+                          "field_exact": field_exact(values, truth)}), flush=True)  # type: ignore[arg-type]
 
 if __name__ == "__main__":
     main()
