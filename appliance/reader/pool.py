@@ -205,7 +205,10 @@ class ReaderPool:
         if workers < 1:
             raise ValueError(f"a reader pool needs at least one worker, not {workers}")
         device = resolve_device(device)
-        serve = getattr(reader_class(backend), "serve_networks", None)
+        try:
+            serve = getattr(reader_class(backend), "serve_networks", None)
+        except ValueError:  # an unknown backend: the first worker names it
+            serve = None
         if share_networks is None:  # on a GPU, wherever the reader can be served
             share_networks = serve is not None and device == "cuda"
         if share_networks and serve is None:
