@@ -16,7 +16,8 @@ import torch
 
 from appliance.reader import decode_image, load_reader
 from appliance.reader.pool import PoolFrame, ReaderPool
-from appliance.reader.ppocr.netserver import NetworkError, NetworkServer, RemoteNetworks
+from appliance.reader.ppocr.netclient import NetworkError, RemoteNetworks
+from appliance.reader.ppocr.netserver import NetworkServer
 from appliance.reader.ppocr.networks import LocalNetworks
 from appliance.reader.ppocr.pipeline import DEFAULT_MODEL
 from appliance.reader.ppocr.recognise import HEIGHT, STRIDE

@@ -29,7 +29,8 @@ from appliance.reader.ppocr.detect import (
     stack_inputs,
 )
 from appliance.reader.ppocr.modeling import PPOCRConfig
-from appliance.reader.ppocr.netserver import Endpoint, NetworkServer, RemoteNetworks
+from appliance.reader.ppocr.netclient import Endpoint, RemoteNetworks
+from appliance.reader.ppocr.netserver import NetworkServer
 from appliance.reader.ppocr.networks import LocalNetworks, Networks
 from appliance.reader.ppocr.recognise import (
     HEIGHT,
