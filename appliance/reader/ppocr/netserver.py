@@ -206,7 +206,12 @@ class NetworkServer:
                     with contextlib.suppress(EOFError, OSError):
                         self._wake_read.recv_bytes()
                 if requests:
-                    self._run(requests)
+                    try:
+                        self._run(requests)
+                    except Exception as exc:  # a device error: these reads fail, not the server
+                        log.exception("network server loop failed")
+                        for request in requests:
+                            self._refuse(request.client, f"{type(exc).__name__}: {exc}")
                 self.stats["busy_s"] += time.perf_counter() - started
 
     def _receive(self, client: _Client) -> _Request | None:
