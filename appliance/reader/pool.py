@@ -26,7 +26,7 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -148,9 +148,22 @@ def _worker_main(conn: Connection, backend: str, schema_file: str, device: str,
         conn.send_bytes(json.dumps(reply).encode())
 
 
+class NetworkService(Protocol):
+    """A reader's networks loaded once in the pool's process and served to its workers
+    (``ppocr``: :class:`~appliance.reader.ppocr.netserver.NetworkServer`)."""
+
+    def attach(self) -> Any:
+        """A new worker's endpoint, handed to the worker's reader as ``served``."""
+        ...
+
+    def close(self) -> None:
+        """Stop serving."""
+        ...
+
+
 class _Worker:
     def __init__(self, number: int, target: tuple[str, str, str, dict[str, Any], int],
-                 server: Any = None) -> None:
+                 server: NetworkService | None = None) -> None:
         context = mp.get_context("spawn")  # CUDA cannot be used in a forked child
         self.number = number
         self.conn, child = context.Pipe()
@@ -215,7 +228,7 @@ class ReaderPool:
             raise PoolError(f"reader {backend!r} cannot share its networks among workers")
         #: the networks loaded once in this process and served to the workers (or None:
         #: each worker loads its own reader whole)
-        self.server = serve(device=device, **(options or {})) \
+        self.server: NetworkService | None = serve(device=device, **(options or {})) \
             if share_networks and serve is not None else None
         threads = max(1, (os.cpu_count() or 1) // workers)
         self._target = (backend, str(schema_file), device, dict(options or {}), threads)

@@ -57,6 +57,12 @@ ORIENT_SURE = 0.8         # mean run confidence above which a frame is not check
 BOX_PER_CAPITAL = 1.7
 
 
+def default_limit(device: str, limit: int | None = None) -> int:
+    """The detector's longest side: ``limit`` when given, else 1280 px on a GPU and 960 on
+    a CPU (where each step down costs more than a point of values; docs/benchmarks.md)."""
+    return int(limit or (1280 if device == "cuda" else 960))
+
+
 class ModelNotFound(FileNotFoundError):
     """The reader's weights are not where the configuration says."""
 
@@ -113,8 +119,7 @@ class PPOCRReader:
             networks = RemoteNetworks(served)
         self.networks = networks
         self.device = networks.device
-        limit = detector_limit or (1280 if self.device == "cuda" else 960)
-        self.settings = DetectorSettings(limit=int(limit))
+        self.settings = DetectorSettings(limit=default_limit(self.device, detector_limit))
         self._recent: list[tuple[np.ndarray, FrameAnalysis, PlateReading]] = []
         #: frames sent through the networks together (None: the whole batch). On a GPU one:
         #: on an H100 batches of 8 and 32 read no more frames per second than single frames
@@ -135,8 +140,7 @@ class PPOCRReader:
         ``served=server.attach()``); see :mod:`appliance.reader.ppocr.netserver`."""
         local = LocalNetworks.load(Path(model_dir) if model_dir else DEFAULT_MODEL,
                                    device=device, cuda_graphs=cuda_graphs)
-        return NetworkServer(local, max_side=int(detector_limit or
-                                                 (1280 if device == "cuda" else 960)))
+        return NetworkServer(local, max_side=default_limit(device, detector_limit))
 
     def _stage(self, name: str) -> AbstractContextManager[None]:
         # a served reader never touches the GPU itself: no synchronising
