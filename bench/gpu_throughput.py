@@ -107,9 +107,9 @@ def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
         server = {k: round((v - before[k]) * (1000 if k.endswith("_s") else 1)
                            / (rounds * len(frames)), 3)
                   for k, v in pool.server.stats.items()} if pool.server else {}
-        if server:
-            server["busy_share"] = round(server["busy_s"] * rounds * len(frames)
-                                         / 1000 / seconds, 2)
+        for key in ("busy", "device") if server else ():  # shares of the timed rounds
+            server[f"{key}_share"] = round(server[f"{key}_s"] * rounds * len(frames)
+                                           / 1000 / seconds, 2)
         single = []
         for frame in frames:
             t0 = time.perf_counter()

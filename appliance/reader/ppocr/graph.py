@@ -97,8 +97,10 @@ class GraphNet(nn.Module):
         self._buffer_names = set(spec["buffers"])
         self._nodes = fuse(spec["nodes"], self._literals, spec["params"])
         #: folded kernels of fused convs at inference, by node, with the parameter
-        #: versions they were folded from (a training step changes them)
-        self._folded: dict[int, tuple[tuple[tuple[int, int], ...], Any]] = {}
+        #: versions they were folded from (a training step changes them) and the type
+        #: autocast runs them in (None: as folded)
+        self._folded: dict[int, tuple[tuple[tuple[tuple[int, int], ...], torch.dtype | None],
+                                      Any]] = {}
         self._heads: dict[str, tuple[str, str, str] | None] = {}
 
     def tensor(self, name: str) -> Value:
@@ -153,9 +155,18 @@ class GraphNet(nn.Module):
         # tensor made in inference mode has none and is never trained)
         stamp = tuple((t.data_ptr(), -1 if t.is_inference() else t._version)
                       for t in v[1:] if isinstance(t, torch.Tensor))
+        # under a GPU's autocast the convolution would cast the kernel to float16 on every
+        # pass (two more kernels a conv inside a CUDA graph): keep it cast, the same values
+        device = v[1].device.type
+        half = torch.get_autocast_dtype(device) \
+            if device == "cuda" and torch.is_autocast_enabled(device) else None
+        key = (stamp, half)
         kept = self._folded.get(id(node))
-        if kept is None or kept[0] != stamp:
-            kept = self._folded[id(node)] = (stamp, folded(v, node["attrs"]))
+        if kept is None or kept[0] != key:
+            w, b = folded(v, node["attrs"])
+            if half is not None:
+                w, b = w.to(half), None if b is None else b.to(half)
+            kept = self._folded[id(node)] = (key, (w, b))
         return kept[1]
 
     def _run(self, op: str, v: list[Value], a: dict[str, Any]) -> Value:

@@ -26,6 +26,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
@@ -47,19 +48,20 @@ log = logging.getLogger("reader.netserver")
 MIN_REGION = 8 << 20        # bytes each way per worker, at least
 DETECT_BATCH = 8            # frames in one detector pass at most
 RECOGNISE_PIXELS = HEIGHT * 1024 * 128   # line pixels in one recogniser pass at most
-#: rows of a recogniser pass are padded up to one of these: few shapes, each captured once
-#: as a CUDA graph (a GPU reads 4 rows in about the time of 1)
-RECOGNISE_ROWS = (4, 8, 16, 32, 64, 128, 256)
+#: rows of a recogniser pass are padded up to one of these (at most half again as many
+#: rows): few shapes, each captured once as a CUDA graph
+RECOGNISE_ROWS = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 #: widths lines are padded to here: coarser than a reader's own steps (FIXED_WIDTHS), since
 #: a pass costs about a millisecond before its arithmetic (hundreds of small kernels)
 SERVED_WIDTHS = (160, 384, 768, MAX_WIDTH)
 MAX_GRAPHS = 96
+POLL_S = 0.0005             # how often a server with work on the device looks at it
 
 
-def _padded_rows(op: str, n: int) -> int:
-    if op == "recognise":
-        return next((r for r in RECOGNISE_ROWS if r >= n), n)
-    return 1 << max(0, n - 1).bit_length()
+def _recognise_rows(n: int) -> int:
+    """Rows a recogniser pass of ``n`` lines is run with (a detector pass is run as it is:
+    its cost is in proportion to its frames, and a frame size has DETECT_BATCH shapes)."""
+    return next((r for r in RECOGNISE_ROWS if r >= n), n)
 
 
 @dataclass
@@ -90,6 +92,39 @@ class _Client:
     def answer(self, shape: list[int], dtype: str) -> None:
         self.conn.send_bytes(json.dumps({"v": PROTOCOL, "shape": shape,
                                          "dtype": dtype}).encode())
+
+
+class _Loop:
+    """One loop's requests with their answers, and whether the device has done them."""
+
+    def __init__(self, device: str) -> None:
+        self.answers: list[tuple[_Request, tuple[list[int], str]]] = []
+        self.error: str | None = None
+        self.device_s = 0.0      # the device's time on this loop's passes
+        self._events = None
+        if device == "cuda":
+            self._events = (torch.cuda.Event(enable_timing=True),
+                            torch.cuda.Event(enable_timing=True))
+            self._events[0].record()
+
+    def queued(self) -> None:
+        """Every pass of the loop is queued: mark its end on the device."""
+        if self._events is not None:
+            self._events[1].record()
+
+    def done(self, *, wait: bool = False) -> bool:
+        """Whether the device has done the loop (``wait``: until it has)."""
+        if self._events is None:
+            return True
+        try:
+            if wait:
+                self._events[1].synchronize()
+            elif not self._events[1].query():
+                return False
+            self.device_s = self._events[0].elapsed_time(self._events[1]) / 1000
+        except RuntimeError as exc:  # a device error: this loop's reads fail
+            self.error = f"device error: {exc}"
+        return True
 
 
 @dataclass
@@ -132,7 +167,8 @@ class NetworkServer:
         self.stats: dict[str, float] = {"detect_requests": 0, "detect_passes": 0,
                                         "recognise_requests": 0, "recognise_passes": 0,
                                         "loops": 0, "busy_s": 0.0, "queue_s": 0.0,
-                                        "sync_s": 0.0, "answer_s": 0.0, "pinned_regions": 0}
+                                        "device_s": 0.0, "answer_s": 0.0,
+                                        "pinned_regions": 0}
         if networks.device == "cuda":
             self._capture_lines()
         self._thread = threading.Thread(target=self._serve, name="network-server",
@@ -180,6 +216,7 @@ class NetworkServer:
     def _drop(self, client: _Client) -> None:
         client.conn.close()
         if client.pinned:
+            torch.cuda.synchronize()  # no copy into its region may still be under way
             _unregister(client.memory)
             client.pinned = False
         with contextlib.suppress(BufferError):
@@ -190,11 +227,16 @@ class NetworkServer:
             client.path = None
 
     def _serve(self) -> None:
+        """Receive what has arrived, queue its passes on the device, answer each loop's
+        requests once the device has done them. A loop's passes are queued while the last
+        one's still run: the device does not wait for the answering and the receiving."""
+        inflight: deque[_Loop] = deque()
         with torch.inference_mode():
             while not self._stopping:
                 with self._lock:
                     clients = list(self._clients)
-                ready = wait([self._wake_read] + [c.conn for c in clients], timeout=1.0)
+                ready = wait([self._wake_read] + [c.conn for c in clients],
+                             timeout=POLL_S if inflight else 1.0)
                 started = time.perf_counter()
                 requests = []
                 for client in clients:
@@ -206,13 +248,13 @@ class NetworkServer:
                     with contextlib.suppress(EOFError, OSError):
                         self._wake_read.recv_bytes()
                 if requests:
-                    try:
-                        self._run(requests)
-                    except Exception as exc:  # a device error: these reads fail, not the server
-                        log.exception("network server loop failed")
-                        for request in requests:
-                            self._refuse(request.client, f"{type(exc).__name__}: {exc}")
+                    inflight.append(self._launch(requests))
+                while inflight and inflight[0].done():
+                    self._answer(inflight.popleft())
                 self.stats["busy_s"] += time.perf_counter() - started
+            for loop in inflight:  # stopping: the device finishes what it was given
+                loop.done(wait=True)
+                self._answer(loop)
 
     def _receive(self, client: _Client) -> _Request | None:
         """The client's next request (None: a hello, or the client is gone and dropped)."""
@@ -247,33 +289,40 @@ class NetworkServer:
         with contextlib.suppress(OSError):
             client.conn.send_bytes(json.dumps({"v": PROTOCOL, "error": reason}).encode())
 
-    def _run(self, requests: list[_Request]) -> None:
-        """Serve what arrived together: detector inputs of one size in shared passes, every
-        line in passes of its own width; the device is waited for once, after all of it."""
+    def _launch(self, requests: list[_Request]) -> _Loop:
+        """Queue the passes of what arrived together: detector inputs of one size in shared
+        passes, every line in passes of its own width; each result copied into its region."""
         groups: dict[tuple[int, ...], list[_Request]] = {}
         for request in requests:
             key = tuple(request.shape[1:]) if request.op == "detect" else ()
             groups.setdefault(key, []).append(request)
-        answers: list[tuple[_Request, tuple[list[int], str]]] = []
+        loop = _Loop(self.networks.device)
         started = time.perf_counter()
         for key, members in groups.items():
             op = members[0].op
             try:
-                answers += self._detect(members) if key else self._recognise(members)
+                loop.answers += self._detect(members) if key else self._recognise(members)
             except Exception as exc:  # these workers' reads fail; the server goes on
                 log.exception("network pass failed")
                 for request in members:
                     self._refuse(request.client, f"{op} failed: {type(exc).__name__}: {exc}")
-        queued = time.perf_counter()
-        if self.networks.device == "cuda":
-            torch.cuda.synchronize()  # every result is in its region before any is answered
-        synced = time.perf_counter()
-        for request, (shape, dtype) in answers:
-            request.client.answer(shape, dtype)
+        loop.queued()
         self.stats["loops"] += 1
-        self.stats["queue_s"] += queued - started
-        self.stats["sync_s"] += synced - queued
-        self.stats["answer_s"] += time.perf_counter() - synced
+        self.stats["queue_s"] += time.perf_counter() - started
+        return loop
+
+    def _answer(self, loop: _Loop) -> None:
+        """Tell each request of a finished loop where its result is (or why there is none)."""
+        started = time.perf_counter()
+        if loop.error is not None:
+            for request, _ in loop.answers:
+                self._refuse(request.client, loop.error)
+        else:
+            for request, (shape, dtype) in loop.answers:
+                with contextlib.suppress(OSError):  # a worker that stopped meanwhile
+                    request.client.answer(shape, dtype)
+        self.stats["device_s"] += loop.device_s
+        self.stats["answer_s"] += time.perf_counter() - started
 
     def _inputs(self, requests: list[_Request]) -> tuple[list[torch.Tensor], bool]:
         """Each request's pixels on the device (asynchronous copies from pinned regions)."""
@@ -282,19 +331,14 @@ class NetworkServer:
                 for r in requests], pinned
 
     def _detect(self, requests: list[_Request]) -> list[tuple[_Request, tuple[list[int], str]]]:
-        """Frames of one size in passes of up to DETECT_BATCH (padded to a power of two)."""
+        """Frames of one size in passes of up to DETECT_BATCH."""
         inputs, pinned = self._inputs(requests)
         pixels = torch.cat(inputs)
         outs = []
         for start in range(0, len(pixels), DETECT_BATCH):
             part = pixels[start: start + DETECT_BATCH]
-            padding = _padded_rows("detect", len(part)) - len(part)
-            if padding:
-                part = torch.cat([part, torch.full((padding, *part.shape[1:]), 127,
-                                                   dtype=torch.uint8, device=part.device)])
             # the map as the network made it (float16 on a GPU): half the bytes to copy
-            outs.append(self.networks.detect_on_device(part.permute(0, 3, 1, 2), exact=True)
-                        [: len(part) - padding])
+            outs.append(self.networks.detect_on_device(part.permute(0, 3, 1, 2), exact=True))
             self.stats["detect_passes"] += 1
         self.stats["detect_requests"] += len(requests)
         result, start, answers = torch.cat(outs), 0, []
@@ -354,7 +398,7 @@ class NetworkServer:
         outs = []
         for start in range(0, len(pixels), per_pass):
             part = pixels[start: start + per_pass]
-            padding = _padded_rows("recognise", len(part)) - len(part)
+            padding = _recognise_rows(len(part)) - len(part)
             if padding:
                 part = torch.cat([part, part.new_zeros((padding, *part.shape[1:]))])
             out = self.networks.recognise(
