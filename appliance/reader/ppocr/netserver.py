@@ -56,6 +56,7 @@ RECOGNISE_ROWS = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 SERVED_WIDTHS = (160, 384, 768, MAX_WIDTH)
 MAX_GRAPHS = 96
 POLL_S = 0.0005             # how often a server with work on the device looks at it
+MAX_INFLIGHT = 2            # loops queued on the device at once
 
 
 def _recognise_rows(n: int) -> int:
@@ -231,6 +232,7 @@ class NetworkServer:
         requests once the device has done them. A loop's passes are queued while the last
         one's still run: the device does not wait for the answering and the receiving."""
         inflight: deque[_Loop] = deque()
+        requests: list[_Request] = []   # received, not yet queued
         with torch.inference_mode():
             while not self._stopping:
                 with self._lock:
@@ -238,7 +240,6 @@ class NetworkServer:
                 ready = wait([self._wake_read] + [c.conn for c in clients],
                              timeout=POLL_S if inflight else 1.0)
                 started = time.perf_counter()
-                requests = []
                 for client in clients:
                     if client.conn in ready:
                         request = self._receive(client)
@@ -247,14 +248,19 @@ class NetworkServer:
                 if self._wake_read in ready:
                     with contextlib.suppress(EOFError, OSError):
                         self._wake_read.recv_bytes()
-                if requests:
-                    inflight.append(self._launch(requests))
                 while inflight and inflight[0].done():
                     self._answer(inflight.popleft())
+                # one loop queued behind the one running keeps the device busy; the rest
+                # waits and joins the next loop, so passes stay large
+                if requests and len(inflight) < MAX_INFLIGHT:
+                    inflight.append(self._launch(requests))
+                    requests = []
                 self.stats["busy_s"] += time.perf_counter() - started
             for loop in inflight:  # stopping: the device finishes what it was given
                 loop.done(wait=True)
                 self._answer(loop)
+            for request in requests:
+                self._refuse(request.client, "network server stopping")
 
     def _receive(self, client: _Client) -> _Request | None:
         """The client's next request (None: a hello, or the client is gone and dropped)."""
