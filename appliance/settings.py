@@ -226,8 +226,8 @@ class ReaderSettings(_Section):
         "On a CPU host each has its own reader; one per core reads more frames per second "
         "(2 cores: +31 %) at some latency per frame. On a GPU the inference process loads "
         "the ppocr networks once and serves them to the workers, which do the per-frame "
-        "CPU work: many stations at once (H100, 16 cores, 32 workers: 170 frames/s against "
-        "31 for one process) at about twice one frame's latency (docs/benchmarks.md)"))
+        "CPU work: many stations at once (H100, 16 cores, 32 workers: 213 frames/s against "
+        "38 for one process) at about twice one frame's latency (docs/benchmarks.md)"))
     max_new_tokens: int = Field(default=48, ge=1, le=512, description=(
         "vlm/cascade: generation stops here; an answer cut by the cap is not read"))
     timeout_s: float = Field(default=30.0, gt=0, le=600, description=(
