@@ -119,7 +119,9 @@ def test_malformed_messages_are_rejected_while_pipeline_keeps_working(
     services = Services(config, tmp_path / "logs")
     try:
         _malformed_messages_are_rejected(services)
-        assert read_status(run_dir, "infer")["workers"] == 2  # type: ignore[index]
+        status = read_status(run_dir, "infer")
+        assert status and status["workers"] == 2
+        assert status["networks"] == "per worker"   # a CPU host: each worker its own reader
     finally:
         services.stop()
 

@@ -109,6 +109,8 @@ class InferenceService:
         busy = self.busy_since
         return {"state": state, "backend": self.backend, "device": self.device,
                 "workers": self.pool.size if self.pool else 1,
+                "networks": "in process" if self.pool is None else
+                "served to the workers" if self.pool.server is not None else "per worker",
                 "processed": self.processed, "unsent": self.unsent, "verified": self.verified,
                 "busy_for_s": round(time.monotonic() - busy, 2) if busy is not None else 0.0,
                 "received": self.frames.stats.received,
