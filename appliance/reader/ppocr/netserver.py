@@ -229,8 +229,10 @@ class NetworkServer:
 
     def _serve(self) -> None:
         """Receive what has arrived, queue its passes on the device, answer each loop's
-        requests once the device has done them. A loop's passes are queued while the last
-        one's still run: the device does not wait for the answering and the receiving."""
+        requests once the device has done them. Up to MAX_INFLIGHT loops are queued at once,
+        so the device does not wait while the server answers and receives; what arrives
+        meanwhile joins the next loop (one loop per arrival made passes too small: 1.9
+        frames a detector pass against 4, 174 frames/s against 213; docs/benchmarks.md)."""
         inflight: deque[_Loop] = deque()
         requests: list[_Request] = []   # received, not yet queued
         with torch.inference_mode():
@@ -355,9 +357,10 @@ class NetworkServer:
         return answers
 
     def _recognise(self, requests: list[_Request]) -> list[tuple[_Request, tuple[list[int], str]]]:
-        """Every line of every request recognised at its own width's step of FIXED_WIDTHS
+        """Every line of every request recognised at its own width's step of SERVED_WIDTHS
         (never padded to a wider neighbour's), lines of one step from all requests in
-        shared passes; each request's result is T×K per line at its own padded width."""
+        shared passes; each request's result is T×K per line at the request's own padded
+        width (zeros past the line's step: the reader reads a line up to its own width)."""
         inputs, pinned = self._inputs(requests)
         device = self.networks.device
         # runs of neighbouring rows of one padded width (a reader sends its lines sorted by
