@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from appliance.reader import decode_image, load_reader
-from appliance.reader.pool import PoolFrame, ReaderPool
+from appliance.reader.pool import PoolError, PoolFrame, ReaderPool
 from appliance.reader.ppocr.netclient import NetworkError, RemoteNetworks
 from appliance.reader.ppocr.netserver import NetworkServer
 from appliance.reader.ppocr.networks import LocalNetworks
@@ -122,3 +122,9 @@ def test_each_line_is_recognised_at_its_own_width_step_not_its_neighbours(
                                        atol=1e-4)
     finally:
         server.close()
+
+
+def test_a_reader_that_cannot_be_served_is_refused_by_name() -> None:
+    with pytest.raises(PoolError, match="reader 'tesseract' cannot share its networks"):
+        ReaderPool(backend="tesseract", schema_file=SCHEMA_FILE, device="cpu", workers=1,
+                   share_networks=True)
