@@ -9,7 +9,6 @@ the file unlinked once both have mapped it). Nothing is pickled.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import mmap
@@ -125,9 +124,3 @@ class RemoteNetworks:
                                pixels[k: min(rows, k + per_part)].numpy())
                  for k in range(0, rows, per_part)]
         return torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
-
-    def close(self) -> None:
-        """Drop the shared region and the pipe."""
-        with contextlib.suppress(BufferError):
-            self._memory.close()
-        self._conn.close()

@@ -136,17 +136,19 @@ class _Request:
     widths: list[int] = field(default_factory=list)
 
 
+def _address(memory: mmap.mmap) -> int:
+    return int(np.frombuffer(memory, np.uint8).ctypes.data)
+
+
 def _register(memory: mmap.mmap) -> bool:
     """Pin a shared region for the GPU's copy engines (False where that is not possible)."""
     if not torch.cuda.is_available():
         return False
-    address = np.frombuffer(memory, np.uint8).ctypes.data
-    return int(torch.cuda.cudart().cudaHostRegister(address, len(memory), 0)) == 0
+    return int(torch.cuda.cudart().cudaHostRegister(_address(memory), len(memory), 0)) == 0
 
 
 def _unregister(memory: mmap.mmap) -> None:
-    address = np.frombuffer(memory, np.uint8).ctypes.data
-    torch.cuda.cudart().cudaHostUnregister(address)
+    torch.cuda.cudart().cudaHostUnregister(_address(memory))
 
 
 class NetworkServer:
@@ -346,7 +348,7 @@ class NetworkServer:
         for start in range(0, len(pixels), DETECT_BATCH):
             part = pixels[start: start + DETECT_BATCH]
             # the map as the network made it (float16 on a GPU): half the bytes to copy
-            outs.append(self.networks.detect_on_device(part.permute(0, 3, 1, 2), exact=True))
+            outs.append(self.networks.detect_on_device(part.permute(0, 3, 1, 2)))
             self.stats["detect_passes"] += 1
         self.stats["detect_requests"] += len(requests)
         result, start, answers = torch.cat(outs), 0, []

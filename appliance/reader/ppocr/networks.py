@@ -62,8 +62,6 @@ class LocalNetworks:
         graphs = cuda_graphs and device == "cuda"
         self.detect_net = GraphedForward(self._autocast(
             lambda x: self.detector(x)["probs"]), enabled=graphs)
-        self.detect_net_exact = GraphedForward(self._autocast(
-            lambda x: self.detector(x)["probs"], widen=False), enabled=graphs)
         self.recognise_net = GraphedForward(self._autocast(
             lambda x: self.charset.log_probs(self.recognizer, x)), enabled=graphs)
 
@@ -75,28 +73,26 @@ class LocalNetworks:
                    charset=Charset(list(recognizer.config.charset)), device=device,
                    cuda_graphs=cuda_graphs)
 
-    def _autocast(self, forward: Any, *, widen: bool = True) -> Any:
-        """``forward`` in float16 autocast on a GPU, returning float32 (``widen``) or the
-        type it computed."""
+    def _autocast(self, forward: Any) -> Any:
+        """``forward`` in float16 autocast on a GPU (its result in the type it computed:
+        the detector's map in float16, the recogniser's log-probabilities in float32)."""
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.autocast("cuda", dtype=torch.float16, enabled=self.device == "cuda"):
-                out = forward(x)
-            return out.float() if widen else out
+                return forward(x)
         return run
 
     @torch.inference_mode()
     def detect(self, pixels: torch.Tensor) -> np.ndarray:
         """See :class:`Networks`."""
-        return self.detect_on_device(pixels.to(self.device)).cpu().numpy()
+        return self.detect_on_device(pixels.to(self.device)).float().cpu().numpy()
 
-    def detect_on_device(self, pixels: torch.Tensor, *, exact: bool = False) -> torch.Tensor:
-        """B×3×H×W uint8 RGB frames already on the device → B×H×W probabilities there;
-        normalising to the network's -1..1 BGR input happens on the device (a quarter of
-        the bytes to copy). ``exact``: in the type the network computed them (float16
-        under a GPU's autocast), not widened to float32."""
+    def detect_on_device(self, pixels: torch.Tensor) -> torch.Tensor:
+        """B×3×H×W uint8 RGB frames already on the device → B×H×W probabilities there, in
+        the type the network computed them (float16 under a GPU's autocast); normalising to
+        the network's -1..1 BGR input happens on the device (a quarter of the bytes to
+        copy)."""
         x = pixels.flip(1).float() / 127.5 - 1.0
-        net = self.detect_net_exact if exact else self.detect_net
-        return net(x.contiguous(memory_format=torch.channels_last))[:, 0]
+        return self.detect_net(x.contiguous(memory_format=torch.channels_last))[:, 0]
 
     @torch.inference_mode()
     def recognise(self, pixels: torch.Tensor, widths: list[int]) -> torch.Tensor:
