@@ -228,6 +228,10 @@ class ReaderSettings(_Section):
         "the ppocr networks once and serves them to the workers, which do the per-frame "
         "CPU work: many stations at once (H100, 16 cores, 32 workers: 213 frames/s against "
         "38 for one process) at about twice one frame's latency (docs/benchmarks.md)"))
+    compile_networks: bool = Field(default=True, description=(
+        "ppocr on a GPU: run the networks through torch.compile (H100: a pass about half "
+        "the time; the first start compiles for a few minutes, later starts reuse the "
+        "compiled kernels in TORCHINDUCTOR_CACHE_DIR). Off: the networks as loaded"))
     max_new_tokens: int = Field(default=48, ge=1, le=512, description=(
         "vlm/cascade: generation stops here; an answer cut by the cap is not read"))
     timeout_s: float = Field(default=30.0, gt=0, le=600, description=(

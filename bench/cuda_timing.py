@@ -8,14 +8,15 @@ from collections.abc import Callable
 from appliance.reader.timing import stage
 
 
-def cuda_times(step: Callable[[], object], repeats: int) -> list[float]:
+def cuda_times(step: Callable[[], object], repeats: int, *, device: str = "cuda",
+               ) -> list[float]:
     """Milliseconds of each of ``repeats`` calls of ``step`` after one warm-up call, the
-    device synchronised at both edges of each."""
+    device (a GPU) synchronised at both edges of each."""
     step()
     times = []
     for _ in range(repeats):
         totals: dict[str, float] = {}
-        with stage(totals, "step", "cuda"):
+        with stage(totals, "step", device):
             step()
         times.append(totals["step"])
     return times

@@ -45,9 +45,10 @@ def _batches(n: int, size: int) -> list[list[int]]:
     return [list(range(k, min(n, k + size))) for k in range(0, n, size)]
 
 
-def one_process(payloads: list[bytes], device: str, batch: int, rounds: int) -> dict[str, object]:
+def one_process(payloads: list[bytes], device: str, batch: int, rounds: int, *,
+                compiled: bool = True) -> dict[str, object]:
     """The inference process reading by itself (``reader.workers = 1``)."""
-    reader = PPOCRReader(schema=load_schema(SCHEMA), device=device)
+    reader = PPOCRReader(schema=load_schema(SCHEMA), device=device, compile_networks=compiled)
     for chunk in _batches(len(payloads), batch):  # warm-up: CUDA graph captures
         reader.read([decode_image(payloads[i]) for i in chunk])
     started = time.perf_counter()
@@ -62,7 +63,7 @@ def one_process(payloads: list[bytes], device: str, batch: int, rounds: int) -> 
     gc.collect()
     if device == "cuda":
         torch.cuda.empty_cache()  # the pools need the memory this reader's graphs held
-    return {"workers": 1, "mode": "in process", "batch": batch,
+    return {"workers": 1, "mode": "in process", "compiled": compiled, "batch": batch,
             "frames_per_s": round(rounds * len(payloads) / seconds, 1),
             "gpu_memory_reserved_gb": round(used, 1), "values": values[:len(payloads)]}
 
@@ -80,12 +81,12 @@ def _profiled(enabled: bool) -> Iterator[Any]:
 
 def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
            rounds: int, chunk: int | None, *, shared: bool, profile: bool = False,
-           ) -> dict[str, object]:
+           compiled: bool = True) -> dict[str, object]:
     """A pool of ``workers`` reader processes sharing each batch (``shared``: the networks
     served to them from this process)."""
     started = time.perf_counter()
     pool = ReaderPool(backend="ppocr", schema_file=SCHEMA, device=device, workers=workers,
-                      share_networks=shared)
+                      share_networks=shared, options={"compile_networks": compiled})
     load_s = time.perf_counter() - started
     try:
         frames = [PoolFrame(payload=p) for p in payloads]
@@ -117,7 +118,7 @@ def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
             single.append((time.perf_counter() - t0) * 1000)
         free, total = torch.cuda.mem_get_info() if device == "cuda" else (0, 0)
         return {"workers": workers, "mode": "pool, networks served" if shared else "pool",
-                "batch": batch, "chunk": chunk, "server": server,
+                "compiled": compiled, "batch": batch, "chunk": chunk, "server": server,
                 "load_s": round(load_s, 1),
                 "frames_per_s": round(rounds * len(frames) / seconds, 1),
                 "batch1_p50_ms": round(statistics.median(single), 1),
@@ -141,6 +142,9 @@ def main() -> None:
     parser.add_argument("--separate", action="store_true",
                         help="also time pools whose workers load their own networks")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--compile", choices=["on", "off"], action="append", default=None,
+                        help="the networks through torch.compile or not (default: on; "
+                             "give both to compare, off first)")
     parser.add_argument("--no-pool", action="store_true", help="time the in-process reader only")
     parser.add_argument("--render-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = parser.parse_args()
@@ -152,20 +156,27 @@ def main() -> None:
     machine = {"cpu_cores": os.cpu_count(),
                "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None}
     print(json.dumps({"frames": len(payloads), **machine}), flush=True)
-    baseline = one_process(payloads, args.device, args.batch, args.rounds)
-    reference = baseline.pop("values")
-    print(json.dumps({**baseline, "field_exact": field_exact(reference, truth)}), flush=True)
-    shared_modes = [True, False] if args.separate else [True]
-    configurations = [(w, c, shared) for shared in shared_modes
-                      for w in ([] if args.no_pool else args.workers or [8, 14])
-                      for c in args.chunk or [None]]
-    for workers, chunk, shared in configurations:
-        result = pooled(payloads, args.device, workers, args.batch, args.rounds, chunk,
-                        shared=shared and args.device == "cuda", profile=args.profile)
-        values = result.pop("values")
+    reference: list[dict[str, str | None]] | None = None  # the first row's readings
+    for compiled in [mode == "on" for mode in args.compile or ["on"]]:
+        baseline = one_process(payloads, args.device, args.batch, args.rounds,
+                               compiled=compiled)
+        values = baseline.pop("values")
+        reference = reference or values  # type: ignore[assignment]
         same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
-        print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}",
+        print(json.dumps({**baseline, "frames_read_the_same": f"{same}/{len(payloads)}",
                           "field_exact": field_exact(values, truth)}), flush=True)  # type: ignore[arg-type]
+        shared_modes = [True, False] if args.separate else [True]
+        configurations = [(w, c, shared) for shared in shared_modes
+                          for w in ([] if args.no_pool else args.workers or [8, 14])
+                          for c in args.chunk or [None]]
+        for workers, chunk, shared in configurations:
+            result = pooled(payloads, args.device, workers, args.batch, args.rounds, chunk,
+                            shared=shared and args.device == "cuda", profile=args.profile,
+                            compiled=compiled)
+            values = result.pop("values")
+            same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
+            print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}",
+                              "field_exact": field_exact(values, truth)}), flush=True)  # type: ignore[arg-type]
 
 if __name__ == "__main__":
     main()

@@ -37,7 +37,7 @@ def reader_options(settings: Settings) -> dict[str, object]:
     options: dict[str, object] = {
         "max_new_tokens": reader.max_new_tokens, "timeout_s": reader.timeout_s,
         "cache_size": reader.cache_size, "trust_remote_code": reader.trust_remote_code,
-        "static_cache": reader.static_cache,
+        "static_cache": reader.static_cache, "compile_networks": reader.compile_networks,
         "primary": reader.cascade_primary, "min_confidence": reader.cascade_min_confidence}
     if reader.model_dir:
         options["model_dir"] = reader.model_dir

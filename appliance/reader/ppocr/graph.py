@@ -102,6 +102,23 @@ class GraphNet(nn.Module):
         self._folded: dict[int, tuple[tuple[tuple[tuple[int, int], ...], torch.dtype | None],
                                       Any]] = {}
         self._heads: dict[str, tuple[str, str, str] | None] = {}
+        #: with :meth:`freeze`: every fused conv's folded kernel, by node index
+        self._frozen: dict[int, tuple[torch.Tensor, torch.Tensor | None]] | None = None
+
+    @torch.no_grad()
+    def freeze(self, dtype: torch.dtype | None = None) -> None:
+        """Fold every fused conv's kernel once (cast to ``dtype`` when given: the type
+        autocast would run it in) and use those from now on. A pass then does no
+        bookkeeping per conv, which is what ``torch.compile`` wants; the parameters are
+        not read again, so a frozen net is for inference only."""
+        frozen = {}
+        for k, node in enumerate(self._nodes):
+            if node["op"] == "FusedConv":
+                args = [None, *(self.tensor(n) if n else None for n in node["in"][1:])]
+                w, b = folded(args, node["attrs"])
+                frozen[k] = (w.to(dtype), None if b is None else b.to(dtype)) \
+                    if dtype is not None else (w, b)
+        self._frozen = frozen
 
     def tensor(self, name: str) -> Value:
         """A weight, buffer or literal of the graph by its ONNX name."""
@@ -134,11 +151,13 @@ class GraphNet(nn.Module):
         """Run the graph on ``x``; returns its outputs by name. ``until`` stops at that
         value (for instance the logits before a final softmax) and returns it alone."""
         env: dict[str, Value] = {self.spec["inputs"][0]: x}
-        for node in self._nodes:
+        for k, node in enumerate(self._nodes):
             args = [None if not n else env[n] if n in env else self.tensor(n)
                     for n in node["in"]]
             if node["op"] == "FusedConv":
-                result = run_fused_conv(args, node["attrs"], self._kernel(node, args))
+                kernel = self._frozen[k] if self._frozen is not None \
+                    else self._kernel(node, args)
+                result = run_fused_conv(args, node["attrs"], kernel)
             else:
                 result = self._run(node["op"], args, node.get("attrs", {}))
             env[node["out"][0]] = result

@@ -174,6 +174,7 @@ class NetworkServer:
                                         "pinned_regions": 0}
         if networks.device == "cuda":
             self._capture_lines()
+            self._capture_frames(max_side)
         self._thread = threading.Thread(target=self._serve, name="network-server",
                                         daemon=True)
         self._thread.start()
@@ -188,6 +189,17 @@ class NetworkServer:
             for rows in (r for r in RECOGNISE_ROWS if r <= max(RECOGNISE_ROWS[0], fit)):
                 self.networks.recognise(torch.zeros((rows, HEIGHT, width, 3), dtype=torch.uint8,
                                                     device="cuda"), [width] * rows)
+        torch.cuda.synchronize()
+
+    @torch.inference_mode()
+    def _capture_frames(self, side: int) -> None:
+        """Capture (and compile) the detector now for every batch of a camera's usual 4:3
+        landscape frame at the longest side ``side``; other sizes are captured when they
+        first come."""
+        height = max(32, round(side * 3 / 4 / 32) * 32)  # as detector_input rounds it
+        for batch in range(1, DETECT_BATCH + 1):
+            self.networks.detect_on_device(torch.zeros((batch, 3, height, side),
+                                                       dtype=torch.uint8, device="cuda"))
         torch.cuda.synchronize()
 
     def attach(self) -> Endpoint:

@@ -33,6 +33,19 @@ def _load(folder: Path, device: str) -> Any:
     return model.requires_grad_(False)  # read only: the training wing loads its own copy
 
 
+def _compiled(forward: Any) -> Any:
+    """``forward`` through ``torch.compile``, its batch dimension dynamic (one compile per
+    width or frame size, not per row count): the graph's element-wise steps, casts and
+    layer norms fuse into a few kernels around the convolutions."""
+    compiled = torch.compile(forward)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > 1:  # a batch of one is compiled as such (torch specialises it)
+            torch._dynamo.mark_dynamic(x, 0)
+        return compiled(x)
+    return run
+
+
 class Networks(Protocol):
     """What the reader needs from its networks."""
 
@@ -54,24 +67,33 @@ class LocalNetworks:
     input shape is captured once as a CUDA graph (``cuda_graphs``) and run in float16."""
 
     def __init__(self, *, detector: Any, recognizer: Any, charset: Charset, device: str,
-                 cuda_graphs: bool = True) -> None:
+                 cuda_graphs: bool = True, compiled: bool = False) -> None:
         self.detector = detector
         self.recognizer = recognizer
         self.charset = charset
         self.device = device
         graphs = cuda_graphs and device == "cuda"
-        self.detect_net = GraphedForward(self._autocast(
-            lambda x: self.detector(x)["probs"]), enabled=graphs)
-        self.recognise_net = GraphedForward(self._autocast(
-            lambda x: self.charset.log_probs(self.recognizer, x)), enabled=graphs)
+        classes = charset.allowed_on(torch.zeros(0, device=device).device)
+        detect: Any = lambda x: self.detector(x)["probs"]  # noqa: E731
+        recognise: Any = lambda x: self.charset.log_probs(  # noqa: E731
+            self.recognizer, x, classes=classes)
+        if compiled:
+            half = torch.float16 if device == "cuda" else None
+            for model in (detector, recognizer):
+                model.net.freeze(half)
+            detect, recognise = _compiled(detect), _compiled(recognise)
+        self.detect_net = GraphedForward(self._autocast(detect), enabled=graphs)
+        self.recognise_net = GraphedForward(self._autocast(recognise), enabled=graphs)
 
     @classmethod
-    def load(cls, folder: Path, *, device: str, cuda_graphs: bool = True) -> LocalNetworks:
-        """The detector and recogniser of the model folder ``folder`` on ``device``."""
+    def load(cls, folder: Path, *, device: str, cuda_graphs: bool = True,
+             compiled: bool = False) -> LocalNetworks:
+        """The detector and recogniser of the model folder ``folder`` on ``device``
+        (``compiled``: through ``torch.compile``, see :func:`_compiled`)."""
         recognizer = _load(folder / "recognizer", device)
         return cls(detector=_load(folder / "detector", device), recognizer=recognizer,
                    charset=Charset(list(recognizer.config.charset)), device=device,
-                   cuda_graphs=cuda_graphs)
+                   cuda_graphs=cuda_graphs, compiled=compiled)
 
     def _autocast(self, forward: Any) -> Any:
         """``forward`` in float16 autocast on a GPU (its result in the type it computed:

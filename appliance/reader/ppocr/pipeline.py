@@ -96,8 +96,8 @@ class PPOCRReader:
 
     def __init__(self, *, schema: PlateSchema, device: str = "cpu",
                  model_dir: Path | str | None = None, detector_limit: int | None = None,
-                 cuda_graphs: bool = True, served: Endpoint | None = None,
-                 **_: object) -> None:
+                 cuda_graphs: bool = True, compile_networks: bool = True,
+                 served: Endpoint | None = None, **_: object) -> None:
         folder = Path(model_dir) if model_dir else DEFAULT_MODEL
         for part in ("detector", "recognizer"):
             if not (folder / part / "config.json").is_file():
@@ -110,7 +110,8 @@ class PPOCRReader:
         if served is None:  # the networks in this process
             if device == "cpu":  # network passes reuse their memory: 2x faster detector
                 keep_freed_memory()  # on a CPU; no gain on an H100 host (benchmarks.md)
-            local = LocalNetworks.load(folder, device=device, cuda_graphs=cuda_graphs)
+            local = LocalNetworks.load(folder, device=device, cuda_graphs=cuda_graphs,
+                                       compiled=compile_networks and device == "cuda")
             self.charset = local.charset
             networks = local
         else:  # served by another process (netserver): only the character set is needed
@@ -135,11 +136,12 @@ class PPOCRReader:
     @staticmethod
     def serve_networks(*, device: str, model_dir: Path | str | None = None,
                        detector_limit: int | None = None, cuda_graphs: bool = True,
-                       **_: object) -> NetworkServer:
+                       compile_networks: bool = True, **_: object) -> NetworkServer:
         """Load the networks once here and serve them to reader workers (each made with
         ``served=server.attach()``); see :mod:`appliance.reader.ppocr.netserver`."""
         local = LocalNetworks.load(Path(model_dir) if model_dir else DEFAULT_MODEL,
-                                   device=device, cuda_graphs=cuda_graphs)
+                                   device=device, cuda_graphs=cuda_graphs,
+                                   compiled=compile_networks and device == "cuda")
         return NetworkServer(local, max_side=default_limit(device, detector_limit))
 
     def _stage(self, name: str) -> AbstractContextManager[None]:

@@ -74,11 +74,15 @@ class Charset:
             index = self._allowed_on[device] = self.allowed.to(device)
         return index
 
-    def log_probs(self, model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    def log_probs(self, model: torch.nn.Module, pixels: torch.Tensor, *,
+                  classes: torch.Tensor | None = None) -> torch.Tensor:
         """B×T×K log-probabilities over the allowed classes only (column k is class
         ``allowed[k]``) of the recogniser ``model`` on ``pixels``; only those classes'
-        logits are computed (119 of the output layer's 6,625 columns)."""
-        logits = model(pixels, logits=True, classes=self.allowed_on(pixels.device))["logits"]
+        logits are computed (119 of the output layer's 6,625 columns). ``classes``: what
+        :meth:`allowed_on` gives for the pixels' device, when the caller holds it."""
+        if classes is None:
+            classes = self.allowed_on(pixels.device)
+        logits = model(pixels, logits=True, classes=classes)["logits"]
         return torch.log_softmax(logits.float(), -1)
 
 

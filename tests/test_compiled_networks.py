@@ -1,0 +1,33 @@
+"""The reader's networks through ``torch.compile`` (the GPU default) compute what the loaded
+networks do: checked on a CPU, where the same frozen graph compiles with the same code."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from appliance.reader.ppocr.networks import LocalNetworks
+from appliance.reader.ppocr.pipeline import DEFAULT_MODEL
+from appliance.synth import render_demo_plate
+from tests.plates import demo_records
+
+
+def test_compiled_networks_compute_what_the_loaded_ones_do() -> None:
+    plain = LocalNetworks.load(DEFAULT_MODEL, device="cpu")
+    compiled = LocalNetworks.load(DEFAULT_MODEL, device="cpu", compiled=True)
+    assert compiled.detector.net._frozen and plain.detector.net._frozen is None
+    image = render_demo_plate(demo_records()[0], seed=3, size=(320, 256)).image
+    frame = torch.from_numpy(image.copy()).permute(2, 0, 1)[None]
+    expected = plain.detect(frame)
+    assert np.abs(compiled.detect(frame) - expected).max() < 1e-4
+    assert expected.max() > 0.5  # the crop holds text: the maps are not both empty
+    generator = torch.Generator().manual_seed(0)
+    for rows in (2, 5):  # the batch dimension is dynamic: one compile serves both
+        lines = torch.randint(0, 255, (rows, 48, 160, 3), dtype=torch.uint8,
+                              generator=generator)
+        widths = [160, 96, 128, 160, 64][:rows]
+        want = plain.recognise(lines, widths)
+        got = compiled.recognise(lines, widths)
+        assert got.shape == want.shape
+        assert (got - want).abs().max() < 1e-3
+        assert torch.equal(got.argmax(-1), want.argmax(-1))
