@@ -1,5 +1,6 @@
-"""The PP-OCR reader's latency on a GPU eager, with CUDA graphs, and compiled with CUDA
-graphs (the default), on the same frames, and whether they read the same:
+"""The PP-OCR reader's latency on a GPU eager, with CUDA graphs (the in-process default), and
+compiled with CUDA graphs (what served networks run), on the same frames, and whether they
+read the same:
 ``python bench/gpu_latency.py -n 40``."""
 
 from __future__ import annotations

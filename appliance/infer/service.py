@@ -37,7 +37,9 @@ def reader_options(settings: Settings) -> dict[str, object]:
     options: dict[str, object] = {
         "max_new_tokens": reader.max_new_tokens, "timeout_s": reader.timeout_s,
         "cache_size": reader.cache_size, "trust_remote_code": reader.trust_remote_code,
-        "static_cache": reader.static_cache, "compile_networks": reader.compile_networks,
+        "static_cache": reader.static_cache,
+        # served networks only: an in-process reader would compile on its first frames
+        "compile_networks": reader.compile_networks and reader.workers > 1,
         "primary": reader.cascade_primary, "min_confidence": reader.cascade_min_confidence}
     if reader.model_dir:
         options["model_dir"] = reader.model_dir

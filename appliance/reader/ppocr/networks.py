@@ -13,11 +13,13 @@ plate alphabet (a tensor).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+import torch._inductor.config as inductor_config
 
 from appliance.reader.ppocr.cudagraphs import GraphedForward
 from appliance.reader.ppocr.modeling import PPOCRModel
@@ -36,7 +38,13 @@ def _load(folder: Path, device: str) -> Any:
 def _compiled(forward: Any) -> Any:
     """``forward`` through ``torch.compile``, its batch dimension dynamic (one compile per
     width or frame size, not per row count): the graph's element-wise steps, casts and
-    layer norms fuse into a few kernels around the convolutions."""
+    layer norms fuse into a few kernels around the convolutions (H100: a pass in about half
+    the time). Kernels compile in this process one at a time unless
+    TORCHINDUCTOR_COMPILE_THREADS says otherwise: a served pool whose process had started
+    inductor's parallel compile workers read 132 frames/s, one without them 230
+    (docs/benchmarks.md)."""
+    if "TORCHINDUCTOR_COMPILE_THREADS" not in os.environ:
+        inductor_config.compile_threads = 1
     compiled = torch.compile(forward)
 
     def run(x: torch.Tensor) -> torch.Tensor:

@@ -96,7 +96,7 @@ class PPOCRReader:
 
     def __init__(self, *, schema: PlateSchema, device: str = "cpu",
                  model_dir: Path | str | None = None, detector_limit: int | None = None,
-                 cuda_graphs: bool = True, compile_networks: bool = True,
+                 cuda_graphs: bool = True, compile_networks: bool = False,
                  served: Endpoint | None = None, **_: object) -> None:
         folder = Path(model_dir) if model_dir else DEFAULT_MODEL
         for part in ("detector", "recognizer"):
