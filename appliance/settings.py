@@ -226,8 +226,9 @@ class ReaderSettings(_Section):
         "On a CPU host each has its own reader; one per core reads more frames per second "
         "(2 cores: +31 %) at some latency per frame. On a GPU the inference process loads "
         "the ppocr networks once and serves them to the workers, which do the per-frame "
-        "CPU work: many stations at once (H100, 16 cores, 32 workers: 213 frames/s against "
-        "38 for one process) at about twice one frame's latency (docs/benchmarks.md)"))
+        "CPU work: many stations at once (H100, 16 cores, 32 workers: 230 frames/s compiled, "
+        "213 not, against 29-38 for one process) at about 2-3 times one frame's latency "
+        "(docs/benchmarks.md)"))
     compile_networks: bool = Field(default=True, description=(
         "ppocr, workers > 1 on a GPU: the served networks run through torch.compile (H100, "
         "32 workers: 230 frames/s, the networks a pass in about half the time). A first "

@@ -6,7 +6,7 @@ GPU that way; processes that each load the networks take turns on it. So the inf
 process owns the GPU and runs :class:`NetworkServer` in a thread, and each reader worker
 (``appliance.reader.pool``) reads with ``RemoteNetworks`` in place of its own networks:
 the CPU work runs in parallel, the networks stay loaded once (H100, 16 cores, 32 workers:
-213 frames/s against 38 for one process; docs/benchmarks.md).
+213 frames/s against 38 for one process, 230 with the networks compiled; docs/benchmarks.md).
 
 Requests that arrive together are served together: detector inputs of one size in one
 batch, recogniser lines of one padded width in one batch, so a busy GPU batches across
