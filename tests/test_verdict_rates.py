@@ -50,8 +50,10 @@ def test_rates_count_false_alarms_and_passed_wrong_plates(rules: RuleSet, verdic
         assert summary["false_mismatches"] == [[{
             "field": "serial", "expected": records[3]["serial"], "read": "99999999ZZ",
             "confidence": 0.995, "attempt": RULES.policy.max_reshoots}]]
-    else:
+        assert summary["review_causes"] == {}
+    else:  # unconfirmed at the final attempt: the REVIEW names the field that held it
         assert summary["false_mismatches"] == []
+        assert summary["review_causes"] == {"serial: mismatch": 1}
 
 
 def test_verify_confirms_an_unsure_field_but_never_a_changed_record() -> None:

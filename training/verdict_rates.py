@@ -59,6 +59,9 @@ class VerdictRates:
         self.units = 0
         #: each good unit that got MISMATCH: the fields that differed (what to look at)
         self.false_mismatches: list[list[dict[str, Any]]] = []
+        #: good units left in REVIEW, by the unsure fields that left them there
+        #: ("serial: not_read"): which fields to read better
+        self.review_causes: Counter[str] = Counter()
 
     def add(self, reading: dict[str, Any], truth: dict[str, str],
             quality: list[Any] | None = None, *, verify: dict[str, str] | None = None,
@@ -71,6 +74,7 @@ class VerdictRates:
                         attempt=self.final_attempt, quality=quality or [], verify=verify)
         self.good[good.verdict.value] += 1
         self._note_false_mismatch(good)
+        self._note_review(good)
         if truth.get("serial"):
             changed = dict(truth, serial=changed_serial or one_character_changed(truth["serial"]))
             wrong = evaluate(reading, changed, self.rules, family=self.family,
@@ -95,6 +99,7 @@ class VerdictRates:
         good = self._through_reshoots(frame, truth, changed=False)
         self.good[good.verdict.value] += 1
         self._note_false_mismatch(good)
+        self._note_review(good)
         self.units += 1
         self.frames_taken += len(taken)  # what a good unit costs the line
         if truth.get("serial"):
@@ -103,6 +108,11 @@ class VerdictRates:
             self.changed += 1
             self.changed_pass += int(wrong is Verdict.PASS)
             self.changed_mismatch += int(wrong is Verdict.MISMATCH)
+
+    def _note_review(self, decision: Decision) -> None:
+        if decision.verdict is Verdict.REVIEW:
+            for name in decision.causes:
+                self.review_causes[f"{name}: {decision.fields[name].status.value}"] += 1
 
     def _note_false_mismatch(self, decision: Decision) -> None:
         if decision.verdict is Verdict.MISMATCH:
@@ -136,6 +146,7 @@ class VerdictRates:
                 "frames": sum(self.good.values()), "changed_records": self.changed,
                 "attempt": self.final_attempt,
                 "false_mismatches": self.false_mismatches,
+                "review_causes": dict(self.review_causes.most_common()),
                 # with add_unit: units taken through their reshoots, frames a good unit took
                 **({"reshoots": "taken", "frames_per_good_unit":
                     round(self.frames_taken / self.units, 3)} if self.units else

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch._inductor.config as inductor_config
 
 from appliance.reader.ppocr.cudagraphs import GraphedForward
 from appliance.reader.ppocr.modeling import PPOCRModel
@@ -43,6 +42,8 @@ def _compiled(forward: Any) -> Any:
     TORCHINDUCTOR_COMPILE_THREADS says otherwise: a served pool whose process had started
     inductor's parallel compile workers read 132 frames/s, one without them 230
     (docs/benchmarks.md)."""
+    import torch._inductor.config as inductor_config  # only a compiling process needs it
+
     if "TORCHINDUCTOR_COMPILE_THREADS" not in os.environ:
         inductor_config.compile_threads = 1
     compiled = torch.compile(forward)
