@@ -3,13 +3,17 @@ networks do: checked on a CPU, where the same frozen graph compiles with the sam
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import torch
 
 from appliance.reader.ppocr.networks import LocalNetworks
 from appliance.reader.ppocr.pipeline import DEFAULT_MODEL
 from appliance.synth import render_demo_plate
-from tests.plates import demo_records
+from tests.plates import REPO, demo_records
 
 
 def test_compiled_networks_compute_what_the_loaded_ones_do() -> None:
@@ -31,3 +35,29 @@ def test_compiled_networks_compute_what_the_loaded_ones_do() -> None:
         assert got.shape == want.shape
         assert (got - want).abs().max() < 1e-3
         assert torch.equal(got.argmax(-1), want.argmax(-1))
+
+
+BROKEN_COMPILER = """
+import json
+import torch
+import torch._inductor.config as inductor_config
+inductor_config.cpp.cxx = ("/nonexistent/c++",)   # this host's compiler, gone
+from appliance.reader.ppocr.networks import LocalNetworks
+from appliance.reader.ppocr.pipeline import DEFAULT_MODEL
+compiled = LocalNetworks.load(DEFAULT_MODEL, device="cpu", compiled=True)
+plain = LocalNetworks.load(DEFAULT_MODEL, device="cpu")
+lines = torch.randint(0, 255, (3, 48, 160, 3), dtype=torch.uint8)
+got = compiled.recognise(lines, [160, 96, 160])
+want = plain.recognise(lines, [160, 96, 160])
+print(json.dumps({"failure": compiled.compiled[1].failure,
+                  "difference": float((got - want).abs().max())}))
+"""
+
+
+def test_networks_that_cannot_compile_run_uncompiled_and_say_why() -> None:
+    done = subprocess.run([sys.executable, "-c", BROKEN_COMPILER], capture_output=True,
+                          text=True, timeout=300, cwd=REPO, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "No working C++ compiler" in result["failure"]
+    assert result["difference"] == 0.0          # read as the loaded networks read
+    assert "torch.compile of the reader's networks failed" in done.stderr

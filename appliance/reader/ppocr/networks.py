@@ -13,6 +13,7 @@ plate alphabet (a tensor).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ from appliance.reader.ppocr.cudagraphs import GraphedForward
 from appliance.reader.ppocr.modeling import PPOCRModel
 from appliance.reader.ppocr.recognise import Charset, network_input
 
+log = logging.getLogger("reader.networks")
+
 
 def _load(folder: Path, device: str) -> Any:
     model: Any = PPOCRModel.from_pretrained(folder)
@@ -34,25 +37,40 @@ def _load(folder: Path, device: str) -> Any:
     return model.requires_grad_(False)  # read only: the training wing loads its own copy
 
 
-def _compiled(forward: Any) -> Any:
+class CompiledForward:
     """``forward`` through ``torch.compile``, its batch dimension dynamic (one compile per
     width or frame size, not per row count): the graph's element-wise steps, casts and
     layer norms fuse into a few kernels around the convolutions (H100: a pass in about half
-    the time). Kernels compile in this process one at a time unless
-    TORCHINDUCTOR_COMPILE_THREADS says otherwise: a served pool whose process had started
-    inductor's parallel compile workers read 132 frames/s, one without them 230
-    (docs/benchmarks.md)."""
-    import torch._inductor.config as inductor_config  # only a compiling process needs it
+    the time). Should compiling fail (no C compiler, a compiler error), the error is logged
+    and ``forward`` runs as it is from then on: slower, never down.
 
-    if "TORCHINDUCTOR_COMPILE_THREADS" not in os.environ:
-        inductor_config.compile_threads = 1
-    compiled = torch.compile(forward)
+    Kernels compile in this process one at a time unless TORCHINDUCTOR_COMPILE_THREADS says
+    otherwise: a served pool whose process had started inductor's parallel compile workers
+    read 132 frames/s, one without them 230 (docs/benchmarks.md)."""
 
-    def run(x: torch.Tensor) -> torch.Tensor:
+    def __init__(self, forward: Any) -> None:
+        import torch._inductor.config as inductor_config  # only a compiling process needs it
+
+        if "TORCHINDUCTOR_COMPILE_THREADS" not in os.environ:
+            inductor_config.compile_threads = 1
+        self.forward = forward
+        self.compiled = torch.compile(forward)
+        #: why compiling failed (None: it has not)
+        self.failure: str | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)``, compiled unless compiling failed."""
+        if self.failure is not None:
+            return self.forward(x)
         if x.shape[0] > 1:  # a batch of one is compiled as such (torch specialises it)
             torch._dynamo.mark_dynamic(x, 0)
-        return compiled(x)
-    return run
+        try:
+            return self.compiled(x)
+        except Exception as error:  # any compiler failure: run uncompiled
+            self.failure = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
+            log.error("torch.compile of the reader's networks failed, they run uncompiled: "
+                      "%s", self.failure)
+            return self.forward(x)
 
 
 class Networks(Protocol):
@@ -86,11 +104,14 @@ class LocalNetworks:
         detect: Any = lambda x: self.detector(x)["probs"]  # noqa: E731
         recognise: Any = lambda x: self.charset.log_probs(  # noqa: E731
             self.recognizer, x, classes=classes)
+        #: the networks' compiled forwards (empty: not compiled)
+        self.compiled: tuple[CompiledForward, ...] = ()
         if compiled:
             half = torch.float16 if device == "cuda" else None
             for model in (detector, recognizer):
                 model.net.freeze(half)
-            detect, recognise = _compiled(detect), _compiled(recognise)
+            detect, recognise = CompiledForward(detect), CompiledForward(recognise)
+            self.compiled = (detect, recognise)
         self.detect_net = GraphedForward(self._autocast(detect), enabled=graphs)
         self.recognise_net = GraphedForward(self._autocast(recognise), enabled=graphs)
 
@@ -98,7 +119,7 @@ class LocalNetworks:
     def load(cls, folder: Path, *, device: str, cuda_graphs: bool = True,
              compiled: bool = False) -> LocalNetworks:
         """The detector and recogniser of the model folder ``folder`` on ``device``
-        (``compiled``: through ``torch.compile``, see :func:`_compiled`)."""
+        (``compiled``: through ``torch.compile``, see :class:`CompiledForward`)."""
         recognizer = _load(folder / "recognizer", device)
         return cls(detector=_load(folder / "detector", device), recognizer=recognizer,
                    charset=Charset(list(recognizer.config.charset)), device=device,
