@@ -82,8 +82,13 @@ def read(ctx: click.Context, images: tuple[Path, ...], as_json: bool, device: st
                                        f"{', '.join(schema.fields)}")
         expected[name] = value
     from appliance.infer.service import reader_options
+    from appliance.reader.ppocr.pipeline import COMPILED_LIMIT
 
     options = reader_options(settings)
+    if options.pop("compile_networks", False):
+        # a few images are not worth minutes of compiling: read them uncompiled at the
+        # detector side a compiled reader uses, so they read as the appliance reads them
+        options["detector_limit"] = COMPILED_LIMIT
     if model_dir:
         options["model_dir"] = model_dir
     try:

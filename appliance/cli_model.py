@@ -62,10 +62,14 @@ def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Pat
               help="Take a unit the rules ask to reshoot through its reshoots (the same plate "
                    "photographed again, earlier frames' evidence combined as the recorder "
                    "does); --no-reshoots judges each first frame as the final attempt.")
+@click.option("--compile/--no-compile", "compile_networks", default=True, show_default=True,
+              help="On a CPU, read as the appliance does by default: the networks compiled "
+                   "(minutes at load), the detector at 1280 px; --no-compile: uncompiled, "
+                   "960 px.")
 @click.pass_context
 def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ...], split: str,
              count: int, seed: int, device: str, workers: int, plot: Path | None,
-             reshoots: bool) -> None:
+             reshoots: bool, compile_networks: bool) -> None:
     """Measure readers on rendered plates: legible values in the text runs, field exact
     match, model+serial, latency, and the verdicts the shipped rules give (good units PASS /
     MISMATCH / RESHOOT / REVIEW at the final attempt, after their reshoots; records with one
@@ -73,13 +77,18 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
     the appliance), and how well confidence is calibrated (ECE, reliability bins). Several
     backends read the very same frames."""
     from appliance.reader import load_reader
+    from appliance.reader.base import resolve_device
     from appliance.schema import load_schema
     from appliance.synth.dataset import iter_samples
     from rules import load_rules
     from training.evaluate import evaluate
 
     settings = _settings(ctx)
-    options = {"model_dir": model_dir} if model_dir else {}
+    # the appliance's policy: compiled on a CPU; an in-process GPU reader is not compiled
+    options: dict[str, Any] = {
+        "compile_networks": compile_networks and resolve_device(device) == "cpu"}
+    if model_dir:
+        options["model_dir"] = model_dir
     samples = list(iter_samples(settings.schema_file, seed=seed, split=split, n=count,
                                 workers=workers))
     rules = load_rules(settings.rules_file)

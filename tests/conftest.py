@@ -19,6 +19,11 @@ from appliance.runtime import read_status
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config"
 
+# Appliances started by the tests read with uncompiled networks: compiling them costs a
+# CPU reader minutes at load (the default, reader.compile_networks, is tested on its own
+# in tests/test_compiled_networks.py).
+os.environ.setdefault("NAMEPLATE_READER__COMPILE_NETWORKS", "false")
+
 
 def free_port() -> int:
     """An unused TCP port on loopback."""

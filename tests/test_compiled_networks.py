@@ -6,14 +6,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from appliance.infer.service import reader_options
+from appliance.reader import load_reader
 from appliance.reader.ppocr.networks import LocalNetworks
 from appliance.reader.ppocr.pipeline import DEFAULT_MODEL
+from appliance.schema import load_schema
+from appliance.settings import Settings
 from appliance.synth import render_demo_plate
-from tests.plates import REPO, demo_records
+from tests.plates import REPO, SCHEMA_FILE, demo_records, plate_values
 
 
 def test_compiled_networks_compute_what_the_loaded_ones_do() -> None:
@@ -61,3 +66,23 @@ def test_networks_that_cannot_compile_run_uncompiled_and_say_why() -> None:
     assert "No working C++ compiler" in result["failure"]
     assert result["difference"] == 0.0          # read as the loaded networks read
     assert "torch.compile of the reader's networks failed" in done.stderr
+
+
+def test_the_appliance_compiles_a_cpu_reader_at_load_and_reads_at_1280_px(
+        tmp_path: Path) -> None:
+    settings = Settings(reader={"device": "cpu", "compile_networks": True})
+    options = reader_options(settings)
+    assert options["compile_networks"] is True      # a CPU reader: compiled
+    gpu_alone = Settings(reader={"device": "cuda", "compile_networks": True})
+    assert reader_options(gpu_alone)["compile_networks"] is False  # in-process GPU: not
+    schema = load_schema(SCHEMA_FILE)
+    compiled = load_reader("ppocr", schema=schema, device="cpu", **options)
+    assert compiled.settings.limit == 1280           # compiled: the detector's full side
+    assert [f.failure for f in compiled.networks.compiled] == [None, None]
+    plain = load_reader("ppocr", schema=schema, device="cpu", detector_limit=1280)
+    values = plate_values(demo_records()[1])
+    image = render_demo_plate(values, seed=5).image
+    read, want = compiled.read([image])[0], plain.read([image])[0]
+    assert {k: f.value for k, f in read.fields.items()} == \
+        {k: f.value for k, f in want.fields.items()}
+    assert read.fields["serial"].value == values["serial"]

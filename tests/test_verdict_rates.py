@@ -80,7 +80,7 @@ def test_nameplate_eval_reports_verdicts_and_calibration_with_a_plot(tmp_path: P
     plot = tmp_path / "reliability.png"
     done = subprocess.run(
         [sys.executable, "-m", "appliance.cli", "eval", "--split", "station", "-n", "2",
-         "--workers", "1", "--device", "cpu", "--reliability-plot", str(plot)],
+         "--workers", "1", "--device", "cpu", "--no-compile", "--reliability-plot", str(plot)],
         capture_output=True, text=True, timeout=300, cwd=REPO, check=True)
     report = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
     assert set(report["verdicts"]["good_units"]) == {"PASS", "MISMATCH", "RESHOOT", "REVIEW"}

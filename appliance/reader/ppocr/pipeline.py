@@ -57,10 +57,15 @@ ORIENT_SURE = 0.8         # mean run confidence above which a frame is not check
 BOX_PER_CAPITAL = 1.7
 
 
-def default_limit(device: str, limit: int | None = None) -> int:
-    """The detector's longest side: ``limit`` when given, else 1280 px on a GPU and 960 on
-    a CPU (where each step down costs more than a point of values; docs/benchmarks.md)."""
-    return int(limit or (1280 if device == "cuda" else 960))
+#: the detector's longest side on a GPU or with compiled networks (960 on a CPU without)
+COMPILED_LIMIT = 1280
+
+
+def default_limit(device: str, limit: int | None = None, *, compiled: bool = False) -> int:
+    """The detector's longest side: ``limit`` when given, else 1280 px on a GPU or with
+    compiled networks, 960 on a CPU without (where 1280 costs a third more time and each
+    step down more than a point of values; docs/benchmarks.md)."""
+    return int(limit or (COMPILED_LIMIT if device == "cuda" or compiled else 960))
 
 
 class ModelNotFound(FileNotFoundError):
@@ -111,7 +116,7 @@ class PPOCRReader:
             if device == "cpu":  # network passes reuse their memory: 2x faster detector
                 keep_freed_memory()  # on a CPU; no gain on an H100 host (benchmarks.md)
             local = LocalNetworks.load(folder, device=device, cuda_graphs=cuda_graphs,
-                                       compiled=compile_networks and device == "cuda")
+                                       compiled=compile_networks)
             self.charset = local.charset
             networks = local
         else:  # served by another process (netserver): only the character set is needed
@@ -120,7 +125,9 @@ class PPOCRReader:
             networks = RemoteNetworks(served)
         self.networks = networks
         self.device = networks.device
-        self.settings = DetectorSettings(limit=default_limit(self.device, detector_limit))
+        compiled = isinstance(networks, LocalNetworks) and bool(networks.compiled)
+        self.settings = DetectorSettings(limit=default_limit(self.device, detector_limit,
+                                                             compiled=compiled))
         self._recent: list[tuple[np.ndarray, FrameAnalysis, PlateReading]] = []
         #: frames sent through the networks together (None: the whole batch). On a GPU one:
         #: on an H100 batches of 8 and 32 read no more frames per second than single frames
@@ -132,6 +139,21 @@ class PPOCRReader:
             and self.device == "cuda" else None
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
+        if compiled and self.device == "cpu":
+            self._compile_now()
+
+    def _compile_now(self) -> None:
+        """Compile the networks at load, not on the line's first frames: the detector on a
+        4:3 camera frame at the detector's limit (another frame size compiles when it first
+        comes), the recogniser on line batches of one and two rows at two widths (after
+        which any row count and width runs compiled)."""
+        assert isinstance(self.networks, LocalNetworks)
+        side = self.settings.limit
+        height = max(32, round(side * 3 / 4 / 32) * 32)  # as detector_input rounds it
+        self.networks.detect(torch.zeros((1, 3, height, side), dtype=torch.uint8))
+        for rows, width in ((1, 128), (2, 128), (2, 256), (1, 256)):
+            self.networks.recognise(torch.zeros((rows, HEIGHT, width, 3), dtype=torch.uint8),
+                                    [width] * rows)
 
     @staticmethod
     def serve_networks(*, device: str, model_dir: Path | str | None = None,
