@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -199,6 +199,33 @@ def read_status(run_dir: Path, service: str) -> dict[str, Any] | None:
         return data
     except (OSError, ValueError):
         return None
+
+
+@contextlib.contextmanager
+def loading_heartbeat(run_dir: Path | None, service: str, *,
+                      period_s: float = 1.0) -> Iterator[None]:
+    """Publish ``state: loading`` every ``period_s`` while the block runs: a service whose
+    start takes minutes (the reader compiling its networks) is alive, not stalled."""
+    if run_dir is None:
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while True:
+            write_status(run_dir, service, {
+                "state": "loading", "loading_for_s": round(time.monotonic() - started, 1)})
+            if done.wait(period_s):
+                return
+
+    thread = threading.Thread(target=beat, name=f"{service}-loading", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def report_ready(run_dir: Path, service: str, log: logging.Logger, **details: object) -> None:

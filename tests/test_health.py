@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from appliance.health import Problem, assess_health, check_service
-from appliance.runtime import write_status
+from appliance.runtime import loading_heartbeat, read_status, write_status
 from appliance.settings import load_settings
 from tests.conftest import write_config
 
@@ -58,3 +58,16 @@ def test_a_sql_source_that_stopped_syncing_is_stale(tmp_path: Path, run_dir: Pat
     found = check_erp_age(settings, now, old)  # type: ignore[arg-type]
     assert [f.problem for f in found] == [Problem.ERP_STALE]
     assert "2.0 h ago" in found[0].detail
+
+
+def test_a_service_that_is_loading_keeps_a_fresh_heartbeat(tmp_path: Path, run_dir: Path) -> None:
+    settings = load_settings(write_config(tmp_path, run_dir=run_dir)).resolved()
+    with loading_heartbeat(run_dir, "infer", period_s=0.05):
+        time.sleep(0.3)  # a reader compiling its networks, minutes in a real start
+        status = read_status(run_dir, "infer")
+        assert status is not None and status["state"] == "loading"
+        assert status["loading_for_s"] > 0 and time.time() - status["updated"] < 1.0
+        assert check_service("infer", status, settings, time.time()) == []  # not stalled
+    last = read_status(run_dir, "infer")
+    time.sleep(0.2)  # the beat stopped with the block
+    assert read_status(run_dir, "infer") == last

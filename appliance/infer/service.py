@@ -20,7 +20,13 @@ from appliance.reader import ImageError, PlateReading, Reader, load_reader
 from appliance.reader.base import resolve_device, verify_statuses
 from appliance.reader.images import decode_payload
 from appliance.reader.pool import PoolFrame, ReaderPool
-from appliance.runtime import StopFlag, report_ready, sd_notify, write_status
+from appliance.runtime import (
+    StopFlag,
+    loading_heartbeat,
+    report_ready,
+    sd_notify,
+    write_status,
+)
 from appliance.schema import PlateSchema, load_schema
 from appliance.settings import Settings
 from appliance.store import Store
@@ -265,5 +271,8 @@ class InferenceService:
 
 
 def run_inference(settings: Settings, stop: StopFlag) -> None:
-    """Entry point of ``nameplate infer``."""
-    InferenceService(settings).run(stop)
+    """Entry point of ``nameplate infer``; while the reader loads (minutes where its
+    networks compile on a first start) the service says it is loading."""
+    with loading_heartbeat(settings.run_dir, "infer"):
+        service = InferenceService(settings)
+    service.run(stop)
