@@ -19,11 +19,6 @@ from appliance.runtime import read_status
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config"
 
-# Appliances started by the tests read with uncompiled networks: compiling them costs a
-# CPU reader minutes at load (the default, reader.compile_networks, is tested on its own
-# in tests/test_compiled_networks.py).
-os.environ.setdefault("NAMEPLATE_READER__COMPILE_NETWORKS", "false")
-
 
 def free_port() -> int:
     """An unused TCP port on loopback."""
@@ -36,7 +31,12 @@ def write_config(directory: Path, *, run_dir: Path, extra: str = "", stations: s
                  port: int | None = None) -> Path:
     """Write an appliance.toml using the repository's schema, rules and demo ERP file.
 
-    The default station runs at 1 Hz: the default reader reads ~1.6 frames/s on 2 CPU cores."""
+    The default station runs at 1 Hz: the default reader reads ~1.6 frames/s on 2 CPU cores.
+    Its networks are not compiled: compiling costs a CPU reader minutes at load (the
+    default, ``reader.compile_networks``, is tested in tests/test_compiled_networks.py)."""
+    uncompiled = "[reader]\ncompile_networks = false\n"
+    extra = extra.replace("[reader]\n", uncompiled) if "[reader]\n" in extra \
+        else f"{extra}\n{uncompiled}"
     stations = stations if stations is not None else (
         '[[stations]]\nid = "line1"\nsource = "synthetic"\nrate_hz = 1.0\nseed = 3\n'
         "fault_every = 4\n")
