@@ -34,14 +34,23 @@ class DetectorSettings:
     max_boxes: int = 400
 
 
+def _input_side(side: float) -> int:
+    return max(32, round(side / 32) * 32)
+
+
+def usual_frame_input(limit: int) -> tuple[int, int]:
+    """The detector's input height and width for a camera's usual 4:3 landscape frame at
+    the longest side ``limit`` (what compiling and capturing at start prepare for)."""
+    return _input_side(limit * 3 / 4), _input_side(limit)
+
+
 def detector_input(image: np.ndarray, limit: int) -> tuple[np.ndarray, float, float]:
     """Resize an RGB frame for the detector; returns (H×W×3 uint8 RGB array, x scale,
     y scale) where a detector pixel × scale is a frame pixel. Normalising to the network's
     -1..1 BGR input happens on the device (a quarter of the bytes to copy)."""
     h, w = image.shape[:2]
     ratio = min(1.0, limit / max(h, w))
-    new_h = max(32, round(h * ratio / 32) * 32)
-    new_w = max(32, round(w * ratio / 32) * 32)
+    new_h, new_w = _input_side(h * ratio), _input_side(w * ratio)
     interpolation = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     return resized, w / new_w, h / new_h

@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection, wait
 import numpy as np
 import torch
 
+from appliance.reader.ppocr.detect import usual_frame_input
 from appliance.reader.ppocr.netclient import (
     PROTOCOL,
     REPLY_TYPES,
@@ -196,9 +197,9 @@ class NetworkServer:
         """Capture (and compile) the detector now for every batch of a camera's usual 4:3
         landscape frame at the longest side ``side``; other sizes are captured when they
         first come."""
-        height = max(32, round(side * 3 / 4 / 32) * 32)  # as detector_input rounds it
+        height, width = usual_frame_input(side)
         for batch in range(1, DETECT_BATCH + 1):
-            self.networks.detect_on_device(torch.zeros((batch, 3, height, side),
+            self.networks.detect_on_device(torch.zeros((batch, 3, height, width),
                                                        dtype=torch.uint8, device="cuda"))
         torch.cuda.synchronize()
 

@@ -27,6 +27,7 @@ from appliance.reader.ppocr.detect import (
     detect_quads,
     detector_input,
     stack_inputs,
+    usual_frame_input,
 )
 from appliance.reader.ppocr.modeling import PPOCRConfig
 from appliance.reader.ppocr.netclient import Endpoint, RemoteNetworks
@@ -148,9 +149,8 @@ class PPOCRReader:
         comes), the recogniser on line batches of one and two rows at two widths (after
         which any row count and width runs compiled)."""
         assert isinstance(self.networks, LocalNetworks)
-        side = self.settings.limit
-        height = max(32, round(side * 3 / 4 / 32) * 32)  # as detector_input rounds it
-        self.networks.detect(torch.zeros((1, 3, height, side), dtype=torch.uint8))
+        height, width = usual_frame_input(self.settings.limit)
+        self.networks.detect(torch.zeros((1, 3, height, width), dtype=torch.uint8))
         for rows, width in ((1, 128), (2, 128), (2, 256), (1, 256)):
             self.networks.recognise(torch.zeros((rows, HEIGHT, width, 3), dtype=torch.uint8),
                                     [width] * rows)
