@@ -39,6 +39,9 @@ class SoakPlan:
     drain_timeout_s: float = 300.0
     redeliver_s: float = 10.0
     backend: str = "ppocr"
+    #: the soak exercises faults, not reading speed: its reader is not compiled by default
+    #: (a killed inference process would compile its networks again on every restart)
+    compile_networks: bool = False
 
 
 @dataclass
@@ -115,6 +118,7 @@ def write_soak_config(folder: Path, *, data_dir: Path, run_dir: Path, plan: Soak
         f'schema_file = "{CONFIG / "schemas" / "motor.toml"}"\n'
         f'rules_file = "{CONFIG / "rules.toml"}"\nerp_file = "{CONFIG / "demo" / "erp.csv"}"\n'
         f'[reader]\nbackend = "{plan.backend}"\ndevice = "cpu"\n'
+        f"compile_networks = {str(plan.compile_networks).lower()}\n"
         f"[storage]\nmin_free_mb = 4\n"
         f"[health]\nreshoot_timeout_s = 30\n"
         f"[panel]\nport = {port}\n"
