@@ -38,8 +38,9 @@ def _load(folder: Path, device: str) -> Any:
 
 
 class CompiledForward:
-    """``forward`` through ``torch.compile``, its batch dimension dynamic (one compile per
-    width or frame size, not per row count): the graph's element-wise steps, casts and
+    """``forward`` through ``torch.compile``, the dimensions ``dynamic`` compiled for any
+    size above one (the recogniser: rows and width; the detector: frames of one size): the
+    graph's element-wise steps, casts and
     layer norms fuse into a few kernels around the convolutions (H100: a pass in about half
     the time). Should compiling fail (no C compiler, a compiler error), the error is logged
     and ``forward`` runs as it is from then on: slower, never down.
@@ -48,12 +49,13 @@ class CompiledForward:
     otherwise: a served pool whose process had started inductor's parallel compile workers
     read 132 frames/s, one without them 230 (docs/benchmarks.md)."""
 
-    def __init__(self, forward: Any) -> None:
+    def __init__(self, forward: Any, *, dynamic: tuple[int, ...] = (0,)) -> None:
         import torch._inductor.config as inductor_config  # only a compiling process needs it
 
         if "TORCHINDUCTOR_COMPILE_THREADS" not in os.environ:
             inductor_config.compile_threads = 1
         self.forward = forward
+        self.dynamic = dynamic
         self.compiled = torch.compile(forward)
         #: why compiling failed (None: it has not)
         self.failure: str | None = None
@@ -62,8 +64,9 @@ class CompiledForward:
         """``forward(x)``, compiled unless compiling failed."""
         if self.failure is not None:
             return self.forward(x)
-        if x.shape[0] > 1:  # a batch of one is compiled as such (torch specialises it)
-            torch._dynamo.mark_dynamic(x, 0)
+        for dim in self.dynamic:
+            if x.shape[dim] > 1:  # a size of one is compiled as such (torch specialises it)
+                torch._dynamo.mark_dynamic(x, dim)
         try:
             return self.compiled(x)
         except Exception as error:  # any compiler failure: run uncompiled
@@ -110,7 +113,8 @@ class LocalNetworks:
             half = torch.float16 if device == "cuda" else None
             for model in (detector, recognizer):
                 model.net.freeze(half)
-            detect, recognise = CompiledForward(detect), CompiledForward(recognise)
+            detect = CompiledForward(detect, dynamic=(0,))
+            recognise = CompiledForward(recognise, dynamic=(0, 3))
             self.compiled = (detect, recognise)
         self.detect_net = GraphedForward(self._autocast(detect), enabled=graphs)
         self.recognise_net = GraphedForward(self._autocast(recognise), enabled=graphs)

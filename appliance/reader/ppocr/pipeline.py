@@ -146,12 +146,12 @@ class PPOCRReader:
     def _compile_now(self) -> None:
         """Compile the networks at load, not on the line's first frames: the detector on a
         4:3 camera frame at the detector's limit (another frame size compiles when it first
-        comes), the recogniser on line batches of one and two rows at two widths (after
-        which any row count and width runs compiled)."""
+        comes), the recogniser on a line and on two (after which any row count and width
+        runs compiled)."""
         assert isinstance(self.networks, LocalNetworks)
         height, width = usual_frame_input(self.settings.limit)
         self.networks.detect(torch.zeros((1, 3, height, width), dtype=torch.uint8))
-        for rows, width in ((1, 128), (2, 128), (2, 256), (1, 256)):
+        for rows, width in ((1, 128), (2, 128)):
             self.networks.recognise(torch.zeros((rows, HEIGHT, width, 3), dtype=torch.uint8),
                                     [width] * rows)
 
