@@ -41,6 +41,23 @@ def field_exact(values: list[dict[str, str | None]],
     return round(100 * sum(hits) / max(1, len(hits)), 2)
 
 
+class Rows:
+    """Prints each configuration's row with its field exact match and how many frames it
+    read as the first row did."""
+
+    def __init__(self, truth: list[dict[str, dict[str, Any]]]) -> None:
+        self.truth = truth
+        self.reference: list[dict[str, str | None]] | None = None
+
+    def print(self, result: dict[str, Any]) -> None:
+        """Print ``result`` (its ``values`` replaced by the two scores)."""
+        values = result.pop("values")
+        self.reference = self.reference or values
+        same = sum(a == b for a, b in zip(self.reference, values, strict=True))
+        print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(values)}",
+                          "field_exact": field_exact(values, self.truth)}), flush=True)
+
+
 def _batches(n: int, size: int) -> list[list[int]]:
     return [list(range(k, min(n, k + size))) for k in range(0, n, size)]
 
@@ -158,29 +175,20 @@ def main() -> None:
     machine = {"cpu_cores": os.cpu_count(),
                "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None}
     print(json.dumps({"frames": len(payloads), **machine}), flush=True)
-    reference: list[dict[str, str | None]] | None = None  # the first row's readings
+    rows = Rows(truth)
     for compiled in [mode == "on" for mode in args.compile or ["on"]]:
         if not args.no_one_process:
-            baseline = one_process(payloads, args.device, args.batch, args.rounds,
-                                   compiled=compiled)
-            values = baseline.pop("values")
-            reference = reference or values  # type: ignore[assignment]
-            same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
-            print(json.dumps({**baseline, "frames_read_the_same": f"{same}/{len(payloads)}",
-                              "field_exact": field_exact(values, truth)}), flush=True)  # type: ignore[arg-type]
+            rows.print(one_process(payloads, args.device, args.batch, args.rounds,
+                                   compiled=compiled))
         shared_modes = [True, False] if args.separate else [True]
         configurations = [(w, c, shared) for shared in shared_modes
                           for w in ([] if args.no_pool else args.workers or [8, 14])
                           for c in args.chunk or [None]]
         for workers, chunk, shared in configurations:
-            result = pooled(payloads, args.device, workers, args.batch, args.rounds, chunk,
-                            shared=shared and args.device == "cuda", profile=args.profile,
-                            compiled=compiled)
-            values = result.pop("values")
-            reference = reference or values  # type: ignore[assignment]
-            same = sum(a == b for a, b in zip(reference, values, strict=True))  # type: ignore[arg-type]
-            print(json.dumps({**result, "frames_read_the_same": f"{same}/{len(payloads)}",
-                              "field_exact": field_exact(values, truth)}), flush=True)  # type: ignore[arg-type]
+            rows.print(pooled(payloads, args.device, workers, args.batch, args.rounds, chunk,
+                              shared=shared and args.device == "cuda", profile=args.profile,
+                              compiled=compiled))
+
 
 if __name__ == "__main__":
     main()
