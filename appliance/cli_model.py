@@ -77,16 +77,14 @@ def eval_cmd(ctx: click.Context, model_dir: Path | None, backends: tuple[str, ..
     the appliance), and how well confidence is calibrated (ECE, reliability bins). Several
     backends read the very same frames."""
     from appliance.reader import load_reader
-    from appliance.reader.base import resolve_device
+    from appliance.reader.base import compile_gains
     from appliance.schema import load_schema
     from appliance.synth.dataset import iter_samples
     from rules import load_rules
     from training.evaluate import evaluate
 
     settings = _settings(ctx)
-    # the appliance's policy: compiled on a CPU; an in-process GPU reader is not compiled
-    options: dict[str, Any] = {
-        "compile_networks": compile_networks and resolve_device(device) == "cpu"}
+    options: dict[str, Any] = {"compile_networks": compile_networks and compile_gains(device)}
     if model_dir:
         options["model_dir"] = model_dir
     samples = list(iter_samples(settings.schema_file, seed=seed, split=split, n=count,

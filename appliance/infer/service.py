@@ -17,7 +17,7 @@ import numpy as np
 
 from appliance.metrics import ServiceMetrics
 from appliance.reader import ImageError, PlateReading, Reader, load_reader
-from appliance.reader.base import resolve_device, verify_statuses
+from appliance.reader.base import compile_gains, verify_statuses
 from appliance.reader.images import decode_payload
 from appliance.reader.pool import PoolFrame, ReaderPool
 from appliance.runtime import (
@@ -44,9 +44,8 @@ def reader_options(settings: Settings) -> dict[str, object]:
         "max_new_tokens": reader.max_new_tokens, "timeout_s": reader.timeout_s,
         "cache_size": reader.cache_size, "trust_remote_code": reader.trust_remote_code,
         "static_cache": reader.static_cache,
-        # where it was measured to gain: every reader on a CPU, served networks on a GPU
-        "compile_networks": reader.compile_networks and (
-            resolve_device(reader.device) == "cpu" or reader.workers > 1),
+        "compile_networks": reader.compile_networks and compile_gains(
+            reader.device, workers=reader.workers),
         "primary": reader.cascade_primary, "min_confidence": reader.cascade_min_confidence}
     if reader.model_dir:
         options["model_dir"] = reader.model_dir

@@ -64,6 +64,13 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def compile_gains(device: str, *, workers: int = 1) -> bool:
+    """Whether compiling the reader's networks was measured to gain on ``device``: every
+    reader on a CPU, and networks served to ``workers > 1`` on a GPU (an in-process GPU
+    reader was not measured; docs/benchmarks.md, session 16)."""
+    return resolve_device(device) == "cpu" or workers > 1
+
+
 def reader_class(backend: str) -> ReaderFactory:
     """The class of the reader ``backend`` (imported, nothing loaded)."""
     if backend not in _BACKENDS:
