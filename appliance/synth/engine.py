@@ -19,6 +19,12 @@ from appliance.schema import PlateSchema
 from appliance.synth.camera import background, occlude, photograph, placement
 from appliance.synth.glyphs import draw_items
 from appliance.synth.layout import build_layout, plate_values
+from appliance.synth.legibility import (
+    character_visibility,
+    characters_clear,
+    legible,
+    warp_mask,
+)
 from appliance.synth.material import compose, plate_base, wear, worn_ink
 
 SPLITS = ("train", "dev", "heldout", "station")
@@ -74,30 +80,11 @@ def _overlap(box: list[int], other: tuple[float, float, float, float] | None) ->
     return round(ix * iy / area, 3)
 
 
-MIN_CHAR_PX = 9.0      # effective capital height a station's camera must give (Cognex: 8)
-MIN_CONTRAST = 30.0    # grey levels between ink and plate (5th to 95th percentile in the box)
-MAX_BLUR = 0.15        # blur sigma per pixel of capital height
-
-
-def legible(image: np.ndarray, box: list[int], char_px: float,
-             camera: dict[str, object]) -> bool:
-    """Whether a person could read a value in this frame: big, sharp and contrasted enough.
-
-    Frames past these limits are still rendered (they train the reader and the quality gate)
-    but a reader is held to "not read", never to a value, there: the station must reshoot.
-    """
-    effective = char_px * float(camera.get("low_resolution", 1.0))  # type: ignore[arg-type]
-    blur = math.hypot(float(camera.get("defocus", 0.0)),  # type: ignore[arg-type]
-                      float(camera.get("motion_blur", 0.0)) / 3.5)  # type: ignore[arg-type]
-    if effective < MIN_CHAR_PX or blur > MAX_BLUR * effective:
-        return False
-    h, w = image.shape[:2]
-    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
-    if x1 <= x0 or y1 <= y0:
-        return False
-    grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
-    low, high = np.percentile(grey, (5, 95))
-    return bool(high - low >= MIN_CONTRAST)
+def _like_the_plate(mask: np.ndarray, shrink: float) -> np.ndarray:
+    """A plate-space mask pre-filtered as the plate is before it is shrunk into the frame."""
+    if shrink >= 1:
+        return mask
+    return cv2.GaussianBlur(mask, (0, 0), 0.5 * math.sqrt(1 / shrink**2 - 1))
 
 
 def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
@@ -115,7 +102,8 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
     frame_w, frame_h = size
     values = plate_values(schema, rng)
     layout = build_layout(schema, values, rng, split=split)
-    ink, relief, boxes = draw_items(layout, rng, omit=omit)
+    ink, relief, text, boxes = draw_items(layout, rng, omit=omit)
+    marks = np.maximum(ink, relief)  # before wear: where a person expects a mark
     worn = worn_ink(ink, rng, nrng)
     base, ink_colour, material = plate_base(layout.height, layout.width, rng, nrng)
     plate = compose(base, ink_colour, ink, relief, rng)
@@ -158,20 +146,29 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
     assert decoded is not None
     image = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    text_in_frame = warp_mask(_like_the_plate(text, shrink), matrix, (frame_w, frame_h))
+    marks_in_frame = warp_mask(_like_the_plate(marks, shrink), matrix, (frame_w, frame_h))
     items = []
     for item, box in zip(layout.items, boxes, strict=True):
         quad = _quad(matrix, box)
         aabb = _aabb(quad)
+        cut = not _inside(quad, frame_w, frame_h)
+        seen = None if cut else character_visibility(grey, text_in_frame, marks_in_frame, quad)
         items.append({"text": item.text, "role": item.role, "field": item.field,
                       "quad": quad.round(1).tolist(), "box": aabb, "style": item.style,
-                      "font": item.font.stem, "cut": not _inside(quad, frame_w, frame_h),
-                      "occluded": _overlap(aabb, covered)})
+                      "font": item.font.stem, "cut": cut,
+                      "occluded": _overlap(aabb, covered),
+                      "visibility": None if seen is None else [seen.contrast, seen.snr]})
     fields: dict[str, Any] = {}
     for name in schema.fields:
         value_item = next((it for it in items if it["field"] == name and it["role"] == "value"),
                           None)
         label_item = next((it for it in items if it["field"] == name and it["role"] == "label"),
                           None)
+        within = value_item is not None and legible(image, value_item["box"], char_px,
+                                                     camera_params)
+        visibility = value_item["visibility"] if value_item else None
         fields[name] = {
             "value": values[name], "shown": value_item is not None,
             "box": value_item["box"] if value_item else None,
@@ -180,8 +177,9 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
             "label_box": label_item["box"] if label_item else None,
             "cut": bool(value_item and value_item["cut"]),
             "occluded": value_item["occluded"] if value_item else 0.0,
-            "legible": value_item is not None and legible(image, value_item["box"], char_px,
-                                                          camera_params),
+            "within_limits": within,
+            "visibility": visibility,
+            "legible": within and characters_clear(visibility),
         }
     labels = {
         "seed": seed, **({"shot": shot} if shot else {}), "split": split, "width": frame_w,

@@ -8,6 +8,7 @@ item and compare.
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import cv2
@@ -17,8 +18,8 @@ from PIL import Image, ImageDraw
 from appliance.synth.layout import Layout, TextItem, load_font
 
 Box = tuple[float, float, float, float]
-#: share of a dot-matrix cell the glyph must cover for its dot to print
-DOT_COVERAGE = 0.15
+#: Zhang-Suen neighbours P2..P9 (north, then clockwise) as (row, column) shifts for np.roll
+_NEIGHBOURS = ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))
 
 
 def _union(a: Box | None, b: Box) -> Box:
@@ -28,8 +29,10 @@ def _union(a: Box | None, b: Box) -> Box:
 
 
 def draw_items(layout: Layout, rng: random.Random, *, omit: frozenset[int] = frozenset(),
-               ) -> tuple[np.ndarray, np.ndarray, list[Box]]:
-    """Return (ink, relief, box per item) for ``layout``; masks are float32 0..1."""
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Box]]:
+    """Return (ink, relief, text, box per item) for ``layout``; masks are float32 0..1.
+    ``text`` is where the items' glyphs are (ink or relief), without the plate's lines,
+    boxes and emblems: what a person reading a value looks at."""
     size = (layout.width, layout.height)
     ink = Image.new("L", size, 0)
     relief = Image.new("L", size, 0)
@@ -50,6 +53,7 @@ def draw_items(layout: Layout, rng: random.Random, *, omit: frozenset[int] = fro
                 ImageDraw.Draw(relief).text((item.x, item.y), item.text, font=font,
                                             fill=255 if on else 0)
             boxes.append(item.bbox())
+    text = np.maximum(np.asarray(ink, np.float32), np.asarray(relief, np.float32)) / 255.0
     draw = ImageDraw.Draw(ink)
     line_width = max(2, int(layout.height / 250))
     for box in layout.boxes:
@@ -62,7 +66,8 @@ def draw_items(layout: Layout, rng: random.Random, *, omit: frozenset[int] = fro
         _logo(draw, x, y, s, shape, line_width)
     for x, y, w, kind in layout.diagrams:
         _diagram(draw, x, y, w, kind, line_width)
-    return (np.asarray(ink, np.float32) / 255.0, np.asarray(relief, np.float32) / 255.0, boxes)
+    return (np.asarray(ink, np.float32) / 255.0, np.asarray(relief, np.float32) / 255.0, text,
+            boxes)
 
 
 def _stamped(item: TextItem, ink: Image.Image, relief: Image.Image, rng: random.Random,
@@ -88,11 +93,11 @@ def _stamped(item: TextItem, ink: Image.Image, relief: Image.Image, rng: random.
 def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -> Box:
     """Dot-peen / ink-jet dot matrix: glyphs sampled on a grid and drawn as round dots.
 
-    A dot is printed where the glyph covers at least DOT_COVERAGE of the pitch × pitch cell
-    around it, as a print head does: a thin stroke crossing a cell still gets its dot (a
-    stroke is never dropped), and the strokes do not grow. (Before session 13 the strokes
-    were dilated by a whole pitch first: counters filled and neighbouring letters merged,
-    so a bold font at station size printed blobs nobody could read.)"""
+    A print head draws each stroke one dot wide, whatever font the plate's text is set in: a
+    dot prints where the glyph's centre line (its skeleton, ``thin``) crosses the
+    pitch × pitch cell around it. (Session 13 printed a dot wherever the glyph covered 15 %
+    of the cell: a bold font came out two or three dots wide, its counters filled, and a
+    person could not read most of those values; before it, strokes were dilated by a pitch.)"""
     font = load_font(item.font, item.size)
     x0, y0, x1, y1 = (int(v) for v in item.bbox())
     w, h = max(1, x1 - x0 + 2), max(1, y1 - y0 + 2)
@@ -100,18 +105,45 @@ def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -
     ImageDraw.Draw(glyph).text((item.x - x0 + 1, item.y - y0 + 1), item.text, font=font, fill=255)
     pitch = max(2.0, item.size / rng.uniform(8.0, 11.0))  # 6-8 dots per capital
     cell = max(1, round(pitch))
-    coverage = cv2.blur(np.asarray(glyph, np.float32) / 255.0, (cell, cell))
+    centre_lines = thin(np.asarray(glyph) >= 128).astype(np.float32)
+    crossed = cv2.blur(centre_lines, (cell, cell))
     radius = pitch * rng.uniform(0.32, 0.48)
     draw = ImageDraw.Draw(ink)
     level = int(255 * rng.uniform(0.7, 1.0))  # drawn even when off: keep the stream aligned
     level = level if on else 0
     ys = np.arange(pitch / 2, h, pitch)
     xs = np.arange(pitch / 2, w, pitch)
-    on_grid = coverage[ys.astype(int)[:, None], xs.astype(int)[None, :]] >= DOT_COVERAGE
+    on_grid = crossed[ys.astype(int)[:, None], xs.astype(int)[None, :]] > 0
     for row, col in zip(*np.nonzero(on_grid), strict=True):
         cx, cy = x0 - 1 + xs[col], y0 - 1 + ys[row]
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
     return (float(x0), float(y0), float(x1), float(y1))
+
+
+def thin(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask thinned to one-pixel-wide centre lines (Zhang and Suen, 1984)."""
+    image = np.pad(mask.astype(np.uint8), 1)
+    changed = True
+    while changed:
+        changed = False
+        for sub_step in (0, 1):
+            p2, p3, p4, p5, p6, p7, p8, p9 = (np.roll(image, shift, (0, 1))
+                                              for shift in _NEIGHBOURS)
+            ring = (p2, p3, p4, p5, p6, p7, p8, p9, p2)
+            neighbours = p2 + p3 + p4 + p5 + p6 + p7 + p8 + p9
+            transitions = sum(((a == 0) & (b == 1)).astype(np.uint8)
+                              for a, b in itertools.pairwise(ring))
+            if sub_step == 0:
+                spare = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
+            else:
+                spare = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
+            remove = ((image == 1) & (neighbours >= 2) & (neighbours <= 6)
+                      & (transitions == 1) & spare)
+            if remove.any():
+                image = image.copy()
+                image[remove] = 0
+                changed = True
+    return image[1:-1, 1:-1].astype(bool)
 
 
 def _logo(draw: ImageDraw.ImageDraw, x: float, y: float, s: float, shape: str,

@@ -40,7 +40,8 @@ from appliance.reader.ppocr.recognise import (
 )
 from appliance.schema import PlateSchema, load_schema
 from appliance.synth.dataset import crop_items
-from appliance.synth.engine import legible, render_sample, sample_seed
+from appliance.synth.engine import render_sample, sample_seed
+from appliance.synth.legibility import characters_clear, legible
 from training.ppocr.finetune_det import detector_batch, detector_loss, detector_sample
 
 _SCHEMA: PlateSchema | None = None
@@ -101,7 +102,8 @@ def frame_lines(seed: int, split: str = "train", *, repeats: dict[str, int] | No
         text = item["text"].strip()
         if not text or len(text) > MAX_TEXT or item["occluded"] > 0.05:
             continue
-        if not legible(image, item["box"], char_px, labels["params"]):
+        if not (legible(image, item["box"], char_px, labels["params"])
+                and characters_clear(item.get("visibility"))):
             continue  # a run no person could read teaches guessing, not reading
         for _ in range((repeats or {}).get(item.get("style", "print"), 1)):
             crop = rectify_quad(image, detector_like_quad(np.asarray(item["quad"]), rng),

@@ -1,0 +1,118 @@
+"""Whether a person could read a rendered value: the frame-wide limits and each character.
+
+``legible`` holds a value to what a station's camera must give (capital height, blur, the
+box's contrast). ``character_visibility`` looks at each character: the value's own glyphs are
+drawn again into a mask in the frame (the renderer knows where every stroke is), and in a
+window about one character wide the grey level under the strokes is compared with the plate
+around them. Glare that whites out one character, a shadow or worn ink that takes one away,
+a faint laser mark: the weakest character decides, as it does for a person.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MIN_CHAR_PX = 9.0      # effective capital height a station's camera must give (Cognex: 8)
+MIN_CONTRAST = 30.0    # grey levels between ink and plate (5th to 95th percentile in the box)
+MAX_BLUR = 0.15        # blur sigma per pixel of capital height
+#: a window this many strip heights wide holds about one character
+WINDOW_PER_HEIGHT = 0.7
+#: the least share of a window's pixels that must be stroke for it to count as a character
+MIN_STROKE_SHARE = 0.04
+#: the weakest character must stand this many grey levels off the plate around it ...
+MIN_CHARACTER_CONTRAST = 12.0
+#: ... and this many times the plate's own grey-level spread there
+MIN_CHARACTER_SNR = 1.0
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """A value's weakest character windows: the fewest grey levels between strokes and the
+    plate around them (``contrast``), and the lowest ratio of that contrast to the plate's own
+    grey-level spread there (``snr``: texture, scratches, noise)."""
+
+    contrast: float
+    snr: float
+
+
+def legible(image: np.ndarray, box: list[int], char_px: float,
+            camera: dict[str, object]) -> bool:
+    """Whether a value is big, sharp and contrasted enough for a person to read.
+
+    Frames past these limits are still rendered (they train the reader and the quality gate)
+    but a reader is held to "not read", never to a value, there: the station must reshoot.
+    """
+    effective = char_px * float(camera.get("low_resolution", 1.0))  # type: ignore[arg-type]
+    blur = math.hypot(float(camera.get("defocus", 0.0)),  # type: ignore[arg-type]
+                      float(camera.get("motion_blur", 0.0)) / 3.5)  # type: ignore[arg-type]
+    if effective < MIN_CHAR_PX or blur > MAX_BLUR * effective:
+        return False
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
+    if x1 <= x0 or y1 <= y0:
+        return False
+    grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+    low, high = np.percentile(grey, (5, 95))
+    return bool(high - low >= MIN_CONTRAST)
+
+
+def characters_clear(visibility: Sequence[float] | None) -> bool:
+    """Whether every character of a value stands clear of its plate (``visibility`` as
+    recorded in the labels: weakest contrast, weakest ratio to the plate's spread).
+    Unknown (no stroke to measure) is clear: the frame-wide limits decide then."""
+    if visibility is None:
+        return True
+    contrast, snr = visibility
+    return contrast >= MIN_CHARACTER_CONTRAST and snr >= MIN_CHARACTER_SNR
+
+
+def warp_mask(mask: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A plate-space mask (0..1) as the camera frame sees it (``size``: width, height)."""
+    return cv2.warpPerspective(mask.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR)
+
+
+def character_visibility(grey: np.ndarray, strokes: np.ndarray, anything: np.ndarray,
+                         quad: np.ndarray) -> Visibility | None:
+    """The weakest character window of the value inside ``quad`` (frame corners, clockwise from
+    top left). ``grey`` is the frame, ``strokes`` the value's own glyphs and ``anything`` every
+    mark on the plate (both frame masks, 0..1). None when the value shows no stroke."""
+    top = float(np.linalg.norm(quad[1] - quad[0]))
+    side = float(np.linalg.norm(quad[3] - quad[0]))
+    height = max(6, round(side))
+    width = max(height, round(top))
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    rectify = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+
+    def strip(image: np.ndarray) -> np.ndarray:
+        return cv2.warpPerspective(image, rectify, (width, height), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+
+    pixels = strip(grey.astype(np.float32))
+    stroke_strip = strip(strokes)
+    if stroke_strip.max() <= 0.05:
+        return None
+    # strokes thinner than a pixel never cover one whole: their best-covered pixels stand in
+    core = stroke_strip >= 0.5 * min(1.0, float(stroke_strip.max()))
+    # the plate proper: clear of every mark by a pixel, so a stroke's blurred edge is not it
+    plate = cv2.erode((strip(anything) < 0.05).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    window = max(3, round(WINDOW_PER_HEIGHT * height))
+    contrasts: list[float] = []
+    snrs: list[float] = []
+    for x0 in range(0, max(1, width - window + 1), max(1, window // 2)):
+        ink = pixels[:, x0:x0 + window][core[:, x0:x0 + window]]
+        around = pixels[:, x0:x0 + window][plate[:, x0:x0 + window]]
+        if ink.size < MIN_STROKE_SHARE * window * height or around.size < 8:
+            continue
+        level = float(np.median(around))
+        contrast = abs(float(np.median(ink)) - level)
+        spread = 1.4826 * float(np.median(np.abs(around - level)))
+        contrasts.append(contrast)
+        snrs.append(contrast / max(spread, 1.0))
+    if not contrasts:
+        return None
+    return Visibility(round(min(contrasts), 1), round(min(snrs), 2))
