@@ -28,7 +28,7 @@ from appliance.synth.dataset import iter_samples
 from training.evaluate import scoreable
 
 CHANGES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-./"
-TRUTH_KEYS = ("value", "shown", "cut", "occluded", "legible")
+TRUTH_KEYS = ("value", "shown", "cut", "occluded", "within_limits", "visibility", "legible")
 
 
 def word_record(word: Word) -> dict[str, Any]:
