@@ -62,8 +62,8 @@ def collect(reader: PPOCRReader, schema_file: Path, *, split: str, n: int, out: 
             issues: Any = reading.extra.get("quality") or []
             record: dict[str, Any] = {
                 "split": split, "index": index, "seed": labels["seed"],
-                "params": {k: labels["params"].get(k) for k in ("style", "placement", "columns",
-                                                                  "material")},
+                "params": {k: labels["params"].get(k) for k in ("style", "value_style", "placement",
+                                                                  "columns", "material")},
                 "fields": {name: {k: f.get(k) for k in TRUTH_KEYS}
                            for name, f in labels["fields"].items()},
                 "words": [word_record(w) for w in analysis.words],
