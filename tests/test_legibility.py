@@ -67,7 +67,7 @@ QUAD = np.array([[30, 12], [370, 12], [370, 68], [30, 68]], np.float32)
 def test_clear_characters_are_clear() -> None:
     """Dark strokes on a quiet plate: every window stands well off it."""
     seen = character_visibility(*_plate_with_text(80), QUAD)
-    assert seen is not None and seen.contrast > 60 and seen.snr > 10
+    assert seen is not None and seen.contrast > 40 and seen.snr > 10
     assert characters_clear([seen.contrast, seen.snr])
 
 

@@ -20,6 +20,7 @@ from appliance.synth.camera import background, occlude, photograph, placement
 from appliance.synth.glyphs import draw_items
 from appliance.synth.layout import build_layout, plate_values
 from appliance.synth.legibility import (
+    INK_STYLES,
     character_visibility,
     characters_clear,
     legible,
@@ -154,7 +155,8 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
         quad = _quad(matrix, box)
         aabb = _aabb(quad)
         cut = not _inside(quad, frame_w, frame_h)
-        seen = None if cut else character_visibility(grey, text_in_frame, marks_in_frame, quad)
+        seen = (character_visibility(grey, text_in_frame, marks_in_frame, quad)
+                if item.style in INK_STYLES and not cut else None)
         items.append({"text": item.text, "role": item.role, "field": item.field,
                       "quad": quad.round(1).tolist(), "box": aabb, "style": item.style,
                       "font": item.font.stem, "cut": cut,
