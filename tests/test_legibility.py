@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from appliance.synth.fonts import FontInfo, catalogue
-from appliance.synth.glyphs import _dotmatrix, thin
+from appliance.synth.glyphs import PRINT_HEAD_KINDS, _dotmatrix, print_head_font, thin
 from appliance.synth.layout import TextItem
 from appliance.synth.legibility import character_visibility, characters_clear
 
@@ -84,3 +84,25 @@ def test_nothing_to_measure_is_left_to_the_frame_limits() -> None:
     empty = np.zeros_like(strokes)
     assert character_visibility(grey, empty, marks, QUAD) is None
     assert characters_clear(None)
+
+
+def test_a_print_head_writes_in_a_plain_face_of_the_plate_fonts_split() -> None:
+    """Serif, segment or condensed plate fonts are drawn in a plain upright face of the same
+    split (held-out faces stay held out), the same face each time for the same plate font."""
+    fancy = [f for f in catalogue() if f.kind in ("serif", "segment7", "condensed")][:6]
+    assert fancy
+    for font in fancy:
+        face = print_head_font(font, "SR130961")
+        assert face.kind in PRINT_HEAD_KINDS and face.split == font.split
+        assert "Italic" not in face.stem and "Cond" not in face.stem
+        assert print_head_font(font, "SR130961") == face
+
+
+def test_a_full_stop_keeps_its_dot() -> None:
+    """Thinning can erase a small blob whole; the decimal point of `1.1` still prints."""
+    item = TextItem("1.1", "value", "power", 10, 10, _bold_font(), 60, "dotmatrix")
+    ink = Image.new("L", (200, 120), 0)
+    _dotmatrix(item, ink, random.Random(2), True)
+    columns = np.asarray(ink).max(axis=0) > 64
+    starts = np.nonzero(np.diff(np.r_[0, columns.astype(int), 0]) == 1)[0]
+    assert len(starts) == 3, "two stems and the point between them"

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
+import zlib
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from appliance.synth.fonts import FontInfo, catalogue
 from appliance.synth.layout import Layout, TextItem, load_font
 
 Box = tuple[float, float, float, float]
+#: font kinds a dot-matrix print head's own face looks like, and faces that are not plain
+PRINT_HEAD_KINDS = ("sans", "mono", "din", "ocr", "technical")
+_NOT_PLAIN = re.compile("Italic|Oblique|Cond|Narrow|Light|Thin")
 #: Zhang-Suen neighbours P2..P9 (north, then clockwise) as (row, column) shifts for np.roll
 _NEIGHBOURS = ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))
 
@@ -93,20 +99,18 @@ def _stamped(item: TextItem, ink: Image.Image, relief: Image.Image, rng: random.
 def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -> Box:
     """Dot-peen / ink-jet dot matrix: glyphs sampled on a grid and drawn as round dots.
 
-    A print head draws each stroke one dot wide, whatever font the plate's text is set in: a
-    dot prints where the glyph's centre line (its skeleton, ``thin``) crosses the
+    A print head writes in its own plain face (``print_head_font``) and draws each stroke one
+    dot wide: a dot prints where the glyph's centre line (its skeleton, ``thin``) crosses the
     pitch × pitch cell around it. (Session 13 printed a dot wherever the glyph covered 15 %
     of the cell: a bold font came out two or three dots wide, its counters filled, and a
     person could not read most of those values; before it, strokes were dilated by a pitch.)"""
-    font = load_font(item.font, item.size)
     x0, y0, x1, y1 = (int(v) for v in item.bbox())
     w, h = max(1, x1 - x0 + 2), max(1, y1 - y0 + 2)
-    glyph = Image.new("L", (w, h), 0)
-    ImageDraw.Draw(glyph).text((item.x - x0 + 1, item.y - y0 + 1), item.text, font=font, fill=255)
     pitch = max(2.0, item.size / rng.uniform(8.0, 11.0))  # 6-8 dots per capital
+    # and at least five columns of dots per character, as a print head's matrix has
+    pitch = max(2.0, min(pitch, w / max(1, len(item.text)) / 5))
     cell = max(1, round(pitch))
-    centre_lines = thin(np.asarray(glyph) >= 128).astype(np.float32)
-    crossed = cv2.blur(centre_lines, (cell, cell))
+    crossed = cv2.blur(_print_head_lines(item, w, h), (cell, cell))
     radius = pitch * rng.uniform(0.32, 0.48)
     draw = ImageDraw.Draw(ink)
     level = int(255 * rng.uniform(0.7, 1.0))  # drawn even when off: keep the stream aligned
@@ -118,6 +122,44 @@ def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -
         cx, cy = x0 - 1 + xs[col], y0 - 1 + ys[row]
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
     return (float(x0), float(y0), float(x1), float(y1))
+
+
+def print_head_font(font: FontInfo, text: str) -> FontInfo:
+    """The face a dot-matrix head writes ``text`` in on a plate set in ``font``: a plain
+    upright face of the same font split, the same one for the same plate font. A print head
+    has its own simple font; the centre lines of serif, segment, condensed or italic faces
+    came out as dot clutter that nobody could read (session 17's audit by eye)."""
+    faces = [f for f in catalogue() if f.split == font.split and f.kind in PRINT_HEAD_KINDS
+             and not _NOT_PLAIN.search(f.stem) and f.covers(text)]
+    if not faces:
+        return font
+    return faces[zlib.crc32(font.stem.encode()) % len(faces)]
+
+
+def _print_head_lines(item: TextItem, w: int, h: int) -> np.ndarray:
+    """The centre lines of ``item``'s text in its print-head face, stretched over the item's
+    own box (the layout, made with the plate's font, still holds it): an h × w float mask.
+    Thinned where the glyphs are large, so thin strokes do not break when squeezed."""
+    face = print_head_font(item.font, item.text)
+    size = max(96, 2 * h)
+    font = load_font(face, size)
+    left, top, right, bottom = (int(v) for v in font.getbbox(item.text))
+    drawn = Image.new("L", (max(1, right - left + 2), max(1, bottom - top + 2)), 0)
+    ImageDraw.Draw(drawn).text((1 - left, 1 - top), item.text, font=font, fill=255)
+    mask = np.asarray(drawn) >= 128
+    lines = thin(mask)
+    # thinning can erase a small blob whole (a full stop, the dot of an i): keep its centre
+    count, labels, _, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
+                                                                   connectivity=8)
+    kept = np.zeros(count, bool)
+    kept[labels[lines]] = True
+    for label in np.nonzero(~kept[1:])[0] + 1:
+        lines[int(centres[label][1]), int(centres[label][0])] = True
+    rows, cols = np.nonzero(lines)
+    out = np.zeros((h, w), np.float32)
+    out[(rows * (h - 1) / max(1, drawn.height - 1)).astype(int),
+          (cols * (w - 1) / max(1, drawn.width - 1)).astype(int)] = 1.0
+    return out
 
 
 def thin(mask: np.ndarray) -> np.ndarray:
