@@ -117,7 +117,9 @@ def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -
     level = level if on else 0
     ys = np.arange(pitch / 2, h, pitch)
     xs = np.arange(pitch / 2, w, pitch)
-    on_grid = crossed[ys.astype(int)[:, None], xs.astype(int)[None, :]] > 0
+    # a float arange can overshoot its stop by a rounding error: keep indices in the mask
+    rows, cols = np.minimum(ys.astype(int), h - 1), np.minimum(xs.astype(int), w - 1)
+    on_grid = crossed[rows[:, None], cols[None, :]] > 0
     for row, col in zip(*np.nonzero(on_grid), strict=True):
         cx, cy = x0 - 1 + xs[col], y0 - 1 + ys[row]
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
