@@ -81,11 +81,12 @@ def _overlap(box: list[int], other: tuple[float, float, float, float] | None) ->
     return round(ix * iy / area, 3)
 
 
-def _like_the_plate(mask: np.ndarray, shrink: float) -> np.ndarray:
-    """A plate-space mask pre-filtered as the plate is before it is shrunk into the frame."""
+def _like_the_plate(image: np.ndarray, shrink: float) -> np.ndarray:
+    """A plate-space image anti-aliased before the bilinear warp shrinks it into the frame, as
+    a camera pixel integrates light (the plate, and the masks that must match it)."""
     if shrink >= 1:
-        return mask
-    return cv2.GaussianBlur(mask, (0, 0), 0.5 * math.sqrt(1 / shrink**2 - 1))
+        return image
+    return cv2.GaussianBlur(image, (0, 0), 0.5 * math.sqrt(1 / shrink**2 - 1))
 
 
 def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
@@ -127,8 +128,7 @@ def render_sample(seed: int, *, schema: PlateSchema, split: str = "train",
         shadow = cv2.GaussianBlur(np.roll(alpha, (6, 6), (0, 1)), (0, 0), 6)
         frame *= (1 - 0.45 * shadow)[..., None]
     shrink = float(place_params["scale"])  # type: ignore[arg-type]
-    if shrink < 1:  # a camera pixel integrates light: anti-alias before the bilinear warp
-        plate = cv2.GaussianBlur(plate, (0, 0), 0.5 * math.sqrt(1 / shrink**2 - 1))
+    plate = _like_the_plate(plate, shrink)
     warped = cv2.warpPerspective(plate, matrix, (frame_w, frame_h), flags=cv2.INTER_LINEAR)
     frame = frame * (1 - alpha[..., None]) + warped * alpha[..., None]
     plate_quad = _quad(matrix, (0, 0, layout.width, layout.height))

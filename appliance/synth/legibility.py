@@ -87,8 +87,9 @@ def warp_mask(mask: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np
 def character_visibility(grey: np.ndarray, strokes: np.ndarray, anything: np.ndarray,
                          quad: np.ndarray) -> Visibility | None:
     """The weakest character window of the value inside ``quad`` (frame corners, clockwise from
-    top left). ``grey`` is the frame, ``strokes`` the value's own glyphs and ``anything`` every
-    mark on the plate (both frame masks, 0..1). None when the value shows no stroke."""
+    top left). ``grey`` is the frame, ``strokes`` the plate's text glyphs and ``anything`` every
+    mark on the plate, lines and emblems too (both frame masks, 0..1). None when the value
+    shows no stroke to measure."""
     top = float(np.linalg.norm(quad[1] - quad[0]))
     side = float(np.linalg.norm(quad[3] - quad[0]))
     height = max(6, round(side))
@@ -117,8 +118,8 @@ def character_visibility(grey: np.ndarray, strokes: np.ndarray, anything: np.nda
         if ink.size < MIN_STROKE_SHARE * window * height or around.size < 8:
             continue
         level = float(np.median(around))
-        # how far the strokes stand off the plate beyond the plate's own spread; absolute,
-        # since relief (engraved, stamped) shows as light and dark edges around one level
+        # how far the strokes stand off the plate beyond the plate's own spread (absolute:
+        # light ink on a dark plate counts as dark ink on a light one)
         spread = float(np.mean(np.abs(around - level)))
         contrast = max(0.0, float(np.mean(np.abs(ink - level))) - spread)
         contrasts.append(contrast)
