@@ -39,7 +39,7 @@ def test_rates_count_false_alarms_and_passed_wrong_plates(rules: RuleSet, verdic
     for values in records[:3]:                 # read right
         rates.add(_reading(values), values)
     wrong = dict(records[3], serial="99999999ZZ")
-    rates.add(_reading(wrong), records[3])     # a confident misread: a false alarm
+    rates.add(_reading(wrong), records[3], unit=42)  # a confident misread: a false alarm
     summary = rates.summary()
     assert summary["frames"] == 4 and summary["attempt"] == RULES.policy.max_reshoots
     assert summary["good_units"]["PASS"] == 0.75
@@ -49,7 +49,8 @@ def test_rates_count_false_alarms_and_passed_wrong_plates(rules: RuleSet, verdic
     if verdict == "MISMATCH":  # the false alarm is listed with what differed
         assert summary["false_mismatches"] == [[{
             "field": "serial", "expected": records[3]["serial"], "read": "99999999ZZ",
-            "confidence": 0.995, "attempt": RULES.policy.max_reshoots}]]
+            "confidence": 0.995, "attempt": RULES.policy.max_reshoots,
+            "unit": 42}]]  # the unit's seed, to render it again and look
         assert summary["review_causes"] == {}
     else:  # unconfirmed at the final attempt: the REVIEW names the field that held it
         assert summary["false_mismatches"] == []

@@ -160,10 +160,11 @@ def evaluate(reader: Reader, schema_file: Path, *, split: str = "dev", n: int = 
             if reshoots:
                 rates.add_unit(_frames(first, _reshot(reader, schema, labels, truth,
                                                       verify=verify)),
-                               truth, changed_serial=changed)
+                               truth, changed_serial=changed, unit=labels["seed"])
             else:
                 rates.add(first.reading, truth, first.quality, verify=first.verify,
-                          changed_serial=changed, verify_changed=first.verify_changed)
+                          changed_serial=changed, verify_changed=first.verify_changed,
+                          unit=labels["seed"])
     exact = sum(c[0] for c in per_field.values())
     total = sum(c[2] for c in per_field.values())
     wrong = sum(c[1] for c in per_field.values())

@@ -66,14 +66,15 @@ class VerdictRates:
     def add(self, reading: dict[str, Any], truth: dict[str, str],
             quality: list[Any] | None = None, *, verify: dict[str, str] | None = None,
             changed_serial: str | None = None,
-            verify_changed: dict[str, str] | None = None) -> None:
+            verify_changed: dict[str, str] | None = None, unit: int | None = None) -> None:
         """Judge one frame's reading against its true record and a changed one (the serial
         changed by ``changed_serial`` or one middle character); ``verify`` and
-        ``verify_changed`` are the reader's verify outcomes on each record, when it ran."""
+        ``verify_changed`` are the reader's verify outcomes on each record, when it ran.
+        ``unit`` (the frame's seed) is kept with a false MISMATCH, so it can be looked at."""
         good = evaluate(reading, truth, self.rules, family=self.family,
                         attempt=self.final_attempt, quality=quality or [], verify=verify)
         self.good[good.verdict.value] += 1
-        self._note_false_mismatch(good)
+        self._note_false_mismatch(good, unit)
         self._note_review(good)
         if truth.get("serial"):
             changed = dict(truth, serial=changed_serial or one_character_changed(truth["serial"]))
@@ -85,10 +86,11 @@ class VerdictRates:
             self.changed_mismatch += int(wrong.verdict is Verdict.MISMATCH)
 
     def add_unit(self, shot: Callable[[int], Shot], truth: dict[str, str], *,
-                 changed_serial: str | None = None) -> None:
+                 changed_serial: str | None = None, unit: int | None = None) -> None:
         """Judge one unit through its reshoots: ``shot(k)`` is its frame of attempt ``k``
         (asked for only when a verdict calls for it; the good and the changed record share
-        frames). Counts the final verdicts and the frames a good unit took."""
+        frames). Counts the final verdicts and the frames a good unit took; ``unit`` as in
+        ``add``."""
         taken: dict[int, Shot] = {}
 
         def frame(k: int) -> Shot:
@@ -98,7 +100,7 @@ class VerdictRates:
 
         good = self._through_reshoots(frame, truth, changed=False)
         self.good[good.verdict.value] += 1
-        self._note_false_mismatch(good)
+        self._note_false_mismatch(good, unit)
         self._note_review(good)
         self.units += 1
         self.frames_taken += len(taken)  # what a good unit costs the line
@@ -114,11 +116,12 @@ class VerdictRates:
             for name in decision.causes:
                 self.review_causes[f"{name}: {decision.fields[name].status.value}"] += 1
 
-    def _note_false_mismatch(self, decision: Decision) -> None:
+    def _note_false_mismatch(self, decision: Decision, unit: int | None) -> None:
         if decision.verdict is Verdict.MISMATCH:
             self.false_mismatches.append([
                 {"field": c.field, "expected": c.expected, "read": c.read,
-                 "confidence": round(c.confidence, 4), "attempt": decision.attempt}
+                 "confidence": round(c.confidence, 4), "attempt": decision.attempt,
+                 **({"unit": unit} if unit is not None else {})}
                 for c in decision.fields.values() if c.status is FieldStatus.MISMATCH])
 
     def _through_reshoots(self, frame: Callable[[int], Shot], record: dict[str, str], *,

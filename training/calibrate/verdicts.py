@@ -58,7 +58,7 @@ def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,
         quality = [QualityIssue.model_validate(q) for q in record.get("quality", [])
                    if isinstance(q, dict)]
         if not use_verify:
-            counter.add(reading, truth, quality)
+            counter.add(reading, truth, quality, unit=record.get("seed"))
             continue
         checked = record.get("verify", {})
         read = record.get("reading", {})
@@ -73,7 +73,8 @@ def rates(path: Path, schema: PlateSchema, rules: RuleSet, *,
                     verify={name: v["true"] for name, v in seen.items()},
                     changed_serial=serial["changed_value"] if serial else None,
                     verify_changed={name: (v["changed"] if name == "serial" else v["true"])
-                                    for name, v in seen.items()})
+                                    for name, v in seen.items()},
+                    unit=record.get("seed"))
     return {"threshold": threshold, **counter.summary()}
 
 
