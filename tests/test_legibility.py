@@ -1,4 +1,4 @@
-"""What a person can read in a rendered frame: dot-matrix strokes one dot wide, and each
+"""What a person can read in a rendered frame: dot matrix as a print head's own matrix, and each
 character's contrast against its plate (glare, worn ink or a faint mark on one character)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from appliance.synth.fonts import FontInfo, catalogue
 from appliance.synth.glyphs import PRINT_HEAD_KINDS, _dotmatrix, print_head_font, thin
 from appliance.synth.layout import TextItem
 from appliance.synth.legibility import character_visibility, characters_clear
+from appliance.synth.printhead import dot_grid, print_head, print_heads
 
 
 def test_thinning_leaves_one_pixel_wide_centre_lines() -> None:
@@ -32,20 +33,52 @@ def _bold_font() -> FontInfo:
                 and f.covers("O"))
 
 
-@pytest.mark.parametrize("size", [40, 90, 120])
-def test_dot_matrix_draws_a_bold_stem_one_dot_wide(size: int) -> None:
-    """A print head draws each stroke one dot wide: a bold `I` is one column of dots, no wider
-    than the dot pitch (session 13's coverage rule printed it two or three dots wide, which
-    filled counters and merged letters into blobs a person could not read)."""
-    item = TextItem("I", "value", "model", 10, 10, _bold_font(), size, "dotmatrix")
+LOOK_ALIKES = [tuple(pair) for pair in ("65", "8B", "0O", "1I", "2Z", "5S", "0D", "3B", "G6", "Q0",
+                                         "83", "1L")]
+
+
+def test_every_print_head_tells_look_alikes_apart() -> None:
+    """A print head's matrix gives `6` and `5` (and the other look-alike pairs of codes)
+    different dots: session 17's thinned outline face, sampled on a coarse grid, turned a
+    `6`'s hooked top into a `5`'s flat one while the label still said `6`."""
+    heads = print_heads()
+    assert {h.split for h in heads} == {"train", "heldout"}
+    for head in heads:
+        for a, b in LOOK_ALIKES:
+            first, second = dot_grid(head, a), dot_grid(head, b)
+            rows, cols = (max(x, y) for x, y in zip(first.shape, second.shape, strict=True))
+            differ = (np.pad(first, ((0, rows - first.shape[0]), (0, cols - first.shape[1])))
+                      != np.pad(second, ((0, rows - second.shape[0]),
+                                         (0, cols - second.shape[1]))))
+            assert differ.sum() >= 2, f"{head.name}: {a} and {b} print alike"
+
+
+@pytest.mark.parametrize("text", ["6", "IP 65", "8B-0O"])
+def test_dot_matrix_prints_one_round_dot_per_matrix_cell(text: str) -> None:
+    """Each dot the head fires is one separate round dot, and there is one per matrix cell:
+    strokes are one dot wide, counters stay open."""
+    font = _bold_font()
+    item = TextItem(text, "value", "model", 10, 10, font, 120, "dotmatrix")
+    head = print_head(font, text, height=item.bbox()[3] - item.bbox()[1] + 2)
+    assert head is not None
     for seed in range(3):
-        ink = Image.new("L", (2 * size, 2 * size), 0)
+        ink = Image.new("L", (160 * len(text) + 40, 200), 0)
         _dotmatrix(item, ink, random.Random(seed), True)
-        columns = np.asarray(ink).max(axis=0) > 64
-        starts = np.diff(np.r_[0, columns.astype(int), 0]) == 1
-        assert starts.sum() == 1, "the stem is one run of dots"
-        # a dot spans 0.64-0.96 pitches, and PIL draws an ellipse a pixel wider each side
-        assert columns.sum() <= size / 8 + 2, f"{columns.sum()} px wide, pitch ≥ {size / 11:.1f}"
+        # neighbouring dots may touch (radius up to 0.48 pitch, and PIL draws an ellipse a
+        # pixel wider each side): two pixels off each edge part them
+        dots = cv2.erode((np.asarray(ink) > 64).astype(np.uint8), np.ones((5, 5), np.uint8))
+        count, _ = cv2.connectedComponents(dots)
+        assert count - 1 == dot_grid(head, text).sum()
+
+
+def test_a_print_head_serves_its_plate_fonts_split_the_same_each_time() -> None:
+    """Held-out plate fonts get held-out heads; the same plate font and size get the same
+    head; text no head has (Chinese label words) gets none, and the outline face path."""
+    for font in catalogue()[:40]:
+        head = print_head(font, "SR130961", height=30)
+        assert head is not None and head.split == font.split
+        assert print_head(font, "SR130961", height=30) == head
+        assert print_head(font, "型号", height=30) is None
 
 
 def _plate_with_text(contrast: float, *, faint_last: float | None = None) -> tuple[

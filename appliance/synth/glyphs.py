@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from appliance.synth.fonts import FontInfo, catalogue
 from appliance.synth.layout import Layout, TextItem, load_font
+from appliance.synth.printhead import dot_grid, print_head
 
 Box = tuple[float, float, float, float]
 #: font kinds a dot-matrix print head's own face looks like, and faces that are not plain
@@ -97,33 +98,46 @@ def _stamped(item: TextItem, ink: Image.Image, relief: Image.Image, rng: random.
 
 
 def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -> Box:
-    """Dot-peen / ink-jet dot matrix: glyphs sampled on a grid and drawn as round dots.
+    """Dot-peen / ink-jet dot matrix: the print head's own character matrix
+    (``printhead.print_head``), one round dot per cell, stretched over the item's box.
 
-    A print head writes in its own plain face (``print_head_font``) and draws each stroke one
-    dot wide: a dot prints where the glyph's centre line (its skeleton, ``thin``) crosses the
-    pitch × pitch cell around it. (Session 13 printed a dot wherever the glyph covered 15 %
-    of the cell: a bold font came out two or three dots wide, its counters filled, and a
-    person could not read most of those values; before it, strokes were dilated by a pitch.)"""
+    Where no installed matrix has every character, the print head's plain outline face is
+    thinned to its centre lines and sampled on a pitch grid instead (``_print_head_lines``).
+    (Session 13 printed a dot wherever a bold glyph covered 15 % of a cell: counters filled
+    and a person could not read most of those values.)"""
     x0, y0, x1, y1 = (int(v) for v in item.bbox())
     w, h = max(1, x1 - x0 + 2), max(1, y1 - y0 + 2)
-    pitch = max(2.0, item.size / rng.uniform(8.0, 11.0))  # 6-8 dots per capital
-    # and at least five columns of dots per character, as a print head's matrix has
-    pitch = max(2.0, min(pitch, w / max(1, len(item.text)) / 5))
-    cell = max(1, round(pitch))
-    crossed = cv2.blur(_print_head_lines(item, w, h), (cell, cell))
-    radius = pitch * rng.uniform(0.32, 0.48)
-    draw = ImageDraw.Draw(ink)
-    level = int(255 * rng.uniform(0.7, 1.0))  # drawn even when off: keep the stream aligned
+    spacing = rng.uniform(8.0, 11.0)  # drawn for either path: keep the stream aligned
+    radius_share = rng.uniform(0.32, 0.48)
+    level = int(255 * rng.uniform(0.7, 1.0))
     level = level if on else 0
-    ys = np.arange(pitch / 2, h, pitch)
-    xs = np.arange(pitch / 2, w, pitch)
-    # a float arange can overshoot its stop by a rounding error: keep indices in the mask
-    rows, cols = np.minimum(ys.astype(int), h - 1), np.minimum(xs.astype(int), w - 1)
-    on_grid = crossed[rows[:, None], cols[None, :]] > 0
-    for row, col in zip(*np.nonzero(on_grid), strict=True):
+    head = print_head(item.font, item.text, height=h)
+    if head is not None:
+        grid = dot_grid(head, item.text)
+        rows, cols = grid.shape
+        pitch_y = h / rows
+        # a head's dots are about as far apart across as down: a wide layout box is not
+        # filled by stretching the matrix past that
+        pitch_x = min(max(w / cols, 0.8 * pitch_y), 1.25 * pitch_y)
+        xs, ys = (np.arange(cols) + 0.5) * pitch_x, (np.arange(rows) + 0.5) * pitch_y
+        right = x0 - 1 + cols * pitch_x
+    else:
+        pitch = max(2.0, item.size / spacing)  # 6-8 dots per capital
+        # and at least five columns of dots per character, as a print head's matrix has
+        pitch = pitch_x = pitch_y = max(2.0, min(pitch, w / max(1, len(item.text)) / 5))
+        cell = max(1, round(pitch))
+        crossed = cv2.blur(_print_head_lines(item, w, h), (cell, cell))
+        ys, xs = np.arange(pitch / 2, h, pitch), np.arange(pitch / 2, w, pitch)
+        # a float arange can overshoot its stop by a rounding error: keep indices in the mask
+        grid = crossed[np.minimum(ys.astype(int), h - 1)[:, None],
+                       np.minimum(xs.astype(int), w - 1)[None, :]] > 0
+        right = x1
+    radius = min(pitch_x, pitch_y) * radius_share
+    draw = ImageDraw.Draw(ink)
+    for row, col in zip(*np.nonzero(grid), strict=True):
         cx, cy = x0 - 1 + xs[col], y0 - 1 + ys[row]
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
-    return (float(x0), float(y0), float(x1), float(y1))
+    return (float(x0), float(y0), float(right), float(y1))
 
 
 def print_head_font(font: FontInfo, text: str) -> FontInfo:

@@ -1,0 +1,98 @@
+"""A dot-matrix print head's own fonts: fixed grids of dots, as ink-jet coders and dot-peen
+markers print them.
+
+A print head does not sample a plate's typeface: it fires its own character matrix, 5 × 7 up
+to about 9 × 15 dots, one dot per stroke. The X11 "misc-fixed" and "clean" bitmap fonts
+(Debian ``xfonts-base``, public domain) are such matrices: every pixel of a glyph is one dot.
+Session 17 thinned an outline face and sampled it on a dot grid instead; on a coarse grid a
+``6``'s hooked top came out as a ``5``'s flat one, so the labels taught a look-alike.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from appliance.synth.fonts import FONT_DIRS, FontInfo
+
+#: single-dot-stroke matrices and the split each serves (a few held out, as plate fonts are)
+PRINT_HEADS: dict[str, str] = {
+    "5x7": "train", "6x10": "train", "6x13": "train", "7x13": "train", "8x13": "train",
+    "9x15": "train", "clR6x12": "train", "clR8x13": "train",
+    "6x9": "heldout", "7x14": "heldout", "9x18": "heldout", "clR7x12": "heldout",
+}
+#: a capital spans about this share of a matrix's rows; dots closer than MIN_PITCH pixels
+#: merge into strokes once the frame is blurred
+CAPITAL_SHARE = 0.7
+MIN_PITCH = 2.0
+_MISSING = "\U0010fffd"  # a code point no matrix has: what a missing glyph looks like
+
+
+@dataclass(frozen=True)
+class PrintHead:
+    """One print-head matrix: its font file, its height in dots and the split it serves."""
+
+    name: str
+    path: Path
+    dots: int
+    split: str
+
+    def covers(self, text: str) -> bool:
+        """True when the matrix has a glyph for every non-space character of ``text``."""
+        return all(ch.isspace() or _has_glyph(self.path, self.dots, ch) for ch in set(text))
+
+
+@cache
+def _font(path: Path, dots: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(path), size=dots)
+
+
+@lru_cache(maxsize=4096)
+def _has_glyph(path: Path, dots: int, ch: str) -> bool:
+    font = _font(path, dots)
+    return bytes(font.getmask(ch)) != bytes(font.getmask(_MISSING))
+
+
+@lru_cache(maxsize=1)
+def print_heads() -> tuple[PrintHead, ...]:
+    """Every print-head matrix installed (``xfonts-base``), in a fixed order."""
+    found: dict[str, Path] = {}
+    for base in FONT_DIRS:
+        if base.is_dir():
+            for path in sorted(base.rglob("*.pcf.gz")):
+                found.setdefault(path.name.removesuffix(".pcf.gz"), path)
+    return tuple(PrintHead(name, found[name], int(name.split("x")[1]), split)
+                 for name, split in PRINT_HEADS.items() if name in found)
+
+
+def print_head(font: FontInfo, text: str, *, height: float) -> PrintHead | None:
+    """The matrix a plate set in ``font`` prints ``text`` with, ``height`` pixels tall: one
+    of the split's heads that has every character and whose dots stand at least
+    ``MIN_PITCH`` pixels apart there (else the one with fewest dots), the same one for the
+    same plate font and size. None when no head has every character."""
+    heads = [h for h in print_heads() if h.split == font.split and h.covers(text)]
+    if not heads:
+        return None
+    fitting = [h for h in heads if height / (CAPITAL_SHARE * h.dots) >= MIN_PITCH]
+    if not fitting:
+        return min(heads, key=lambda h: h.dots)
+    return fitting[zlib.crc32(font.stem.encode()) % len(fitting)]
+
+
+def dot_grid(head: PrintHead, text: str) -> np.ndarray:
+    """Where ``head`` fires a dot for ``text``: a boolean rows × columns grid, one cell per
+    dot position, cropped to the dots (columns between characters kept)."""
+    font = _font(head.path, head.dots)
+    width = max(1, int(font.getlength(text)) + 2)
+    drawn = Image.new("1", (width, 2 * head.dots), 0)
+    ImageDraw.Draw(drawn).text((1, 0), text, font=font, fill=1)
+    grid = np.asarray(drawn, dtype=bool)
+    rows, cols = np.nonzero(grid.any(1))[0], np.nonzero(grid.any(0))[0]
+    if rows.size == 0:
+        return np.zeros((1, 1), bool)
+    return grid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
