@@ -59,7 +59,8 @@ def test_dot_matrix_prints_one_round_dot_per_matrix_cell(text: str) -> None:
     strokes are one dot wide, counters stay open."""
     font = _bold_font()
     item = TextItem(text, "value", "model", 10, 10, font, 120, "dotmatrix")
-    head = print_head(font, text, height=item.bbox()[3] - item.bbox()[1] + 2)
+    x0, y0, x1, y1 = (int(v) for v in item.bbox())
+    head = print_head(font, text, width=x1 - x0 + 2, height=y1 - y0 + 2)
     assert head is not None
     for seed in range(3):
         ink = Image.new("L", (160 * len(text) + 40, 200), 0)
@@ -75,10 +76,10 @@ def test_a_print_head_serves_its_plate_fonts_split_the_same_each_time() -> None:
     """Held-out plate fonts get held-out heads; the same plate font and size get the same
     head; text no head has (Chinese label words) gets none, and the outline face path."""
     for font in catalogue()[:40]:
-        head = print_head(font, "SR130961", height=30)
+        head = print_head(font, "SR130961", width=200, height=30)
         assert head is not None and head.split == font.split
-        assert print_head(font, "SR130961", height=30) == head
-        assert print_head(font, "型号", height=30) is None
+        assert print_head(font, "SR130961", width=200, height=30) == head
+        assert print_head(font, "型号", width=200, height=30) is None
 
 
 def _plate_with_text(contrast: float, *, faint_last: float | None = None) -> tuple[
@@ -139,3 +140,20 @@ def test_a_full_stop_keeps_its_dot() -> None:
     columns = np.asarray(ink).max(axis=0) > 64
     starts = np.nonzero(np.diff(np.r_[0, columns.astype(int), 0]) == 1)[0]
     assert len(starts) == 3, "two stems and the point between them"
+
+
+def test_a_dot_matrix_value_stays_inside_its_layout_box() -> None:
+    """The layout made room for the value in the plate's font; a print head's matrix that is
+    wider than that room prints smaller rather than run into the next item (it did on
+    condensed plate fonts in the first matrix renders)."""
+    font = next(f for f in catalogue() if f.kind == "condensed" and f.covers("63362790TE"))
+    item = TextItem("63362790TE", "value", "serial", 10, 10, font, 40, "dotmatrix")
+    x0, y0, x1, y1 = item.bbox()
+    for seed in range(3):
+        ink = Image.new("L", (600, 120), 0)
+        box = _dotmatrix(item, ink, random.Random(seed), True)
+        cols = np.nonzero(np.asarray(ink).max(axis=0) > 64)[0]
+        rows = np.nonzero(np.asarray(ink).max(axis=1) > 64)[0]
+        assert x0 - 2 <= cols[0] and cols[-1] <= x1 + 2
+        assert y0 - 2 <= rows[0] and rows[-1] <= y1 + 2
+        assert box[0] <= cols[0] + 1 and cols[-1] <= box[2] + 1

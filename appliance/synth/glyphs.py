@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from appliance.synth.fonts import FontInfo, catalogue
 from appliance.synth.layout import Layout, TextItem, load_font
-from appliance.synth.printhead import dot_grid, print_head
+from appliance.synth.printhead import MIN_ASPECT, dot_grid, print_head
 
 Box = tuple[float, float, float, float]
 #: font kinds a dot-matrix print head's own face looks like, and faces that are not plain
@@ -111,16 +111,20 @@ def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -
     radius_share = rng.uniform(0.32, 0.48)
     level = int(255 * rng.uniform(0.7, 1.0))
     level = level if on else 0
-    head = print_head(item.font, item.text, height=h)
+    head = print_head(item.font, item.text, width=w, height=h)
     if head is not None:
         grid = dot_grid(head, item.text)
         rows, cols = grid.shape
         pitch_y = h / rows
-        # a head's dots are about as far apart across as down: a wide layout box is not
-        # filled by stretching the matrix past that
-        pitch_x = min(max(w / cols, 0.8 * pitch_y), 1.25 * pitch_y)
-        xs, ys = (np.arange(cols) + 0.5) * pitch_x, (np.arange(rows) + 0.5) * pitch_y
-        right = x0 - 1 + cols * pitch_x
+        # dots about as far apart across as down, and the matrix inside the layout's box,
+        # so it never runs into the next item: a matrix too wide for the box prints smaller
+        pitch_x = min(w / cols, 1.25 * pitch_y)
+        top = 0.0
+        if pitch_x < MIN_ASPECT * pitch_y:
+            pitch_y = pitch_x / MIN_ASPECT
+            top = (h - rows * pitch_y) / 2
+        xs, ys = (np.arange(cols) + 0.5) * pitch_x, top + (np.arange(rows) + 0.5) * pitch_y
+        box = (float(x0), y0 - 1 + top, x0 - 1 + cols * pitch_x, y0 - 1 + top + rows * pitch_y)
     else:
         pitch = max(2.0, item.size / spacing)  # 6-8 dots per capital
         # and at least five columns of dots per character, as a print head's matrix has
@@ -131,13 +135,13 @@ def _dotmatrix(item: TextItem, ink: Image.Image, rng: random.Random, on: bool) -
         # a float arange can overshoot its stop by a rounding error: keep indices in the mask
         grid = crossed[np.minimum(ys.astype(int), h - 1)[:, None],
                        np.minimum(xs.astype(int), w - 1)[None, :]] > 0
-        right = x1
+        box = (float(x0), float(y0), float(x1), float(y1))
     radius = min(pitch_x, pitch_y) * radius_share
     draw = ImageDraw.Draw(ink)
     for row, col in zip(*np.nonzero(grid), strict=True):
         cx, cy = x0 - 1 + xs[col], y0 - 1 + ys[row]
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=level)
-    return (float(x0), float(y0), float(right), float(y1))
+    return box
 
 
 def print_head_font(font: FontInfo, text: str) -> FontInfo:

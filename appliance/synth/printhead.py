@@ -30,6 +30,8 @@ PRINT_HEADS: dict[str, str] = {
 #: merge into strokes once the frame is blurred
 CAPITAL_SHARE = 0.7
 MIN_PITCH = 2.0
+#: a print head's dots stand about as far apart across as down: no less than this share
+MIN_ASPECT = 0.8
 _MISSING = "\U0010fffd"  # a code point no matrix has: what a missing glyph looks like
 
 
@@ -70,18 +72,36 @@ def print_heads() -> tuple[PrintHead, ...]:
                  for name, split in PRINT_HEADS.items() if name in found)
 
 
-def print_head(font: FontInfo, text: str, *, height: float) -> PrintHead | None:
-    """The matrix a plate set in ``font`` prints ``text`` with, ``height`` pixels tall: one
-    of the split's heads that has every character and whose dots stand at least
-    ``MIN_PITCH`` pixels apart there (else the one with fewest dots), the same one for the
-    same plate font and size. None when no head has every character."""
+def print_head(font: FontInfo, text: str, *, width: float, height: float
+               ) -> PrintHead | None:
+    """The matrix a plate set in ``font`` prints ``text`` with, in a ``width`` × ``height``
+    pixel box: one of the split's heads that has every character, whose dots stand at least
+    ``MIN_PITCH`` pixels apart there and whose matrix fits the box with dots about as far
+    apart across as down (``MIN_ASPECT``), the same one for the same plate font and box.
+    Failing the fit, the head that comes closest. None when no head has every character."""
     heads = [h for h in print_heads() if h.split == font.split and h.covers(text)]
     if not heads:
         return None
-    fitting = [h for h in heads if height / (CAPITAL_SHARE * h.dots) >= MIN_PITCH]
+    spaced = [h for h in heads if height / (CAPITAL_SHARE * h.dots) >= MIN_PITCH] or \
+        [min(heads, key=lambda h: h.dots)]
+    aspects = [_aspect(h, text, width, height) for h in spaced]
+    fitting = [h for h, a in zip(spaced, aspects, strict=True) if a >= MIN_ASPECT]
     if not fitting:
-        return min(heads, key=lambda h: h.dots)
+        return spaced[int(np.argmax(aspects))]
     return fitting[zlib.crc32(font.stem.encode()) % len(fitting)]
+
+
+def _aspect(head: PrintHead, text: str, width: float, height: float) -> float:
+    """Column pitch over row pitch when ``head``'s matrix for ``text`` fills the box."""
+    rows, cols = _grid(head, text).shape
+    return (width / cols) / (height / rows)
+
+
+@lru_cache(maxsize=4096)
+def _grid(head: PrintHead, text: str) -> np.ndarray:
+    grid = dot_grid(head, text)
+    grid.flags.writeable = False
+    return grid
 
 
 def dot_grid(head: PrintHead, text: str) -> np.ndarray:
