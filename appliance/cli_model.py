@@ -20,8 +20,10 @@ from appliance.cli_common import cli_settings as _settings
 @click.option("--seed", default=0, show_default=True, help="Same seed, same images.")
 @click.option("--schema", "schema_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Plate family schema (default: configuration).")
-@click.option("--split", type=click.Choice(["train", "dev", "heldout", "station"]), default="train",
-              show_default=True, help="heldout renders with fonts kept out of training.")
+@click.option("--split", type=click.Choice(["train", "dev", "heldout", "station",
+                                           "station-heldout"]), default="train",
+              show_default=True, help="heldout and station-heldout render with fonts and "
+                                      "layouts kept out of training.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--crops", is_flag=True, help="Also write rectified text-line crops.")
 @click.option("--sheet", "sheet", type=click.Path(dir_okay=False, path_type=Path),
@@ -51,7 +53,8 @@ def synth(ctx: click.Context, out: Path, count: int, seed: int, schema_file: Pat
 @click.option("--backend", "backends", multiple=True, default=["ppocr"], show_default=True,
               help="Repeat to measure several readers on the same frames (e.g. "
                    "--backend ppocr --backend rapidocr).")
-@click.option("--split", type=click.Choice(["dev", "heldout", "station"]), default="dev")
+@click.option("--split", type=click.Choice(["dev", "heldout", "station", "station-heldout"]),
+              default="dev")
 @click.option("-n", "count", default=100, show_default=True)
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")

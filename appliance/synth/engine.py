@@ -28,10 +28,11 @@ from appliance.synth.legibility import (
 )
 from appliance.synth.material import compose, plate_base, wear, worn_ink
 
-SPLITS = ("train", "dev", "heldout", "station")
+SPLITS = ("train", "dev", "heldout", "station", "station-heldout")
 #: splits rendered as a fixed inspection station sees plates: whole plate, capitals ≥ 14 px,
-#: mild tilt, glare, blur and noise (fonts, layouts, materials and label words as in dev)
-STATION_SPLITS = ("station",)
+#: mild tilt, glare, blur and noise (fonts, layouts, materials and label words as in dev;
+#: ``station-heldout`` with the held-out fonts and layouts, as ``heldout`` is to dev)
+STATION_SPLITS = ("station", "station-heldout")
 
 
 @dataclass

@@ -7,12 +7,13 @@ Drawing them is :mod:`appliance.synth.glyphs`' job.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import ImageFont
 
 from appliance.schema import PlateSchema
-from appliance.synth.fonts import FontInfo, pick_font
+from appliance.synth.fonts import HELDOUT_SPLITS, FontInfo, pick_font, split_covers
 from appliance.synth.values import DISTRACTORS, label_variant, value_for
 from appliance.synth.words import pseudo_word, random_text
 
@@ -112,7 +113,7 @@ def build_layout(schema: PlateSchema, values: dict[str, str], rng: random.Random
     language = rng.randrange(8)
     columns = rng.choice((1, 1, 2, 2, 2, 3))
     placement = rng.choice(("beside", "beside", "beside", "above", "table"))
-    if split == "heldout" and rng.random() < 0.5:
+    if split in HELDOUT_SPLITS and rng.random() < 0.5:
         placement = rng.choice(HELDOUT_PLACEMENTS)  # layouts no other split ever shows
     style = rng.choices(("print", "engraved", "stamped", "dotmatrix", "laser"),
                         weights=(50, 12, 12, 12, 14))[0]
@@ -229,9 +230,19 @@ def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str
     """Try one font size; False if the text does not fit the plate."""
     layout.items.clear()
     layout.lines.clear()
-    sample = "".join(v for _, v, _ in body) + "".join(lbl or "" for _, _, lbl in body)
+    labels = [lbl for _, _, lbl in body if lbl]
+    if split in HELDOUT_SPLITS:
+        # the plate's face is held out; a label in a script no held-out family has (Chinese)
+        # gets a face of its own (``label_face``)
+        labels = [lbl for lbl in labels if split_covers("heldout", lbl)]
+    sample = "".join(v for _, v, _ in body) + "".join(labels)
     font = pick_font(rng, sample, split=split, kinds=kinds)
     value_font = font if rng.random() < 0.7 else pick_font(rng, sample, split=split)
+
+    def label_face(text: str) -> FontInfo:
+        """The plate's face, or for text it lacks one that has it (held-out splits only:
+        elsewhere the face was picked to cover every label)."""
+        return font if font.covers(text) else pick_font(rng, text, split=split)
     y = margin
     if title_field:
         title = values[title_field]
@@ -248,8 +259,9 @@ def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str
         row_height *= 1.9
     rows = (len(body) + columns - 1) // columns
     if placement == "table":
-        return _place_table(layout, body, rng, y=y, size=size, margin=margin, font=font,
-                            value_font=value_font, style=style, value_style=value_style)
+        return _place_table(layout, body, rng, y=y, size=size, margin=margin,
+                            label_face=label_face, value_font=value_font, style=style,
+                            value_style=value_style)
     if y + rows * row_height > layout.height - margin:
         return False
     stacked = placement in ("above", "caption")
@@ -260,10 +272,10 @@ def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str
         top = y + row * row_height
         role = "value" if name else "distractor"
         if label and placement == "caption":
-            layout.items.append(TextItem(label, "label", name, x0, top + size * 1.15, font,
-                                         label_size, style))
+            layout.items.append(TextItem(label, "label", name, x0, top + size * 1.15,
+                                         label_face(label), label_size, style))
         elif label and placement == "leader":
-            lab = TextItem(label, "label", name, x0, top, font, label_size, style)
+            lab = TextItem(label, "label", name, x0, top, label_face(label), label_size, style)
             layout.items.append(lab)
             right = margin + (col + 1) * col_width - size * 0.5
             width = TextItem(value, role, name, 0, top, value_font, size, style).width()
@@ -276,15 +288,16 @@ def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str
             layout.items.append(dots)
             x0 = right - width
         elif label and placement == "above":
-            layout.items.append(TextItem(label, "label", name, x0, top, font, label_size, style))
+            layout.items.append(TextItem(label, "label", name, x0, top, label_face(label),
+                                         label_size, style))
             top += label_size * 1.25
         elif label:
-            lab = TextItem(label, "label", name, x0, top, font, label_size, style)
+            lab = TextItem(label, "label", name, x0, top, label_face(label), label_size, style)
             layout.items.append(lab)
             gap = max(size * 0.6, rng.uniform(0.3, 0.45) * col_width - lab.width())
             x0 = x0 + lab.width() + gap if rng.random() < 0.5 else x0 + lab.width() + size * 0.6
         vstyle = value_style if name else style
-        vfont = value_font if name else font
+        vfont = value_font if name else label_face(value)
         if name and rng.random() < 0.04 and any(ch.isdigit() for ch in value):
             vfont = pick_font(rng, value, split=split, kinds=("segment7", "segment14"))
         item = TextItem(value, role, name, x0, top, vfont, size, vstyle)
@@ -299,8 +312,9 @@ def _place(layout: Layout, schema: PlateSchema, body: list[tuple[str | None, str
 
 
 def _place_table(layout: Layout, body: list[tuple[str | None, str, str | None]],
-                 rng: random.Random, *, y: float, size: int, margin: float, font: FontInfo,
-                 value_font: FontInfo, style: str, value_style: str) -> bool:
+                 rng: random.Random, *, y: float, size: int, margin: float,
+                 label_face: Callable[[str], FontInfo], value_font: FontInfo, style: str,
+                 value_style: str) -> bool:
     """Rating table: a header row of labels over a row of values, cells boxed."""
     unit_items = [b for b in body if b[0] in UNIT_FIELDS]
     other = [b for b in body if b[0] not in UNIT_FIELDS]
@@ -311,7 +325,7 @@ def _place_table(layout: Layout, body: list[tuple[str | None, str, str | None]],
     for name, value, label in other:   # label: value lines first
         x = margin
         if label:
-            lab = TextItem(label, "label", name, x, y, font, size, style)
+            lab = TextItem(label, "label", name, x, y, label_face(label), size, style)
             layout.items.append(lab)
             x += lab.width() + size * 0.7
         item = TextItem(value, "value" if name else "distractor", name, x, y, value_font, size,
@@ -325,7 +339,8 @@ def _place_table(layout: Layout, body: list[tuple[str | None, str, str | None]],
         for i, (name, value, _label) in enumerate(unit_items[start:start + 4]):
             x = margin + i * cell_w + size * 0.3
             head = rng.choice(SHORT_LABELS.get(name or "", ["-"]))
-            layout.items.append(TextItem(head, "label", name, x, y, font, int(size * 0.8), style))
+            layout.items.append(TextItem(head, "label", name, x, y, label_face(head),
+                                         int(size * 0.8), style))
             item = TextItem(value, "value", name, x, y + row_height, value_font, size, value_style)
             if item.bbox()[2] > margin + (i + 1) * cell_w:
                 return False
