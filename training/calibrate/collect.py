@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from appliance.reader.fields import Word
-from appliance.reader.ppocr.pipeline import PPOCRReader
+from appliance.reader.ppocr.pipeline import COMPILED_LIMIT, PPOCRReader
 from appliance.reader.ppocr.verify import single_changes, verify_field
 from appliance.schema import load_schema
 from appliance.synth.dataset import iter_samples
@@ -132,6 +132,9 @@ def main() -> None:
                         help="render seed (another seed: frames no rule was written from)")
     parser.add_argument("--no-verify", action="store_true")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--detector-limit", type=int, default=COMPILED_LIMIT,
+                        help="the detector's longest side (default: as the appliance reads on "
+                             "a GPU and, compiled, on a CPU)")
     parser.add_argument("--rapidocr", action="store_true",
                         help="read with RapidOCR's own engine instead (CPU, dev dependency)")
     args = parser.parse_args()
@@ -142,7 +145,7 @@ def main() -> None:
                                    out=args.out, workers=args.workers, seed=args.seed))
         return
     reader = PPOCRReader(schema=load_schema(args.schema), device=args.device,
-                         model_dir=args.model)
+                         model_dir=args.model, detector_limit=args.detector_limit)
     for spec in args.split:
         split, _, count = spec.partition(":")
         path = collect(reader, args.schema, split=split, n=int(count or 100), out=args.out,
