@@ -4,6 +4,7 @@ character's contrast against its plate (glare, worn ink or a faint mark on one c
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -157,3 +158,21 @@ def test_a_dot_matrix_value_stays_inside_its_layout_box() -> None:
         assert x0 - 2 <= cols[0] and cols[-1] <= x1 + 2
         assert y0 - 2 <= rows[0] and rows[-1] <= y1 + 2
         assert box[0] <= cols[0] + 1 and cols[-1] <= box[2] + 1
+
+
+def test_without_print_head_matrices_the_renderer_says_what_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No silent change of look: dot matrix without its matrices is a clear error naming the
+    Debian package, not quietly another renderer."""
+    from appliance.synth import printhead
+    from appliance.synth.fonts import FontNotFound
+
+    monkeypatch.setattr(printhead, "FONT_DIRS", (tmp_path,))
+    printhead.print_heads.cache_clear()
+    try:
+        with pytest.raises(FontNotFound, match="xfonts-base"):
+            print_head(_bold_font(), "6", width=40, height=40)
+    finally:
+        monkeypatch.undo()
+        printhead.print_heads.cache_clear()
+    assert printhead.print_heads()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from appliance.synth.fonts import FONT_DIRS, FontInfo
+from appliance.synth.fonts import FONT_DIRS, FontInfo, FontNotFound
 
 #: single-dot-stroke matrices and the split each serves (a few held out, as plate fonts are)
 PRINT_HEADS: dict[str, str] = {
@@ -78,7 +78,12 @@ def print_head(font: FontInfo, text: str, *, width: float, height: float
     pixel box: one of the split's heads that has every character, whose dots stand at least
     ``MIN_PITCH`` pixels apart there and whose matrix fits the box with dots about as far
     apart across as down (``MIN_ASPECT``), the same one for the same plate font and box.
-    Failing the fit, the head that comes closest. None when no head has every character."""
+    Failing the fit, the head that comes closest. None when no head has every character.
+    Raises ``FontNotFound`` when no matrix is installed at all: dot matrix would silently
+    change its look (and the training data) otherwise."""
+    if not print_heads():
+        raise FontNotFound("no print-head matrices installed (Debian xfonts-base); run the "
+                           "README set-up")
     heads = [h for h in print_heads() if h.split == font.split and h.covers(text)]
     if not heads:
         return None
