@@ -46,6 +46,9 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("U", 20, 100, 15, 16), ("I", 120, 100, 10, 16), ("kW", 220, 100, 25, 16),
         ("400 V", 20, 125, 60, 20), ("12.5 A", 120, 125, 60, 20), ("5.5 kW", 220, 125, 60, 20)],
      {"voltage": "400 V", "current": "12.5 A", "power": "5.5 kW"}),
+    ("stacked: a voltage under a model's label, the model unread, is no model (was wrong)", [
+        ("TYPE/TYP:", 130, 339, 94, 23), ("24V", 130, 395, 51, 26)],
+     {"model": None, "voltage": "24V"}),
     ("leader dots between label and value", [
         ("MODELL", 20, 20, 70, 20), ("...........", 95, 20, 200, 20),
         ("7WN8373-1VL17", 300, 20, 140, 20)],

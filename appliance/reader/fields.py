@@ -363,8 +363,11 @@ def _above(spec: FieldSpec, lines: list[Line], schema: PlateSchema) -> FieldValu
                         abs((cand.box[1] + cand.box[3]) - (y0 + y1)) / 2 < 0.9 * height
                     text = cand.text.strip()
                     match = value_re.match(text)
-                    if match and is_label(text, schema):
-                        match = None  # "S/N/S" of "S/N/Serial:": a label is no value
+                    if match and (is_label(text, schema) or _other_format(spec, text, schema)):
+                        # "S/N/S" of "S/N/Serial:": a label is no value; "690 V" or "24V"
+                        # under a model's label is a voltage, not a model "690" (the model
+                        # itself unread): that guess made false MISMATCHes (session 18)
+                        match = None
                     if ((overlaps and near) or beside) and match:
                         conf, box = cand.evidence(0, match.end())
                         return FieldValue(value=match.group(0), confidence=conf, box=box)
