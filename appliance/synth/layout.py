@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from PIL import ImageFont
 
@@ -69,13 +70,13 @@ class Layout:
 _FONT_CACHE: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
 
 
-def load_font(font: FontInfo, size: int) -> ImageFont.FreeTypeFont:
-    """A cached PIL font object."""
-    key = (str(font.path), size)
+def load_font(font: FontInfo | Path, size: int) -> ImageFont.FreeTypeFont:
+    """A cached PIL font object (a plate font, or a font file such as a print head's)."""
+    key = (str(font if isinstance(font, Path) else font.path), size)
     if key not in _FONT_CACHE:
         if len(_FONT_CACHE) > 512:
             _FONT_CACHE.clear()
-        _FONT_CACHE[key] = ImageFont.truetype(str(font.path), size)
+        _FONT_CACHE[key] = ImageFont.truetype(key[0], size)
     return _FONT_CACHE[key]
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from appliance.synth.fonts import FONT_DIRS, FontInfo, FontNotFound
+from appliance.synth.layout import load_font
 
 #: single-dot-stroke matrices and the split each serves (a few held out, as plate fonts are)
 PRINT_HEADS: dict[str, str] = {
@@ -49,14 +50,9 @@ class PrintHead:
         return all(ch.isspace() or _has_glyph(self.path, self.dots, ch) for ch in set(text))
 
 
-@cache
-def _font(path: Path, dots: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(path), size=dots)
-
-
 @lru_cache(maxsize=4096)
 def _has_glyph(path: Path, dots: int, ch: str) -> bool:
-    font = _font(path, dots)
+    font = load_font(path, dots)
     return bytes(font.getmask(ch)) != bytes(font.getmask(_MISSING))
 
 
@@ -98,26 +94,22 @@ def print_head(font: FontInfo, text: str, *, width: float, height: float
 
 def _aspect(head: PrintHead, text: str, width: float, height: float) -> float:
     """Column pitch over row pitch when ``head``'s matrix for ``text`` fills the box."""
-    rows, cols = _grid(head, text).shape
+    rows, cols = dot_grid(head, text).shape
     return (width / cols) / (height / rows)
 
 
 @lru_cache(maxsize=4096)
-def _grid(head: PrintHead, text: str) -> np.ndarray:
-    grid = dot_grid(head, text)
-    grid.flags.writeable = False
-    return grid
-
-
 def dot_grid(head: PrintHead, text: str) -> np.ndarray:
     """Where ``head`` fires a dot for ``text``: a boolean rows × columns grid, one cell per
-    dot position, cropped to the dots (columns between characters kept)."""
-    font = _font(head.path, head.dots)
+    dot position, cropped to the dots (columns between characters kept). Cached, so
+    read-only: choosing a head and printing with it render the grid once."""
+    font = load_font(head.path, head.dots)
     width = max(1, int(font.getlength(text)) + 2)
     drawn = Image.new("1", (width, 2 * head.dots), 0)
     ImageDraw.Draw(drawn).text((1, 0), text, font=font, fill=1)
     grid = np.asarray(drawn, dtype=bool)
     rows, cols = np.nonzero(grid.any(1))[0], np.nonzero(grid.any(0))[0]
-    if rows.size == 0:
-        return np.zeros((1, 1), bool)
-    return grid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    dots = grid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] if rows.size \
+        else np.zeros((1, 1), bool)
+    dots.flags.writeable = False
+    return dots
