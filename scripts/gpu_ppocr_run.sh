@@ -5,6 +5,7 @@
 # carry .whl and .fonts.tar.xz. Writes $OUT/finetune.log and $OUT/run.tar.xz (finetune.json,
 # recognizer/ and reads/{station,dev[,heldout]}.jsonl, no verify): one archive, because the
 # device tool brings back at most 8 files (session 17 lost a run's weights to that limit).
+# STATION_N and DEV_N 0: no reads (a longer run; read it with scripts/gpu_reads.sh).
 set -uo pipefail
 MINUTES=${1:-8}; STATION=${2:-400}; DEV=${3:-300}; shift 3 || true
 WORKERS=${WORKERS:-15}
@@ -15,14 +16,19 @@ python3 -m training.ppocr.finetune --init ${INIT:-models/ppocr-reader} --out $WO
   | grep '"step"\|Error' > $OUT/finetune.log
 tail -n 2 $OUT/finetune.log
 cp -r models/ppocr-reader/detector models/ppocr-reader/orientation $WORK/
-timeout 150 python3 -m training.calibrate.collect --model $WORK --split station:$STATION \
-  --out $WORK/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
-timeout 100 python3 -m training.calibrate.collect --model $WORK --split dev:$DEV \
-  --out $WORK/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
+mkdir -p $WORK/reads
+if (( STATION > 0 )); then
+  timeout 150 python3 -m training.calibrate.collect --model $WORK --split station:$STATION \
+    --out $WORK/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
+fi
+if (( DEV > 0 )); then
+  timeout 100 python3 -m training.calibrate.collect --model $WORK --split dev:$DEV \
+    --out $WORK/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
+fi
 if [[ -n "${HELDOUT:-}" ]]; then
   timeout 100 python3 -m training.calibrate.collect --model $WORK --split heldout:$HELDOUT \
     --out $WORK/reads --workers "$WORKERS" --no-verify 2>&1 | grep -v -i "warn\|Loading" | tail -1
 fi
-wc -l $WORK/reads/*.jsonl
+wc -l $WORK/reads/*.jsonl 2>/dev/null
 # xz: one file under the tool's 16 MiB a file (reads and fp32 weights come to 17 MB)
 tar -C $WORK -cf - finetune.json recognizer reads | xz -1 -T8 > $OUT/run.tar.xz

@@ -117,6 +117,22 @@ def test_logits_of_chosen_classes_equal_the_full_output_layers() -> None:
                           atol=1e-4)
 
 
+def test_code_repeats_cut_model_and_serial_values_more_often() -> None:
+    """``--code-repeats 3`` cuts each model and serial value three times (each with its own
+    jitter) and every other run as often as before."""
+    from collections import Counter
+
+    from training.ppocr import finetune as ft
+
+    ft._worker_init(str(SCHEMA_FILE))
+    plain = Counter(t for _, t in ft.frame_lines(1, detector=False)[0])
+    codes = Counter(t for _, t in ft.frame_lines(1, repeats={"codes": 3},
+                                                  detector=False)[0])
+    tripled = {t for t in plain if codes[t] == 3 * plain[t]}
+    assert tripled and tripled != set(plain)
+    assert all(codes[t] in (plain[t], 3 * plain[t]) for t in plain)
+
+
 def test_a_fine_tuning_step_lowers_the_loss() -> None:
     from training.ppocr import finetune as ft
 

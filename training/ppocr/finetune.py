@@ -81,6 +81,9 @@ DetSample = tuple[np.ndarray, np.ndarray]
 #: recogniser reads worst on station frames (dot-matrix 34 % of values missed, stamped 17 %,
 #: laser 15 %, engraved 12 %, print 8 %: ``training.calibrate.collect`` reads of run 3)
 HARD_STYLES = {"dotmatrix": 3, "stamped": 2, "laser": 2, "engraved": 2}
+#: the fields whose values are codes (no word to guess from, look-alikes all through them):
+#: what keeps most good units from passing (``review_causes``, run 18: model and serial unsure)
+CODE_FIELDS = ("model", "serial")
 _REPEATS: dict[str, int] = {}
 
 
@@ -88,7 +91,8 @@ def frame_lines(seed: int, split: str = "train", *, repeats: dict[str, int] | No
                 detector: bool = True) -> tuple[Lines, DetSample | None]:
     """Render one frame; its legible text runs as (uint8 BGR 48×W crop, text), and a
     detector crop with its target (None without ``detector``). ``repeats`` cuts runs of
-    some styles several times."""
+    some styles several times, and code values (:data:`CODE_FIELDS`) ``repeats["codes"]``
+    times as often again."""
     assert _SCHEMA is not None
     sample = render_sample(seed, schema=_SCHEMA, split=split)
     image, labels = sample.image, sample.labels
@@ -105,7 +109,10 @@ def frame_lines(seed: int, split: str = "train", *, repeats: dict[str, int] | No
         if not (legible(image, item["box"], char_px, labels["params"])
                 and characters_clear(item.get("visibility"))):
             continue  # a run no person could read teaches guessing, not reading
-        for _ in range((repeats or {}).get(item.get("style", "print"), 1)):
+        cuts = (repeats or {}).get(item.get("style", "print"), 1)
+        if item.get("role") == "value" and item.get("field") in CODE_FIELDS:
+            cuts *= (repeats or {}).get("codes", 1)
+        for _ in range(cuts):
             crop = rectify_quad(image, detector_like_quad(np.asarray(item["quad"]), rng),
                                 height=HEIGHT, pad=0.0, max_width=MAX_WIDTH)
             if rng.random() < 0.1:
@@ -253,14 +260,16 @@ def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device
              workers: int, batch_size: int = 192, lr: float = 1e-3, l2sp: float = 1e-3,
              seed: int = 7, buffer_size: int = 150_000, max_steps: int | None = None,
              parts: tuple[str, ...] = ("recognizer", "detector"), det_batch: int = 8,
-             det_buffer: int = 2000, hard_styles: bool = False,
+             det_buffer: int = 2000, hard_styles: bool = False, code_repeats: int = 1,
              width_group: int = 8) -> dict[str, Any]:
     """Train the recogniser and/or detector of ``init``; save them under ``out``.
-    ``hard_styles`` cuts runs of :data:`HARD_STYLES` more often (inherited by the workers);
+    ``hard_styles`` cuts runs of :data:`HARD_STYLES` more often, ``code_repeats`` the values
+    of :data:`CODE_FIELDS` that many times as often (both inherited by the workers);
     ``width_group`` batches are drawn at once and sorted by width (:class:`WidthBatches`;
     1: batches of random widths, as before session 14)."""
     _REPEATS.clear()
     _REPEATS.update(HARD_STYLES if hard_styles else {})
+    _REPEATS["codes"] = code_repeats
     torch.manual_seed(seed)
     if device != "cpu":  # the networks run on the device; every core is the renderers'
         torch.set_num_threads(1)
@@ -333,6 +342,7 @@ def finetune(init: Path, out: Path, *, schema_file: Path, minutes: float, device
         (time.perf_counter() - started) / 60, 2), "lr": lr, "l2sp": l2sp, "parts": parts,
         "batch_size": batch_size, "width_group": width_group, "det_batch": det_batch,
         "hard_styles": hard_styles,
+        "code_repeats": code_repeats,
         "workers": workers, "log": log}
     (out / "finetune.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -355,6 +365,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--hard-styles", action="store_true",
                         help="cut dot-matrix, stamped, laser and engraved runs more often")
+    parser.add_argument("--code-repeats", type=int, default=1,
+                        help="cut model and serial values this many times as often")
     parser.add_argument("--width-group", type=int, default=8,
                         help="recogniser batches drawn at once and sorted by width (1: none)")
     args = parser.parse_args()
@@ -362,7 +374,7 @@ def main() -> None:
              device=args.device, workers=args.workers, batch_size=args.batch_size,
              lr=args.lr, l2sp=args.l2sp, max_steps=args.max_steps,
              parts=tuple(args.parts.split(",")), hard_styles=args.hard_styles,
-             width_group=args.width_group)
+             code_repeats=args.code_repeats, width_group=args.width_group)
 
 
 if __name__ == "__main__":
