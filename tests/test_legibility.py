@@ -54,6 +54,13 @@ def test_every_print_head_tells_look_alikes_apart() -> None:
             assert differ.sum() >= 2, f"{head.name}: {a} and {b} print alike"
 
 
+def test_every_print_head_draws_one_dot_strokes() -> None:
+    """A stroke is one dot wide on every head (a vertical bar is one column of dots): a
+    two-dot stroke blurs into a bar a person cannot read as dots (session 17)."""
+    for head in print_heads():
+        assert dot_grid(head, "|").shape[1] == 1, head.name
+
+
 @pytest.mark.parametrize("text", ["6", "IP 65", "8B-0O"])
 def test_dot_matrix_prints_one_round_dot_per_matrix_cell(text: str) -> None:
     """Each dot the head fires is one separate round dot, and there is one per matrix cell:
