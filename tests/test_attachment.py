@@ -104,6 +104,13 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Type/TypJW-50/250", 86, 264, 260, 43), ("S/N/Serial:", 83, 310, 135, 35),
         ("Y16C06017", 316, 319, 145, 37)],
      {"model": "JW-50/250", "serial": "Y16C06017"}),
+    ("a label with a digit misread for a letter (was unattached)", [
+        ("Mode11 Q33-90MA-8", 20, 20, 180, 20), ("SER1AL NO. GP078253", 20, 50, 200, 20)],
+     {"model": "Q33-90MA-8", "serial": "GP078253"}),
+    ("a value glued to the next label written small (was wrong)", [
+        ("Serial No./e", 20, 20, 120, 20),
+        ("2022-882204manufactured 05/2024", 150, 20, 300, 20)],
+     {"serial": "2022-882204"}),
     ("a serial beside its label beats a sticker word under it (was wrong)", [
         ("S/N", 99, 401, 40, 33), ("7235187993", 150, 401, 130, 33),
         ("VDE0530", 300, 397, 121, 33), ("QCPASS", 98, 441, 109, 42)],

@@ -67,6 +67,8 @@ def _fuzzy_forms(labels: tuple[str, ...]) -> tuple[str, ...]:
 
 
 LabelTable = tuple[tuple[str, tuple[str, ...]], ...]
+#: the letter each digit is mistaken for in a word
+_DIGIT_AS_LETTER = str.maketrans("01258", "olszb")
 
 
 @functools.lru_cache(maxsize=64)
@@ -87,6 +89,9 @@ def nearest_field(text: str, table: LabelTable) -> str | None:
             return name
     parts = [p for p in unaccented(re.sub(r"\s+", "", text).rstrip(":：.").casefold()).split("/")
              if p]
+    # a label is a word: a digit in one is a letter misread (``Mode11``, ``SER1AL``)
+    parts += [folded for p in parts
+              if (folded := p.translate(_DIGIT_AS_LETTER)) != p and any(c.isalpha() for c in p)]
     best: dict[str, int] = {}
     for name, form, allowed, letters in _fuzzy_table(table):
         for part in parts:
@@ -143,8 +148,8 @@ def before_next_label(text: str, schema: PlateSchema) -> str:
     """``text`` up to the first word that starts another field's label (runs merged by the
     detector: ``TRADRIVE S.p.A. SPEED 2953`` is the maker's name and the speed)."""
     cut = len(text)
-    # capitalised words glued to a value's last digit (``6YW4Intensidad 34.0A``)
-    glued = [m.start() for m in re.finditer(r"(?<=\d)[A-Z][^\W\d_]{3,}", text)]
+    # label words glued to a value's last digit (``6YW4Intensidad``, ``882204manufactured``)
+    glued = [m.start() for m in re.finditer(r"(?<=\d)[^\W\d_]{4,}", text)]
     for spec in schema.fields.values():
         label = label_regex(spec)
         if label is None:
