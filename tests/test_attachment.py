@@ -111,6 +111,11 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Serial No./e", 20, 20, 120, 20),
         ("2022-882204manufactured 05/2024", 150, 20, 300, 20)],
      {"serial": "2022-882204"}),
+    ("an efficiency class under a model's label is no model (was wrong)", [
+        ("mod.", 92, 207, 62, 29), ("WK144H-6", 242, 208, 149, 30),
+        ("Corrente:", 442, 207, 111, 27), ("63.3 A", 585, 207, 86, 30), ("IE4", 92, 247, 50, 31),
+        ("Poténcia", 442, 246, 103, 29), ("37kW", 555, 248, 83, 27)],
+     {"model": "WK144H-6", "current": "63.3 A", "power": "37kW"}),
     ("a serial beside its label beats a sticker word under it (was wrong)", [
         ("S/N", 99, 401, 40, 33), ("7235187993", 150, 401, 130, 33),
         ("VDE0530", 300, 397, 121, 33), ("QCPASS", 98, 441, 109, 42)],
