@@ -116,6 +116,10 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Corrente:", 442, 207, 111, 27), ("63.3 A", 585, 207, 86, 30), ("IE4", 92, 247, 50, 31),
         ("Poténcia", 442, 246, 103, 29), ("37kW", 555, 248, 83, 27)],
      {"model": "WK144H-6", "current": "63.3 A", "power": "37kW"}),
+    ("a number the engine split with a space is no value with a leading zero (was wrong)", [
+        ("Tensión 4 00V", 61, 415, 202, 34), ("Strom 05 A", 61, 455, 160, 34),
+        ("MODELO:", 65, 228, 132, 33), ("X2TM437M8", 308, 226, 190, 37)],
+     {"voltage": None, "current": None, "model": "X2TM437M8"}),
     ("a serial beside its label beats a sticker word under it (was wrong)", [
         ("S/N", 99, 401, 40, 33), ("7235187993", 150, 401, 130, 33),
         ("VDE0530", 300, 397, 121, 33), ("QCPASS", 98, 441, 109, 42)],
