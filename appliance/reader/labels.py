@@ -67,8 +67,8 @@ def _fuzzy_forms(labels: tuple[str, ...]) -> tuple[str, ...]:
 
 
 LabelTable = tuple[tuple[str, tuple[str, ...]], ...]
-#: the letter each digit is mistaken for in a word
-_DIGIT_AS_LETTER = str.maketrans("01258", "olszb")
+#: the letters digits are mistaken for in a word (a ``1`` is an ``l`` or an ``i``)
+_DIGITS_AS_LETTERS = (str.maketrans("01258", "olszb"), str.maketrans("01258", "oiszb"))
 
 
 @functools.lru_cache(maxsize=64)
@@ -90,8 +90,9 @@ def nearest_field(text: str, table: LabelTable) -> str | None:
     parts = [p for p in unaccented(re.sub(r"\s+", "", text).rstrip(":：.").casefold()).split("/")
              if p]
     # a label is a word: a digit in one is a letter misread (``Mode11``, ``SER1AL``)
-    parts += [folded for p in parts
-              if (folded := p.translate(_DIGIT_AS_LETTER)) != p and any(c.isalpha() for c in p)]
+    parts += list(dict.fromkeys(
+        folded for p in parts if any(c.isalpha() for c in p)
+        for table in _DIGITS_AS_LETTERS if (folded := p.translate(table)) != p))
     best: dict[str, int] = {}
     for name, form, allowed, letters in _fuzzy_table(table):
         for part in parts:
