@@ -80,3 +80,27 @@ def test_finetune_learns_the_plant_lines_names_bad_files_and_its_guard_refuses(
     assert refused["accepted"] is False and "nothing written" in refused["refused"]
     assert refused["after"]["dev_field_exact"] < refused["before"]["dev_field_exact"]
     assert not ruined.exists() and not (tmp_path / ".ruined.incomplete").exists()
+
+
+def test_fine_tuning_curves_are_drawn_from_the_runs_logs(tmp_path: Path) -> None:
+    """Each run's logged loss and L2-SP distance become one line per panel, the last point
+    labelled; the picture is a real PNG of two panels side by side."""
+    from PIL import Image
+
+    from training.ppocr.curves import draw_curves, run_curves
+
+    logs = []
+    for name, drift in (("run-a", 0.05), ("run-b", 0.16)):
+        log = [{"step": s, "seconds": 30.0 * s, "rec_loss": 0.05, "rec_l2sp": drift * s / 4}
+               for s in range(1, 5)]
+        path = tmp_path / f"{name}-finetune.json"
+        path.write_text(json.dumps({"log": log}))
+        logs.append(path)
+    curves = run_curves({"run-b": json.loads(logs[1].read_text())["log"]}, "rec_l2sp")
+    assert [x for x, _, _ in curves["run-b"]] == [0.5, 1.0, 1.5, 2.0]
+    assert curves["run-b"][-1][2] == "0.16"
+    out = draw_curves(logs, tmp_path / "curves.png")
+    with Image.open(out) as picture:
+        assert picture.format == "PNG" and picture.width > picture.height  # side by side
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "curves.png", "run-a-finetune.json", "run-b-finetune.json"]
