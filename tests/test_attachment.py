@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from appliance.reader.calibration import Calibration, CalibrationError, Curve, field_kind
-from appliance.reader.fields import Word, assign_fields, group_lines
+from appliance.reader.fields import assign_fields
+from appliance.reader.lines import Word, group_lines
 from appliance.schema import SchemaError, load_schema
 from training.attach.evaluate import evaluate_attachment
 from training.calibrate.fit import ece, fit, isotonic

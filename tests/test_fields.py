@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from appliance.geometry import quad_box, upright_boxes
-from appliance.reader.fields import Line, Word, assign_fields, group_lines
+from appliance.reader.fields import assign_fields
+from appliance.reader.lines import Line, Word, group_lines
 from appliance.reader.textmatch import best_substring, code_case, edit_distance
 from appliance.schema import load_schema
 

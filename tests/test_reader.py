@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from appliance.reader import ImageError, load_image, load_reader
-from appliance.reader.fields import Line, Word, assign_fields
+from appliance.reader.fields import assign_fields
+from appliance.reader.lines import Line, Word
 from appliance.schema import DEFAULT_FIELDS, SchemaError, load_schema
 from appliance.synth import render_demo_plate
 from tests.plates import demo_records, plate_and_bad_file, plate_values

@@ -13,7 +13,8 @@ import numpy as np
 
 from appliance.geometry import upright_boxes
 from appliance.reader.base import PlateReading
-from appliance.reader.fields import Word, assign_fields, group_lines
+from appliance.reader.fields import assign_fields
+from appliance.reader.lines import Word, group_lines
 from appliance.schema import PlateSchema
 
 

@@ -14,7 +14,7 @@ from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
 
 if TYPE_CHECKING:
-    from appliance.reader.fields import Line, Word
+    from appliance.reader.lines import Line, Word
 
 
 def settle_shared_runs(result: dict[str, FieldValue], lines: list[Line],

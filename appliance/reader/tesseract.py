@@ -9,7 +9,8 @@ import numpy as np
 import pytesseract
 
 from appliance.reader.base import PlateReading
-from appliance.reader.fields import Line, Word, assign_fields, group_lines
+from appliance.reader.fields import assign_fields
+from appliance.reader.lines import Line, Word, group_lines
 from appliance.schema import PlateSchema
 
 

@@ -30,8 +30,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from appliance.reader.fields import Line, assign_fields, group_lines
+from appliance.reader.fields import assign_fields
 from appliance.reader.labels import label_regex, nearest_field
+from appliance.reader.lines import Line, group_lines
 from appliance.reader.textmatch import fold
 from appliance.schema import PlateSchema, load_schema
 from training.attach.oracle import oracle_plate

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from appliance.reader.fields import Line, Word, group_lines
+from appliance.reader.lines import Line, Word, group_lines
 from appliance.schema import PlateSchema
 from appliance.synth.engine import sample_seed
 from appliance.synth.layout import Layout, build_layout, plate_values

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from appliance.reader.fields import Word
+from appliance.reader.lines import Word
 from appliance.reader.ppocr.pipeline import COMPILED_LIMIT, PPOCRReader
 from appliance.reader.ppocr.verify import single_changes, verify_field
 from appliance.schema import load_schema

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.reader.calibration import POOLED, Calibration, Curve, ece, field_kind, reliability
-from appliance.reader.fields import FieldValue, assign_fields, group_lines
+from appliance.reader.fields import FieldValue, assign_fields
+from appliance.reader.lines import group_lines
 from appliance.reader.textmatch import fold
 from appliance.schema import PlateSchema, load_schema
 from training.calibrate.collect import word_from_record

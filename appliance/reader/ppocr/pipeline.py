@@ -21,7 +21,8 @@ import torch
 from appliance.geometry import quad_box, rectify_quad, upright_boxes
 from appliance.reader.base import PlateReading
 from appliance.reader.calibration import load_for
-from appliance.reader.fields import Line, Word, assign_fields, group_lines
+from appliance.reader.fields import assign_fields
+from appliance.reader.lines import Line, Word, group_lines
 from appliance.reader.ppocr.detect import (
     DetectorSettings,
     detect_quads,
