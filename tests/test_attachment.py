@@ -121,6 +121,12 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Tensión 4 00V", 61, 415, 202, 34), ("Strom 05 A", 61, 455, 160, 34),
         ("MODELO:", 65, 228, 132, 33), ("X2TM437M8", 308, 226, 190, 37)],
      {"voltage": None, "current": None, "model": "X2TM437M8"}),
+    ("a speck beside a label's colon (was unattached)", [
+        ("I:.31,6/58,2A", 20, 20, 140, 20)],
+     {"current": "31,6/58,2A"}),
+    ("a unit's letters in mixed case (was unattached)", [
+        ("PN", 20, 50, 30, 20), ("2.2 hP", 60, 50, 60, 20)],
+     {"power": "2.2 hP"}),
     ("a serial beside its label beats a sticker word under it (was wrong)", [
         ("S/N", 99, 401, 40, 33), ("7235187993", 150, 401, 130, 33),
         ("VDE0530", 300, 397, 121, 33), ("QCPASS", 98, 441, 109, 42)],

@@ -40,8 +40,10 @@ def _compiled_label(labels: tuple[str, ...]) -> re.Pattern[str] | None:
     # Plates stack languages: "Typ/Type", "Spannung / Voltage", "Ser. No./编号:".
     chain = rf"(?:{alternatives})(?:\s*/\s*(?:{alternatives}))*"
     # "SN-48213907", "No.# 5521": a hyphen or hash may follow the label like a colon
-    # a digit may follow straight away: engines drop the space ("S/N2015-794241", "Un110V")
-    return re.compile(rf"(?<![\w/])(?:{chain})(?![^\W\d])\s*[:：.#-]?\s*", re.IGNORECASE)
+    # a digit may follow straight away: engines drop the space ("S/N2015-794241", "Un110V");
+    # a speck beside the colon reads as a second mark ("I:.31,6/58,2A")
+    return re.compile(rf"(?<![\w/])(?:{chain})(?![^\W\d])\s*[:：.#-]{{0,2}}\s*",
+                      re.IGNORECASE)
 
 
 def label_regex(spec: FieldSpec) -> re.Pattern[str] | None:
