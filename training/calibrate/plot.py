@@ -43,6 +43,17 @@ def plot_bins(curves: dict[str, Bins], out: Path) -> Path:
 def plot_tradeoff(curves: Mapping[str, Sequence[tuple[float, float, str]]], out: Path, *,
                   x_label: str, y_label: str, x_max: float, y_range: tuple[float, float],
                   x_target: float | None = None) -> Path:
+    """Save :func:`tradeoff_image` of ``curves`` as ``out``."""
+    image = tradeoff_image(curves, x_label=x_label, y_label=y_label, x_max=x_max,
+                           y_range=y_range, x_target=x_target)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.save(out)
+    return out
+
+
+def tradeoff_image(curves: Mapping[str, Sequence[tuple[float, float, str]]], *,
+                   x_label: str, y_label: str, x_max: float, y_range: tuple[float, float],
+                   x_target: float | None = None) -> Image.Image:
     """One line per curve of (x, y, point label) points, e.g. a threshold sweep: what is
     let through (x) against what is kept (y); ``x_target`` draws a dotted limit."""
     size, pad = 420, 60
@@ -74,6 +85,4 @@ def plot_tradeoff(curves: Mapping[str, Sequence[tuple[float, float, str]]], out:
             draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
             draw.text((x + 4, y - 12), label, fill=colour)
         draw.text((pad, pad + size + 26 + 20 * i), name, fill=colour)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out)
-    return out
+    return image

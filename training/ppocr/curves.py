@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from training.calibrate.plot import plot_tradeoff
+from training.calibrate.plot import tradeoff_image
 
 #: what each panel shows: the log key and its title (training batches' loss, not a held-out
 #: measure: it rises as the replay buffer fills with lines the run has not seen yet)
@@ -43,12 +43,8 @@ def draw_curves(files: list[Path], out: Path) -> Path:
         curves = run_curves(logs, key)
         values = [y for points in curves.values() for _, y, _ in points] or [1.0]
         minutes = [x for points in curves.values() for x, _, _ in points] or [1.0]
-        drawn = out.with_name(f".{out.stem}-{key}.png")
-        plot_tradeoff(curves, drawn, x_label="minutes", y_label=title, x_max=max(minutes),
-                      y_range=(0.0, 1.1 * max(values)))
-        with Image.open(drawn) as picture:
-            panels.append(picture.convert("RGB"))
-        drawn.unlink()
+        panels.append(tradeoff_image(curves, x_label="minutes", y_label=title,
+                                     x_max=max(minutes), y_range=(0.0, 1.1 * max(values))))
     sheet = Image.new("RGB", (sum(p.width for p in panels), max(p.height for p in panels)),
                       "white")
     x = 0
