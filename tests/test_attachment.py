@@ -156,6 +156,37 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("400 V", 80, 260, 100, 40)],
      {"model": "XG-40/250", "serial": "191167-6706", "manufactured": "06/2021",
       "voltage": "400 V"}),
+    ("caption, two columns: the next column's two-word label beside a caption is no value, "
+     "nor is its first word (was 'RATED')", [
+        ("KV42-90L-4", 80, 160, 150, 20), ("55 kW", 620, 160, 85, 22),
+        ("Type/Typ:", 80, 194, 110, 21), ("RATED POWER", 620, 194, 150, 16),
+        ("2019-118204", 80, 262, 180, 20), ("50 Hz", 620, 262, 70, 20),
+        ("Ser. No.", 80, 294, 110, 16)],
+     {"model": "KV42-90L-4", "serial": "2019-118204", "power": "55 kW"}),
+    ("caption: a plate whose labels stand under their values, a code just above and just "
+     "below a label, takes the one above (was the one below)", [
+        ("PX41-220", 60, 190, 130, 20), ("1450 rpm", 540, 190, 90, 26),
+        ("Modelo", 60, 225, 110, 17),
+        ("221053-7731", 60, 264, 140, 20), ("08/2021", 540, 264, 110, 20),
+        ("Serial", 60, 298, 50, 14), ("Baujahr:", 540, 296, 100, 18),
+        ("400 V", 60, 339, 110, 19), ("IP55", 540, 338, 50, 20),
+        ("U:", 60, 373, 18, 13), ("3 kW", 60, 412, 80, 21)],
+     {"model": "PX41-220", "serial": "221053-7731", "manufactured": "08/2021",
+      "voltage": "400 V"}),
+    ("leader: a maker's name, then a code a maker never is, close beside it (was "
+     "'Kraftel IM 1001')", [
+        ("FABRICANT:", 54, 50, 100, 20), ("................", 160, 62, 100, 4),
+        ("Kraftel", 270, 48, 90, 22), ("IM 1001", 372, 48, 80, 20),
+        ("Hersteller", 54, 100, 110, 20), ("........", 170, 112, 60, 4),
+        ("NORVENT AG", 240, 98, 120, 22), ("GB 18613", 372, 99, 100, 19),
+        ("Drehrichtung", 54, 140, 150, 24)],
+     {"manufacturer": "Kraftel"}),
+    ("stacked: labels over their values, codes under and over a label, takes the one "
+     "below", [
+        ("Modelo", 60, 150, 110, 17), ("PX41-220", 60, 175, 130, 20),
+        ("Serial", 60, 215, 50, 14), ("221053-7731", 60, 235, 140, 20),
+        ("U:", 60, 275, 18, 13), ("400 V", 60, 295, 110, 19)],
+     {"model": "PX41-220", "serial": "221053-7731", "voltage": "400 V"}),
 ]
 
 

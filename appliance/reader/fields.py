@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, replace
 
 from appliance.reader.calibration import field_kind
+from appliance.reader.captions import captioned
 from appliance.reader.labels import (
     before_next_label,
     fuzzy_label,
@@ -85,12 +86,22 @@ def _other_format(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
 
 def _before_other_value(spec: FieldSpec, value: str, run: str, schema: PlateSchema) -> str:
     """``value`` without trailing words that begin another field's value running to the
-    end of the run (``NIKMAX Motors 50/60 Hz``: a maker, then a frequency)."""
+    end of the run (``NIKMAX Motors 50/60 Hz``: a maker, then a frequency) or a code this
+    field never is (``Ferro IM 1001``, ``MOTAQUA GB 18613``: a maker, then a mounting code
+    or a standard)."""
     for cut in (m.start() for m in re.finditer(r"(?<= )\S", value)):
         head = value[:cut].rstrip()
-        if spec.value_regex().fullmatch(head) and _other_format(spec, run[cut:].strip(), schema):
+        tail = run[cut:].strip()
+        if spec.value_regex().fullmatch(head) and (
+                _other_format(spec, tail, schema) or _starts_never(spec, tail, schema)):
             return head
     return value
+
+
+def _starts_never(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
+    """True when ``text`` begins with a whole token of a pattern this field never is."""
+    return any(re.match(rf"(?:{schema.patterns[name]})(?![\w/-])", text)
+               for name in spec.never)
 
 
 def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]], end: int,
@@ -102,12 +113,16 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
         start = leader.end()
     if start >= len(text):
         return None
-    run = text[:_run_limit(line, spans, start)]
-    run = run[:start] + before_next_label(run[start:], schema)  # "MAXGALRO Inc. Fréquence"
+    whole_run = text[:_run_limit(line, spans, start)]
+    # "MAXGALRO Inc. Fréquence": the maker, then the next field's label
+    run = whole_run[:start] + before_next_label(whole_run[start:], schema)
     value_re = spec.value_regex()
     match = value_re.match(run, start)
-    if match is None or starts_a_label(run, start, match.end(), schema):
-        return None  # "MODEL  RATED CURRENT": a label, not this field's value
+    if match is None or starts_a_label(whole_run, start, match.end(), schema):
+        # "MODEL  RATED CURRENT", "Typ/Model:  RATED POWER": a label, not this field's
+        # value (looked for before the label's own words are cut off: "RATED" alone
+        # would pass for a model)
+        return None
     if match.end() < len(run) and run[match.end()].isalnum():
         return None
     value = match.group(0)
@@ -120,7 +135,9 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
     if after and spec.also and re.fullmatch(spec.also, after):
         after = ""  # "30,480 kg 67,200 lbs": the same value in a second unit
     # whole: nothing else in the run, or only another field's value ("R3FG707PKX2 50 Hz")
-    whole = not after or (after != rest and _other_format(spec, after, schema))
+    # or a code it never is ("MOTAQUA GB 18613")
+    whole = not after or (after != rest and (_other_format(spec, after, schema)
+                                             or _starts_never(spec, after, schema)))
     conf, box = _evidence(line, spans, start, start + len(value))
     label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
     value_word = line.words[_word_at(spans, start)]
@@ -153,6 +170,11 @@ def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
                               gap=max(0, gap) / max(height, word.box[3] - word.box[1]),
                               aligned=abs(word.box[0] - x0) < height)
     return None
+
+
+#: on a plate whose labels stand under their values, the most a value above its label may
+#: stand off (label heights; a value's descenders and a caption's small type)
+CAPTION_GAP = 1.5
 
 
 def _digits(candidate: _Candidate) -> bool:
@@ -194,8 +216,10 @@ def _prefer_below(spec: FieldSpec, beside: _Candidate, below: _Candidate | None)
     return beside.gap > 2.5 and below.gap < 0.8 and below.aligned
 
 
-def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
-              ) -> FieldValue | None:
+def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema, *,
+              captions: bool = False) -> FieldValue | None:
+    """The value beside, below or (``captions``: the plate sets labels under their values)
+    above a label of this field."""
     label = label_regex(spec)
     if label is None:
         return None
@@ -217,8 +241,9 @@ def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
                         if beside.whole else beside.value
                 over = _stacked(spec, lines, index, label_word, schema, above=True) \
                     if beside is None else None
-                if over is not None and not over.other_format and over.aligned \
-                        and over.gap < 0.6 and (below is None or over.gap < 0.5 * below.gap):
+                if over is not None and not over.other_format and over.aligned and (
+                        (over.gap < 0.6 and (below is None or over.gap < 0.5 * below.gap))
+                        or (captions and over.gap < CAPTION_GAP)):
                     return over.value  # the nearest run is the one just above: a caption
                 if below is not None and not below.other_format and below.aligned:
                     return below.value
@@ -423,8 +448,9 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
     lines = [Line([replace(w, text=code_case(w.text)) for w in line.words]) for line in lines]
     result: dict[str, FieldValue] = {}
     taken: set[str] = set()
+    captions = captioned(lines, schema)
     for name, spec in schema.fields.items():
-        found = _labelled(spec, lines, schema) or _above(spec, lines, schema)
+        found = _labelled(spec, lines, schema, captions=captions) or _above(spec, lines, schema)
         if found is not None and found.value and is_label(found.value, schema):
             found = None  # "SERIAL", "TENSION": a label word is never a value
         if found is None:
