@@ -181,6 +181,24 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("NORVENT AG", 240, 98, 120, 22), ("GB 18613", 372, 99, 100, 19),
         ("Drehrichtung", 54, 140, 150, 24)],
      {"manufacturer": "Kraftel"}),
+    ("caption: the detector joined the serial with the next column's power; the serial "
+     "is still the run over its label (was not read)", [
+        ("KR62G-6", 460, 208, 140, 36), ("48.20 A", 660, 205, 125, 37),
+        ("Model", 468, 245, 77, 27), ("Rated current:", 660, 245, 140, 27),
+        ("2021-486715 90 hp", 464, 311, 300, 48), ("Serial No.", 469, 352, 117, 28),
+        ("Power:", 667, 353, 87, 26)],
+     {"model": "KR62G-6", "serial": "2021-486715", "power": "90 hp"}),
+    ("a serial's label misread past knowing, a word of letters before the value: the value "
+     "is left over for the serial (was not read)", [
+        ("AQUANORD S.p.A.", 72, 471, 204, 40), ("Typ B2VL787PC4", 71, 510, 117, 25),
+        ("SERAENO 40846580", 70, 535, 137, 21), ("IEC 60034-1", 67, 559, 90, 21),
+        ("Alt. 106", 67, 584, 78, 20), ("575 V", 67, 608, 45, 19)],
+     {"model": "B2VL787PC4", "serial": "40846580", "voltage": "575 V"}),
+    ("model and serial, both labels unread: taken in the schema's order from the top "
+     "(were not read)", [
+        ("NIKTREX Co.", 82, 209, 258, 48), ("2EZ7437-5FN04-4CF1", 903, 281, 243, 28),
+        ("2026-788371", 998, 317, 149, 27), ("460 V", 84, 395, 62, 24)],
+     {"model": "2EZ7437-5FN04-4CF1", "serial": "2026-788371", "voltage": "460 V"}),
     ("stacked: labels over their values, codes under and over a label, takes the one "
      "below", [
         ("Modelo", 60, 150, 110, 17), ("PX41-220", 60, 175, 130, 20),
@@ -215,6 +233,9 @@ def test_a_guess_by_elimination_is_never_confident() -> None:
     found = assign_fields(group_lines(words(runs)), SCHEMA)
     assert found["serial"].confidence <= 0.5
     assert found["model"].confidence > 0.9
+    runs = next(runs for name, runs, _ in CASES if name.startswith("model and serial, both"))
+    found = assign_fields(group_lines(words(runs)), SCHEMA)
+    assert found["model"].confidence <= 0.5 and found["serial"].confidence <= 0.5
 
 
 def test_oracle_runs_attach_on_held_out_layouts() -> None:

@@ -26,19 +26,23 @@ def _neighbour(line: Line, label: Word) -> Word | None:
 def captioned(lines: list[Line], schema: PlateSchema) -> bool:
     """True when the plate's labels stand under their values: more than twice as many
     labels (and at least ``MIN_VOTES``) have a run of their field's format just above and
-    none just below as the other way round."""
-    under = over = 0
+    none just below as have one just below and none above, or one beside them."""
+    under = other_ways = 0
     for index, line in enumerate(lines):
-        for word in line.words:
+        for position, word in enumerate(line.words):
             name = nearest_field(word.text.strip(), schema.label_table)
             if name is None:
                 continue
             value_re = schema.fields[name].value_regex()
+            after = line.words[position + 1] if position + 1 < len(line.words) else None
+            if after is not None and value_re.fullmatch(after.text.strip()):
+                other_ways += 1  # its value beside it
+                continue
             fits = []
             for other in (lines[index - 1] if index else None,
                           lines[index + 1] if index + 1 < len(lines) else None):
                 run = _neighbour(other, word) if other is not None else None
                 fits.append(run is not None and bool(value_re.fullmatch(run.text.strip())))
             under += int(fits[0] and not fits[1])
-            over += int(fits[1] and not fits[0])
-    return under >= MIN_VOTES and under > 2 * over
+            other_ways += int(fits[1] and not fits[0])
+    return under >= MIN_VOTES and under > 2 * other_ways

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from appliance.reader.calibration import field_kind
 from appliance.reader.captions import captioned
+from appliance.reader.elimination import by_elimination, other_format
 from appliance.reader.labels import (
     before_next_label,
     fuzzy_label,
@@ -76,24 +77,18 @@ def _run_limit(line: Line, spans: list[tuple[int, int]], start: int) -> int:
     return spans[-1][1]
 
 
-def _other_format(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
-    """True when ``text`` is, as a whole, the value of another field whose format is
-    distinctive enough to be found without a label (a voltage, a speed, an IP code)."""
-    return any(other.name != spec.name and other.unlabelled == "anywhere"
-               and other.value_regex().fullmatch(text)
-               for other in schema.fields.values())
-
-
 def _before_other_value(spec: FieldSpec, value: str, run: str, schema: PlateSchema) -> str:
     """``value`` without trailing words that begin another field's value running to the
     end of the run (``NIKMAX Motors 50/60 Hz``: a maker, then a frequency) or a code this
     field never is (``Ferro IM 1001``, ``MOTAQUA GB 18613``: a maker, then a mounting code
     or a standard)."""
+    if _starts_never(spec, value, schema):
+        return value  # "NDE 6205-2Z" is one code, not "NDE" and a bearing
     for cut in (m.start() for m in re.finditer(r"(?<= )\S", value)):
         head = value[:cut].rstrip()
         tail = run[cut:].strip()
         if spec.value_regex().fullmatch(head) and (
-                _other_format(spec, tail, schema) or _starts_never(spec, tail, schema)):
+                other_format(spec, tail, schema) or _starts_never(spec, tail, schema)):
             return head
     return value
 
@@ -136,7 +131,7 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
         after = ""  # "30,480 kg 67,200 lbs": the same value in a second unit
     # whole: nothing else in the run, or only another field's value ("R3FG707PKX2 50 Hz")
     # or a code it never is ("MOTAQUA GB 18613")
-    whole = not after or (after != rest and (_other_format(spec, after, schema)
+    whole = not after or (after != rest and (other_format(spec, after, schema)
                                              or _starts_never(spec, after, schema)))
     conf, box = _evidence(line, spans, start, start + len(value))
     label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
@@ -145,7 +140,7 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
     gap = max(0, value_word.box[0] - label_word.box[2]) / height \
         if value_word is not label_word and not leader else 0.0  # dots tie the two
     return _Candidate(FieldValue(value=value, confidence=conf, box=box), whole=whole,
-                      other_format=_other_format(spec, rest, schema), gap=gap)
+                      other_format=other_format(spec, rest, schema), gap=gap)
 
 
 def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
@@ -161,12 +156,14 @@ def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
             if gap > 1.5 * height or word.box[0] > x1 or word.box[2] < x0:
                 continue
             text = word.text.strip()
+            # a run the detector joined with its neighbour's value: "2021-486715 90 hp"
+            text = _before_other_value(spec, text, text, schema)
             if before_next_label(text, schema) != text or is_label(text, schema) \
                     or not spec.value_regex().fullmatch(text):
                 continue
             conf, box = word.evidence(0, len(text))
             return _Candidate(FieldValue(value=text, confidence=conf, box=box), whole=True,
-                              other_format=_other_format(spec, text, schema),
+                              other_format=other_format(spec, text, schema),
                               gap=max(0, gap) / max(height, word.box[3] - word.box[1]),
                               aligned=abs(word.box[0] - x0) < height)
     return None
@@ -196,7 +193,7 @@ def _wrapped(spec: FieldSpec, lines: list[Line], index: int, found: FieldValue,
         joined = value[:-1] + text if value.endswith("-") else f"{value} {text}"
         if abs(word.box[0] - box[0]) > height or word.box[1] - box[3] > 0.8 * height \
                 or is_label(text, schema) or before_next_label(text, schema) != text \
-                or _other_format(spec, text, schema) or not spec.value_regex().fullmatch(joined):
+                or other_format(spec, text, schema) or not spec.value_regex().fullmatch(joined):
             break
         value, conf = joined, min(conf, word.confidence)
         box = (min(box[0], word.box[0]), box[1], max(box[2], word.box[2]), word.box[3])
@@ -233,17 +230,21 @@ def _labelled(spec: FieldSpec, lines: list[Line], schema: PlateSchema, *,
             for end in ends:
                 beside = _beside(spec, line, text, spans, end, schema)
                 label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
-                below = _stacked(spec, lines, index, label_word, schema) \
-                    if beside is None or not (beside.whole and beside.gap < 2.5) else None
+                # nothing beside, or only a run far off (the next column) or not whole
+                far = beside is None or not (beside.whole and beside.gap < 2.5)
+                below = _stacked(spec, lines, index, label_word, schema) if far else None
+                over = _stacked(spec, lines, index, label_word, schema, above=True) \
+                    if beside is None or (captions and far) else None
+                if over is not None and (over.other_format or not over.aligned):
+                    over = None
+                if captions and over is not None and over.gap < CAPTION_GAP:
+                    return over.value  # a plate of captions: the run just over its label
                 if beside is not None and not _prefer_below(spec, beside, below) \
                         and (not beside.other_format or below is None):
                     return _wrapped(spec, lines, index, beside.value, schema) \
                         if beside.whole else beside.value
-                over = _stacked(spec, lines, index, label_word, schema, above=True) \
-                    if beside is None else None
-                if over is not None and not over.other_format and over.aligned and (
-                        (over.gap < 0.6 and (below is None or over.gap < 0.5 * below.gap))
-                        or (captions and over.gap < CAPTION_GAP)):
+                if over is not None and beside is None and over.gap < 0.6 \
+                        and (below is None or over.gap < 0.5 * below.gap):
                     return over.value  # the nearest run is the one just above: a caption
                 if below is not None and not below.other_format and below.aligned:
                     return below.value
@@ -275,7 +276,7 @@ def _above(spec: FieldSpec, lines: list[Line], schema: PlateSchema) -> FieldValu
                         abs((cand.box[1] + cand.box[3]) - (y0 + y1)) / 2 < 0.9 * height
                     text = cand.text.strip()
                     match = value_re.match(text)
-                    if match and (is_label(text, schema) or _other_format(spec, text, schema)):
+                    if match and (is_label(text, schema) or other_format(spec, text, schema)):
                         # "S/N/S" of "S/N/Serial:": a label is no value; "690 V" or "24V"
                         # under a model's label is a voltage, not a model "690" (the model
                         # itself unread): that guess made false MISMATCHes (session 18)
@@ -338,65 +339,6 @@ def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
             conf, box = _evidence(line, spans, 0, len(text))
             return FieldValue(value=text, confidence=conf, box=box)
     return None
-
-
-#: the most a value found by elimination (its label unread) may claim: never a sure MISMATCH
-ELIMINATION_CONFIDENCE = 0.5
-
-
-def _claims(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
-    """Whether a whole run could be this field's value and no distinctive other format's."""
-    return bool(spec.value_regex().fullmatch(text)) and not is_label(text, schema) \
-        and not _other_format(spec, text, schema) \
-        and not any(other.name != spec.name and field_kind(other) == "date"
-                    and other.value_regex().fullmatch(text) for other in schema.fields.values())
-
-
-def _free(text: str, taken: set[str]) -> bool:
-    """Whether a run is left over: neither another field's value nor a word of one
-    (``18.5`` of ``18.5 kW``, joined from two runs)."""
-    return bool(text) and text not in taken and not any(text in value.split()
-                                                         for value in taken)
-
-
-def _leftover_values(lines: list[Line], taken: set[str]) -> list[tuple[Word, int, str]]:
-    """Runs left for :func:`_by_elimination`, as (run, start, text): a whole run, or what
-    follows a colon inside it (the label before it is then a word no schema knows, else the
-    field would have been found by it: ``Ne: XG-40/250``, ``0STB8: 08/2020``). Only text
-    with a digit counts: a run of capitals alone is far likelier a cut-off word (``DREHZ``)
-    than a code."""
-    out = []
-    for line in lines:
-        for word in line.words:
-            text = word.text.strip()
-            start = word.text.index(text) if text else 0
-            if ":" in text[1:-1]:
-                head, _, tail = text.rpartition(":")
-                start += len(head) + 1 + (len(tail) - len(tail.lstrip()))
-                text = tail.strip()
-            if _free(text, taken) and any(ch.isdigit() for ch in text):
-                out.append((word, start, text))
-    return out
-
-
-def _by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: PlateSchema,
-                    taken: set[str]) -> None:
-    """Fields whose label was not read (``N°DSSRRG:``) take the one run left that only
-    they can claim (:func:`_leftover_values`); with a capped confidence, so a wrong guess
-    asks for a reshoot."""
-    missing = [spec for name, spec in schema.fields.items()
-               if result[name].value is None and spec.unlabelled == "never"]
-    left = _leftover_values(lines, taken)
-    for spec in missing:
-        mine = [item for item in left if _claims(spec, item[2], schema)]
-        rivals = [o for o in missing if o is not spec
-                  and any(_claims(o, text, schema) for _, _, text in mine)]
-        if len(mine) == 1 and not rivals:
-            word, start, text = mine[0]
-            conf, box = word.evidence(start, start + len(text))
-            result[spec.name] = FieldValue(value=text, box=box,
-                                           confidence=min(conf, ELIMINATION_CONFIDENCE))
-            taken.add(text)
 
 
 def _glued(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
@@ -466,7 +408,7 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
             if found is not None and found.value:
                 taken.add(found.value)
                 result[name] = found
-    _by_elimination(result, lines, schema, taken)
+    by_elimination(result, lines, schema, taken)
     settle_shared_runs(result, lines, schema)
     return result
 
