@@ -353,6 +353,25 @@ def test_quality_gate_names_what_the_camera_should_change(reader: PPOCRReader) -
     assert "plate cut off" in reasons(cut)
 
 
+def test_plate_quality_measured_beside_the_networks_says_the_same(reader: PPOCRReader
+                                                                   ) -> None:
+    # a GPU reader measures the plate in a side thread while its recogniser runs; the same
+    # code on the CPU, against the module's reader measuring after the fields
+    beside = PPOCRReader(schema=SCHEMA, device="cpu", quality_beside=True)
+    image = render_demo_plate(plate_values(demo_records()[0]), seed=1).image
+    glare = image.copy()
+    cv2.ellipse(glare, (640, 480), (260, 160), 0, 0, 360, (255, 255, 255), -1)
+    frames = [image, cv2.GaussianBlur(image, (0, 0), 6), glare, np.full_like(image, 80)]
+    for frame in frames:
+        inline, aside = reader.read([frame])[0], beside.read([frame])[0]
+        assert beside._recent[0][1].plate_check is not None
+        assert reader._recent[0][1].plate_check is None
+        assert aside.extra["quality"] == inline.extra["quality"]  # type: ignore[attr-defined]
+        assert {n: f.value for n, f in aside.fields.items()} == \
+            {n: f.value for n, f in inline.fields.items()}
+    assert any("glare on" in str(i) for i in beside.read([glare])[0].extra["quality"])  # type: ignore[attr-defined]
+
+
 def test_cli_verify_and_bad_images(tmp_path: Path) -> None:
     values = plate_values(demo_records()[0])
     good, empty = plate_and_bad_file(tmp_path, values, seed=4, bad_name="empty.jpg",

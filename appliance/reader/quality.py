@@ -36,23 +36,36 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
     too small when the median capital is under ``LEGIBLE_CHAR_PX``, or under ``MIN_CHAR_PX``
     with fewer than half of ``field_boxes`` read: a detector misses text smaller than what it
     found, so the lines it did find overstate the plate's characters. Which fields were not
-    read is otherwise the rule engine's business, not listed here."""
+    read is otherwise the rule engine's business, not listed here.
+
+    The same as :func:`plate_issues` then :func:`field_issues`: a reader may measure the
+    plate while its recogniser runs, before any field is known."""
+    return plate_issues(image, plate=plate, text_heights=text_heights,
+                        text_quads=text_quads) + field_issues(
+        image, plate=plate, text_heights=text_heights, field_boxes=field_boxes,
+        box_per_capital=box_per_capital)
+
+
+def _issue(reason: ReshootReason, detail: str, field: str | None = None) -> QualityIssue:
+    return QualityIssue(reason=reason, detail=detail, field=field)
+
+
+def plate_issues(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
+                 text_quads: list[np.ndarray] | None = None) -> list[QualityIssue]:
+    """What is wrong with the plate as a whole (see :func:`assess`): no plate, cut off at the
+    frame's edge, glare, too dark, blurred."""
     reasons: list[QualityIssue] = []
-
-    def issue(reason: ReshootReason, detail: str, field: str | None = None) -> None:
-        reasons.append(QualityIssue(reason=reason, detail=detail, field=field))
-
     h, w = image.shape[:2]
     window, mask = image, None  # the measures below look at the plate's bounding rectangle
     if plate is None:
-        issue(ReshootReason.NO_PLATE, "no plate found in the frame")
+        reasons.append(_issue(ReshootReason.NO_PLATE, "no plate found in the frame"))
     else:
         text_margin = 0.5 * float(np.median(text_heights or [8]))
         if _touches_edge(plate, w, h, 2) and (text_quads is None or any(
                 _touches_edge(q, w, h, text_margin) for q in text_quads)):
             # a plate outline at the edge alone is not enough (the outline found can run
             # into the background): text must reach the edge too
-            issue(ReshootReason.CUT_OFF, "plate cut off at the frame edge")
+            reasons.append(_issue(ReshootReason.CUT_OFF, "plate cut off at the frame edge"))
         corners = np.round(plate).astype(np.int32)
         # one pixel more on each side: the Laplacian of an edge pixel sees its neighbours
         x0, y0 = max(0, int(corners[:, 0].min()) - 1), max(0, int(corners[:, 1].min()) - 1)
@@ -66,29 +79,40 @@ def assess(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[fl
         # budget is a few milliseconds)
         glare = cv2.mean((window >= 250).view(np.uint8), mask)[0]
         if glare > MAX_GLARE:
-            issue(ReshootReason.GLARE, f"glare on {glare:.0%} of the plate")
+            reasons.append(_issue(ReshootReason.GLARE, f"glare on {glare:.0%} of the plate"))
         level = cv2.mean(window, mask)[0]
         if level < MIN_LEVEL:
-            issue(ReshootReason.DARK, f"too dark (mean level {level:.0f} < {MIN_LEVEL:.0f})")
-        _, spread = cv2.meanStdDev(cv2.Laplacian(window, cv2.CV_32F), mask=mask)
+            reasons.append(_issue(ReshootReason.DARK,
+                                  f"too dark (mean level {level:.0f} < {MIN_LEVEL:.0f})"))
+        # 16-bit integers hold a 3×3 Laplacian of 8-bit grey exactly, at half the bytes
+        _, spread = cv2.meanStdDev(cv2.Laplacian(window, cv2.CV_16S), mask=mask)
         sharpness = float(spread[0, 0]) ** 2
         if sharpness < MIN_SHARPNESS:
-            issue(ReshootReason.BLUR,
-                  f"blurred (sharpness {sharpness:.0f} < {MIN_SHARPNESS:.0f})")
+            reasons.append(_issue(ReshootReason.BLUR, f"blurred (sharpness {sharpness:.0f} "
+                                  f"< {MIN_SHARPNESS:.0f})"))
+    return reasons
+
+
+def field_issues(image: np.ndarray, *, plate: np.ndarray | None, text_heights: list[float],
+                 field_boxes: dict[str, tuple[int, int, int, int] | None],
+                 box_per_capital: float = 1.0) -> list[QualityIssue]:
+    """What is wrong once the fields are known (see :func:`assess`): glare over a field's
+    value, characters too small, no text on a plate."""
+    reasons: list[QualityIssue] = []
     for name, box in field_boxes.items():
         if box is None:
             continue
         x0, y0, x1, y1 = (max(0, v) for v in box)
         patch = _grey(image[y0:y1, x0:x1])
         if patch.size and float((patch >= 250).mean()) > 0.2:
-            issue(ReshootReason.GLARE, f"glare over the {name}", name)
+            reasons.append(_issue(ReshootReason.GLARE, f"glare over the {name}", name))
     if text_heights:
         height = float(np.median(text_heights)) / box_per_capital
         read = sum(box is not None for box in field_boxes.values())
         if height < LEGIBLE_CHAR_PX or (height < MIN_CHAR_PX and 2 * read < len(field_boxes)):
-            issue(ReshootReason.SMALL_TEXT,
-                  f"characters too small (capitals about {height:.1f} px, "
-                  f"need ≥ {MIN_CHAR_PX} px)")
+            reasons.append(_issue(ReshootReason.SMALL_TEXT,
+                                  f"characters too small (capitals about {height:.1f} px, "
+                                  f"need ≥ {MIN_CHAR_PX} px)"))
     elif plate is not None:
-        issue(ReshootReason.NO_TEXT, "no text found on the plate")
+        reasons.append(_issue(ReshootReason.NO_TEXT, "no text found on the plate"))
     return reasons

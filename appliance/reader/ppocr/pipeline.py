@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +46,11 @@ from appliance.reader.ppocr.recognise import (
     line_pixels,
 )
 from appliance.reader.ppocr.verify import verify_field
-from appliance.reader.quality import assess
+from appliance.reader.quality import field_issues, plate_issues
 from appliance.reader.timing import stage
 from appliance.runtime import keep_freed_memory
 from appliance.schema import PlateSchema
+from appliance.transport.messages import QualityIssue
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "ppocr-reader"
 ORIENT_LINES = 4          # longest runs that vote on a frame's 0°/180°
@@ -84,6 +86,8 @@ class FrameAnalysis:
     log_probs: list[torch.Tensor] = field(default_factory=list)  # T×K per line
     flipped: bool = False
     words: list[Word] = field(default_factory=list)
+    #: the plate's quality measured beside the recogniser (None: measured with the fields)
+    plate_check: Future[list[QualityIssue]] | None = None
 
     def plate(self) -> np.ndarray | None:
         """The plate's outline as seen through its text: the rectangle around every run,
@@ -104,7 +108,8 @@ class PPOCRReader:
     def __init__(self, *, schema: PlateSchema, device: str = "cpu",
                  model_dir: Path | str | None = None, detector_limit: int | None = None,
                  cuda_graphs: bool = True, compile_networks: bool = False,
-                 served: Endpoint | None = None, **_: object) -> None:
+                 served: Endpoint | None = None, quality_beside: bool | None = None,
+                 **_: object) -> None:
         folder = Path(model_dir) if model_dir else DEFAULT_MODEL
         for part in ("detector", "recognizer"):
             if not (folder / part / "config.json").is_file():
@@ -141,6 +146,13 @@ class PPOCRReader:
             and self.device == "cuda" else None
         #: milliseconds per stage, summed since last cleared; None (the default) times nothing
         self.stage_ms: dict[str, float] | None = None
+        #: where the plate's quality is measured while the networks run (``quality_beside``;
+        #: by default on a GPU): a CPU thread that would wait on the recogniser anyway, and
+        #: OpenCV lets go of the GIL. On a CPU the cores are busy with the networks: measured
+        #: in line, after them.
+        beside = self.device == "cuda" if quality_beside is None else quality_beside
+        self._beside = ThreadPoolExecutor(1, thread_name_prefix="plate-quality") \
+            if beside else None
         if compiled and self.device == "cpu":
             self._compile_now()
 
@@ -195,10 +207,15 @@ class PPOCRReader:
             return []
         analyses = []
         for image, quads in zip(images, self._detect(images), strict=True):
+            analysis = FrameAnalysis(quads, [])
+            if self._beside is not None:
+                analysis.plate_check = self._beside.submit(
+                    plate_issues, image, plate=analysis.plate(), text_heights=_heights(quads),
+                    text_quads=list(quads))
             with self._stage("rectify"):
-                crops = [rectify_quad(image, q, height=HEIGHT, pad=0.0, max_width=MAX_WIDTH)
-                         for q in quads]
-            analyses.append(FrameAnalysis(quads, crops))
+                analysis.crops = [rectify_quad(image, q, height=HEIGHT, pad=0.0,
+                                               max_width=MAX_WIDTH) for q in quads]
+            analyses.append(analysis)
         self._recognise(analyses)
         with self._stage("orient"):
             self._orient(analyses)
@@ -330,14 +347,21 @@ class PPOCRReader:
                 if found.value is not None:
                     found.confidence = self.calibration.probability(self.schema.fields[name],
                                                                     found.confidence)
-        heights = [float(np.linalg.norm(q[3] - q[0])) for q in analysis.quads]
-        issues = assess(image, plate=analysis.plate(), text_heights=heights,
-                        field_boxes={n: f.box for n, f in fields.items()},
-                        text_quads=analysis.quads,
-                        box_per_capital=BOX_PER_CAPITAL)
+        heights = _heights(analysis.quads)
+        plate = analysis.plate()
+        issues = list(analysis.plate_check.result()) if analysis.plate_check is not None else \
+            plate_issues(image, plate=plate, text_heights=heights, text_quads=analysis.quads)
+        issues += field_issues(image, plate=plate, text_heights=heights,
+                               field_boxes={n: f.box for n, f in fields.items()},
+                               box_per_capital=BOX_PER_CAPITAL)
         return PlateReading(fields, extra={"quality": issues,
                                            "lines": [w.text for w in analysis.words],
                                            "boxes": [list(quad_box(q)) for q in analysis.quads]})
+
+
+def _heights(quads: Sequence[np.ndarray]) -> list[float]:
+    """Each text box's height (its left side), frame pixels."""
+    return [float(np.linalg.norm(q[3] - q[0])) for q in quads]
 
 
 def _mean_char_confidence(lines: Sequence[LineReading]) -> float:
