@@ -56,6 +56,7 @@ def allowed_edits(label: str) -> int:
     return 0 if len(label) < 4 else 1 if len(label) < 9 else 2
 
 
+@functools.lru_cache(maxsize=16384)
 def unaccented(text: str) -> str:
     """``text`` with each accented letter as its bare letter, one character for one (readers
     drop and confuse accents: ``série`` read ``sene``)."""

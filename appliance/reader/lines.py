@@ -7,6 +7,7 @@ lines in reading order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 Box = tuple[int, int, int, int]
@@ -51,7 +52,12 @@ class Line:
     words: list[Word]
 
     def text_and_spans(self) -> tuple[str, list[tuple[int, int]]]:
-        """The line's text (words joined by one space) and each word's character span."""
+        """The line's text (words joined by one space) and each word's character span
+        (worked out once: attachment asks for every field; a line's words stay put)."""
+        return self._text_and_spans
+
+    @functools.cached_property
+    def _text_and_spans(self) -> tuple[str, list[tuple[int, int]]]:
         spans, pos, parts = [], 0, []
         for word in self.words:
             spans.append((pos, pos + len(word.text)))
