@@ -199,6 +199,14 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("NIKTREX Co.", 82, 209, 258, 48), ("2EZ7437-5FN04-4CF1", 903, 281, 243, 28),
         ("2026-788371", 998, 317, 149, 27), ("460 V", 84, 395, 62, 24)],
      {"model": "2EZ7437-5FN04-4CF1", "serial": "2026-788371", "voltage": "460 V"}),
+    ("a two-word label the detector cut in two is no value under a label, nor a title "
+     "(was the serial 'RATED' at 1.0, the maker 'Rated')", [
+        ("Type P4WR472SVR4", 37, 358, 300, 40), ("Rated current:", 478, 354, 214, 37),
+        ("29.9/17.2A", 693, 354, 245, 40),
+        ("S/N/MATRIC0LA:", 228, 412, 200, 31),
+        ("Rated voltage 400V", 228, 447, 213, 31),
+        ("RATED", 230, 485, 71, 26), ("CURRENT: 61.5A", 303, 483, 179, 28)],
+     {"serial": None, "manufacturer": None, "model": "P4WR472SVR4", "voltage": "400V"}),
     ("stacked: labels over their values, codes under and over a label, takes the one "
      "below", [
         ("Modelo", 60, 150, 110, 17), ("PX41-220", 60, 175, 130, 20),

@@ -151,7 +151,8 @@ def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
     height = max(1, y1 - y0)
     near = lines[max(0, index - 2) : index][::-1] if above else lines[index + 1 : index + 3]
     for other in near:
-        for word in other.words:
+        line_text, spans = other.text_and_spans()
+        for word, (start, _) in zip(other.words, spans, strict=True):
             gap = (y0 - word.box[3]) if above else (word.box[1] - y1)
             if gap > 1.5 * height or word.box[0] > x1 or word.box[2] < x0:
                 continue
@@ -159,7 +160,11 @@ def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
             # a run the detector joined with its neighbour's value: "2021-486715 90 hp"
             text = _before_other_value(spec, text, text, schema)
             if before_next_label(text, schema) != text or is_label(text, schema) \
-                    or not spec.value_regex().fullmatch(text):
+                    or not spec.value_regex().fullmatch(text) or starts_a_label(
+                        line_text, start + word.text.index(text[:1]), start + len(
+                            word.text.rstrip()), schema):
+                # the last test: "RATED" of "RATED  CURRENT: 61.5A", a label the
+                # detector cut in two, is no value
                 continue
             conf, box = word.evidence(0, len(text))
             return _Candidate(FieldValue(value=text, confidence=conf, box=box), whole=True,
@@ -319,8 +324,10 @@ def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
     for line in lines[:3]:
         for word in line.words:
             text = before_next_label(word.text.strip(), schema)
+            # "Rated" of "Rated current:": the first word of a label is no title
             if text and spec.matches(text) and text not in taken \
-                    and not is_label(text, schema):
+                    and not is_label(text, schema) \
+                    and not starts_a_label(word.text.strip(), 0, len(text), schema):
                 letters = sum(ch.isalpha() for ch in text)
                 candidates.append((letters >= 3, word.box[3] - word.box[1], word, text))
     if candidates:
