@@ -207,6 +207,17 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Rated voltage 400V", 228, 447, 213, 31),
         ("RATED", 230, 485, 71, 26), ("CURRENT: 61.5A", 303, 483, 179, 28)],
      {"serial": None, "manufacturer": None, "model": "P4WR472SVR4", "voltage": "400V"}),
+    ("a maker's name ends before a country of origin close beside it (was 'Rovanigal "
+     "Antriebe Made')", [
+        ("Produttore/Mfr Rovanigal Antriebe", 181, 81, 459, 49),
+        ("Made in Germany", 636, 88, 240, 46), ("Type/Typ:", 183, 138, 134, 44),
+        ("M4GC866E2", 354, 134, 171, 35)],
+     {"manufacturer": "Rovanigal Antriebe", "model": "M4GC866E2"}),
+    ("the detector joined a model to the power's label: the model ends before it (was "
+     "'N04-180M-4P')", [
+        ("Type/Typ:", 78, 322, 154, 43), ("N04-180M-4P:75 kW", 234, 317, 356, 47),
+        ("Drehzahl:", 776, 317, 150, 46), ("1453rpm", 931, 317, 153, 50)],
+     {"model": "N04-180M-4", "power": "75 kW", "speed": "1453rpm"}),
     ("stacked: labels over their values, codes under and over a label, takes the one "
      "below", [
         ("Modelo", 60, 150, 110, 17), ("PX41-220", 60, 175, 130, 20),

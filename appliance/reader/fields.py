@@ -93,6 +93,26 @@ def _before_other_value(spec: FieldSpec, value: str, run: str, schema: PlateSche
     return value
 
 
+def _without_glued_label(spec: FieldSpec, value: str, after: str,
+                         schema: PlateSchema) -> str:
+    """``value`` without another field's label glued to its end, when a colon and that
+    field's value follow (``N04-180M-4P:75 kW``: the detector joined a model to the power's
+    ``P:``)."""
+    if not after.startswith((":", "：")):
+        return value
+    rest = after[1:].strip()
+    for size in range(1, min(4, len(value) - 2)):
+        head, tail = value[:-size], value[-size:]
+        if not spec.value_regex().fullmatch(head):
+            continue
+        for other in schema.fields.values():
+            label = label_regex(other)
+            if other is not spec and label is not None and label.fullmatch(tail + ":") \
+                    and other.value_regex().match(rest):
+                return head
+    return value
+
+
 def _starts_never(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
     """True when ``text`` begins with a whole token of a pattern this field never is."""
     return any(re.match(rf"(?:{schema.patterns[name]})(?![\w/-])", text)
@@ -120,7 +140,7 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
         return None
     if match.end() < len(run) and run[match.end()].isalnum():
         return None
-    value = match.group(0)
+    value = _without_glued_label(spec, match.group(0), run[match.end():], schema)
     shorter = before_next_label(value, schema)
     if shorter != value and value_re.fullmatch(shorter):
         value = shorter  # the next field's label and value were swallowed
