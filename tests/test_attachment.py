@@ -218,6 +218,12 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("Type/Typ:", 78, 322, 154, 43), ("N04-180M-4P:75 kW", 234, 317, 356, 47),
         ("Drehzahl:", 776, 317, 150, 46), ("1453rpm", 931, 317, 153, 50)],
      {"model": "N04-180M-4", "power": "75 kW", "speed": "1453rpm"}),
+    ("a serial glued to a bearing code without a space ends before it (was "
+     "'91458433JG6306-2RS' at 0.99); a label with its own value is no maker's name (was "
+     "'MODELO V3UT784U4')", [
+        ("MODELO V3UT784U4", 424, 103, 282, 36), ("Intensidad 12.6A", 791, 104, 229, 37),
+        ("Serial/Número", 395, 160, 120, 21), ("91458433JG6306-2RS", 589, 159, 187, 24)],
+     {"serial": "91458433JG", "model": "V3UT784U4", "manufacturer": None}),
     ("stacked: labels over their values, codes under and over a label, takes the one "
      "below", [
         ("Modelo", 60, 150, 110, 17), ("PX41-220", 60, 175, 130, 20),

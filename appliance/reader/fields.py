@@ -84,6 +84,10 @@ def _before_other_value(spec: FieldSpec, value: str, run: str, schema: PlateSche
     or a standard)."""
     if _starts_never(spec, value, schema):
         return value  # "NDE 6205-2Z" is one code, not "NDE" and a bearing
+    for name in spec.never:  # glued, no space: "91458433JG6306-2RS", a serial and a bearing
+        glued = re.search(rf"(?<=[A-Z0-9])(?:{schema.patterns[name]})$", value)
+        if glued and glued.start() >= 5 and spec.value_regex().fullmatch(value[:glued.start()]):
+            return value[:glued.start()]
     for cut in (m.start() for m in re.finditer(r"(?<= )\S", value)):
         head = value[:cut].rstrip()
         tail = run[cut:].strip()
@@ -111,6 +115,16 @@ def _without_glued_label(spec: FieldSpec, value: str, after: str,
                     and other.value_regex().match(rest):
                 return head
     return value
+
+
+def _labelled_value(text: str, schema: PlateSchema) -> bool:
+    """True when ``text`` is a field's label followed by a value of that field."""
+    for spec in schema.fields.values():
+        label = label_regex(spec)
+        found = label.match(text) if label is not None else None
+        if found and found.end() < len(text) and spec.value_regex().fullmatch(text[found.end():]):
+            return True
+    return False
 
 
 def _starts_never(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
@@ -344,10 +358,12 @@ def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
     for line in lines[:3]:
         for word in line.words:
             text = before_next_label(word.text.strip(), schema)
-            # "Rated" of "Rated current:": the first word of a label is no title
+            # "Rated" of "Rated current:": the first word of a label is no title, nor is
+            # a label with its own value ("MODELO V3UT784U4")
             if text and spec.matches(text) and text not in taken \
                     and not is_label(text, schema) \
-                    and not starts_a_label(word.text.strip(), 0, len(text), schema):
+                    and not starts_a_label(word.text.strip(), 0, len(text), schema) \
+                    and not _labelled_value(text, schema):
                 letters = sum(ch.isalpha() for ch in text)
                 candidates.append((letters >= 3, word.box[3] - word.box[1], word, text))
     if candidates:
@@ -362,7 +378,8 @@ def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
         return FieldValue(value=text, confidence=conf, box=box)
     for line in lines[:2]:
         text, spans = line.text_and_spans()
-        if spec.matches(text) and text not in taken and not is_label(text, schema):
+        if spec.matches(text) and text not in taken and not is_label(text, schema) \
+                and not any(_labelled_value(w.text.strip(), schema) for w in line.words):
             conf, box = _evidence(line, spans, 0, len(text))
             return FieldValue(value=text, confidence=conf, box=box)
     return None
