@@ -80,7 +80,7 @@ def _leftover_values(lines: list[Line], taken: set[str], schema: PlateSchema,
 
 
 def by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: PlateSchema,
-                    taken: set[str]) -> None:
+                   taken: set[str]) -> None:
     """Fields whose label was not read (``N°DSSRRG:``) take the one run left that only
     they can claim (:func:`_leftover_values`). Where several code fields and as many runs
     each could be any of them (a model and a serial, both labels unread), they are taken

@@ -20,11 +20,17 @@ from appliance.reader.labels import (
     is_label,
     label_regex,
     starts_a_label,
-    unaccented,
 )
 from appliance.reader.lines import Box, Line, Word
 from appliance.reader.shared_runs import settle_shared_runs
 from appliance.reader.textmatch import code_case
+from appliance.reader.value_ends import (
+    before_other_value,
+    glued_value,
+    labelled_value,
+    starts_never,
+    without_glued_label,
+)
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
 
@@ -77,62 +83,6 @@ def _run_limit(line: Line, spans: list[tuple[int, int]], start: int) -> int:
     return spans[-1][1]
 
 
-def _before_other_value(spec: FieldSpec, value: str, run: str, schema: PlateSchema) -> str:
-    """``value`` without trailing words that begin another field's value running to the
-    end of the run (``NIKMAX Motors 50/60 Hz``: a maker, then a frequency) or a code this
-    field never is (``Ferro IM 1001``, ``MOTAQUA GB 18613``: a maker, then a mounting code
-    or a standard)."""
-    if _starts_never(spec, value, schema):
-        return value  # "NDE 6205-2Z" is one code, not "NDE" and a bearing
-    for name in spec.never:  # glued, no space: "91458433JG6306-2RS", a serial and a bearing
-        glued = re.search(rf"(?<=[A-Z0-9])(?:{schema.patterns[name]})$", value)
-        if glued and glued.start() >= 5 and spec.value_regex().fullmatch(value[:glued.start()]):
-            return value[:glued.start()]
-    for cut in (m.start() for m in re.finditer(r"(?<= )\S", value)):
-        head = value[:cut].rstrip()
-        tail = run[cut:].strip()
-        if spec.value_regex().fullmatch(head) and (
-                other_format(spec, tail, schema) or _starts_never(spec, tail, schema)):
-            return head
-    return value
-
-
-def _without_glued_label(spec: FieldSpec, value: str, after: str,
-                         schema: PlateSchema) -> str:
-    """``value`` without another field's label glued to its end, when a colon and that
-    field's value follow (``N04-180M-4P:75 kW``: the detector joined a model to the power's
-    ``P:``)."""
-    if not after.startswith((":", "：")):
-        return value
-    rest = after[1:].strip()
-    for size in range(1, min(4, len(value) - 2)):
-        head, tail = value[:-size], value[-size:]
-        if not spec.value_regex().fullmatch(head):
-            continue
-        for other in schema.fields.values():
-            label = label_regex(other)
-            if other is not spec and label is not None and label.fullmatch(tail + ":") \
-                    and other.value_regex().match(rest):
-                return head
-    return value
-
-
-def _labelled_value(text: str, schema: PlateSchema) -> bool:
-    """True when ``text`` is a field's label followed by a value of that field."""
-    for spec in schema.fields.values():
-        label = label_regex(spec)
-        found = label.match(text) if label is not None else None
-        if found and found.end() < len(text) and spec.value_regex().fullmatch(text[found.end():]):
-            return True
-    return False
-
-
-def _starts_never(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
-    """True when ``text`` begins with a whole token of a pattern this field never is."""
-    return any(re.match(rf"(?:{schema.patterns[name]})(?![\w/-])", text)
-               for name in spec.never)
-
-
 def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]], end: int,
             schema: PlateSchema) -> _Candidate | None:
     """The value that follows a label ending at ``end`` on its own line."""
@@ -154,11 +104,11 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
         return None
     if match.end() < len(run) and run[match.end()].isalnum():
         return None
-    value = _without_glued_label(spec, match.group(0), run[match.end():], schema)
+    value = without_glued_label(spec, match.group(0), run[match.end():], schema)
     shorter = before_next_label(value, schema)
     if shorter != value and value_re.fullmatch(shorter):
         value = shorter  # the next field's label and value were swallowed
-    value = _before_other_value(spec, value, run[start:], schema)
+    value = before_other_value(spec, value, run[start:], schema)
     rest = run[start:].strip()
     after = rest[len(value):].strip()
     if after and spec.also and re.fullmatch(spec.also, after):
@@ -166,7 +116,7 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
     # whole: nothing else in the run, or only another field's value ("R3FG707PKX2 50 Hz")
     # or a code it never is ("MOTAQUA GB 18613")
     whole = not after or (after != rest and (other_format(spec, after, schema)
-                                             or _starts_never(spec, after, schema)))
+                                             or starts_never(spec, after, schema)))
     conf, box = _evidence(line, spans, start, start + len(value))
     label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
     value_word = line.words[_word_at(spans, start)]
@@ -192,7 +142,7 @@ def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
                 continue
             text = word.text.strip()
             # a run the detector joined with its neighbour's value: "2021-486715 90 hp"
-            text = _before_other_value(spec, text, text, schema)
+            text = before_other_value(spec, text, text, schema)
             if before_next_label(text, schema) != text or is_label(text, schema) \
                     or not spec.value_regex().fullmatch(text) or starts_a_label(
                         line_text, start + word.text.index(text[:1]), start + len(
@@ -363,7 +313,7 @@ def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
             if text and spec.matches(text) and text not in taken \
                     and not is_label(text, schema) \
                     and not starts_a_label(word.text.strip(), 0, len(text), schema) \
-                    and not _labelled_value(text, schema):
+                    and not labelled_value(text, schema):
                 letters = sum(ch.isalpha() for ch in text)
                 candidates.append((letters >= 3, word.box[3] - word.box[1], word, text))
     if candidates:
@@ -379,48 +329,9 @@ def _first_line(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
     for line in lines[:2]:
         text, spans = line.text_and_spans()
         if spec.matches(text) and text not in taken and not is_label(text, schema) \
-                and not any(_labelled_value(w.text.strip(), schema) for w in line.words):
+                and not any(labelled_value(w.text.strip(), schema) for w in line.words):
             conf, box = _evidence(line, spans, 0, len(text))
             return FieldValue(value=text, confidence=conf, box=box)
-    return None
-
-
-def _glued(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
-           taken: set[str]) -> FieldValue | None:
-    """A run that is a label and a value without any space (engines drop spaces:
-    ``TYPREA0933T``, ``SERIALNO.09893408AF``, ``SchutzartIP56``, ``ModeleB77-160L-2``,
-    ``Model/TypeJ79-180L-4``); the rest must be the whole of a value of this field's format,
-    with a digit in it."""
-    forms = sorted({unaccented(re.sub(r"\s+", "", label).lower()).rstrip(".")
-                    for label in spec.labels}, key=len, reverse=True)
-    forms = [form for form in forms if len(form) >= 2]
-
-    def label_end(folded: str, start: int) -> int:
-        """Where a label starting at ``start`` ends, with its separator and any labels
-        chained to it by "/"."""
-        while start < len(folded) and folded[start] in ".:：#-":
-            start += 1
-        if start < len(folded) - 1 and folded[start] == "/":
-            chained = next((f for f in forms if folded.startswith(f, start + 1)), None)
-            if chained is not None:
-                return label_end(folded, start + 1 + len(chained))
-        return start
-
-    for line in lines:
-        for word in line.words:
-            text = word.text.strip()
-            folded = unaccented(text.lower())  # one character for one: indexes hold
-            for form in forms:
-                if not folded.startswith(form):
-                    continue
-                start = label_end(folded, len(form))
-                rest = code_case(text[start:])  # "type/typ4Hx1097-7MW87": the code alone
-                # a digit in the rest: glued label words ("ELUMODEL") are not values
-                if len(rest) >= 3 and any(ch.isdigit() for ch in rest) \
-                        and rest not in taken and spec.value_regex().fullmatch(rest) \
-                        and not is_label(rest, schema):
-                    conf, box = word.evidence(start, len(text))
-                    return FieldValue(value=rest, confidence=conf, box=box)
     return None
 
 
@@ -440,7 +351,7 @@ def assign_fields(lines: list[Line], schema: PlateSchema) -> dict[str, FieldValu
         if found is not None and found.value and is_label(found.value, schema):
             found = None  # "SERIAL", "TENSION": a label word is never a value
         if found is None:
-            found = _glued(spec, lines, schema, taken)
+            found = glued_value(spec, lines, schema, taken)
         if found is None and spec.unlabelled == "anywhere":
             found = _anywhere(spec, lines, taken)
         if found is not None and found.value:
