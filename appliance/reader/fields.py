@@ -143,12 +143,12 @@ def _stacked(spec: FieldSpec, lines: list[Line], index: int, label_word: Word,
             text = word.text.strip()
             # a run the detector joined with its neighbour's value: "2021-486715 90 hp"
             text = before_other_value(spec, text, text, schema)
+            lead = len(word.text) - len(word.text.lstrip())
             if before_next_label(text, schema) != text or is_label(text, schema) \
                     or not spec.value_regex().fullmatch(text) or starts_a_label(
-                        line_text, start + word.text.index(text[:1]), start + len(
-                            word.text.rstrip()), schema):
-                # the last test: "RATED" of "RATED  CURRENT: 61.5A", a label the
-                # detector cut in two, is no value
+                        line_text, start + lead, start + len(word.text.rstrip()), schema):
+                # the last test: a label that begins at this run and covers it ("RATED" of
+                # "RATED  CURRENT: 61.5A", a label the detector cut in two) is no value
                 continue
             conf, box = word.evidence(0, len(text))
             return _Candidate(FieldValue(value=text, confidence=conf, box=box), whole=True,
