@@ -194,10 +194,11 @@ CASES: list[tuple[str, list[Run], dict[str, str | None]]] = [
         ("SERAENO 40846580", 70, 535, 137, 21), ("IEC 60034-1", 67, 559, 90, 21),
         ("Alt. 106", 67, 584, 78, 20), ("575 V", 67, 608, 45, 19)],
      {"model": "B2VL787PC4", "serial": "40846580", "voltage": "575 V"}),
-    ("model and serial, both labels unread: taken in the schema's order from the top "
-     "(were not read)", [
+    ("model and serial, both labels unread: taken in the schema's order from the top, a "
+     "misread label only a model could be left aside (were not read)", [
         ("NIKTREX Co.", 82, 209, 258, 48), ("2EZ7437-5FN04-4CF1", 903, 281, 243, 28),
-        ("2026-788371", 998, 317, 149, 27), ("460 V", 84, 395, 62, 24)],
+        ("EF85", 84, 324, 92, 30), ("2026-788371", 998, 317, 149, 27),
+        ("460 V", 84, 395, 62, 24)],
      {"model": "2EZ7437-5FN04-4CF1", "serial": "2026-788371", "voltage": "460 V"}),
     ("a two-word label the detector cut in two is no value under a label, nor a title "
      "(was the serial 'RATED' at 1.0, the maker 'Rated')", [

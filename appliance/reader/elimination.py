@@ -107,8 +107,9 @@ def by_elimination(result: dict[str, FieldValue], lines: list[Line], schema: Pla
     still = [spec for spec in missing if result[spec.name].value is None
              and field_kind(spec) == "code"
              and any(_claims(spec, text, schema) for _, _, text in left)]
-    claimed = [item for item in left if any(_claims(spec, item[2], schema) for spec in still)]
-    if len(still) >= 2 and len(claimed) == len(still) and all(
-            _claims(spec, item[2], schema) for spec in still for item in claimed):
+    # runs any of them could be (a shorter run only a model could be, "EF85", is likelier a
+    # misread label than the model)
+    claimed = [item for item in left if all(_claims(spec, item[2], schema) for spec in still)]
+    if len(still) >= 2 and len(claimed) == len(still):
         for spec, item in zip(still, claimed, strict=True):  # lines run top to bottom
             take(spec, item)
