@@ -13,17 +13,9 @@ import re
 from appliance.reader.calibration import field_kind
 from appliance.reader.labels import is_label
 from appliance.reader.lines import Line, Word
+from appliance.reader.value_ends import other_format
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
-
-
-def other_format(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
-    """True when ``text`` is, as a whole, the value of another field whose format is
-    distinctive enough to be found without a label (a voltage, a speed, an IP code)."""
-    return any(other.name != spec.name and other.unlabelled == "anywhere"
-               and other.value_regex().fullmatch(text)
-               for other in schema.fields.values())
-
 
 #: the most a value found by elimination (its label unread) may claim: never a sure MISMATCH
 ELIMINATION_CONFIDENCE = 0.5

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from appliance.reader.calibration import field_kind
 from appliance.reader.captions import captioned
-from appliance.reader.elimination import by_elimination, other_format
+from appliance.reader.elimination import by_elimination
 from appliance.reader.labels import (
     before_next_label,
     fuzzy_label,
@@ -28,6 +28,7 @@ from appliance.reader.value_ends import (
     before_other_value,
     glued_value,
     labelled_value,
+    other_format,
     starts_never,
     without_glued_label,
 )

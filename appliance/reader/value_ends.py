@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import re
 
-from appliance.reader.elimination import other_format
 from appliance.reader.labels import is_label, label_regex, unaccented
 from appliance.reader.lines import Line
 from appliance.reader.textmatch import code_case
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
+
+
+def other_format(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
+    """True when ``text`` is, as a whole, the value of another field whose format is
+    distinctive enough to be found without a label (a voltage, a speed, an IP code)."""
+    return any(other.name != spec.name and other.unlabelled == "anywhere"
+               and other.value_regex().fullmatch(text)
+               for other in schema.fields.values())
 
 
 def before_other_value(spec: FieldSpec, value: str, run: str, schema: PlateSchema) -> str:
