@@ -17,7 +17,6 @@ from appliance.reader.value_ends import other_format
 from appliance.schema import FieldSpec, PlateSchema
 from appliance.transport.messages import FieldValue
 
-
 #: the most a value found by elimination (its label unread) may claim: never a sure MISMATCH
 ELIMINATION_CONFIDENCE = 0.5
 
