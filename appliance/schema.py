@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 DEFAULT_FIELDS = (
     "manufacturer", "model", "serial", "voltage", "current",
@@ -18,6 +18,10 @@ DEFAULT_FIELDS = (
 
 class SchemaError(Exception):
     """A schema file that cannot be used; the message names the file, field and key."""
+
+
+#: a ``never`` pattern counts as a whole token: nothing word-like follows it
+TOKEN_END = r"(?![\w/-])"
 
 
 class FieldSpec(BaseModel):
@@ -50,6 +54,19 @@ class FieldSpec(BaseModel):
         except re.error as exc:
             raise ValueError(f"bad regex: {exc}") from None
         return pattern
+
+    #: the ``never`` patterns as one alternation, set when the schema is loaded
+    _never: str = PrivateAttr(default="")
+
+    @property
+    def never_pattern(self) -> str:
+        """The patterns this value never is, as one regex alternation ("" when none)."""
+        return self._never
+
+    def never_token(self) -> re.Pattern[str] | None:
+        """A whole token of a pattern this value never is, matched at a text's start (None
+        when the field has no ``never``)."""
+        return re.compile(rf"(?:{self._never}){TOKEN_END}") if self._never else None
 
     def value_regex(self) -> re.Pattern[str]:
         """The compiled value regex (case-sensitive, as the format requires)."""
@@ -111,6 +128,6 @@ def load_schema(path: Path | str) -> PlateSchema:
             raise SchemaError(f"{path}: fields.{name}.never: no pattern named "
                               f"{', '.join(map(repr, unknown))} under [patterns]")
         if spec.never:  # not any of them as a whole token, then the value's own format
-            excluded = "|".join(schema.patterns[p] for p in spec.never)
-            spec.value = rf"(?!(?:{excluded})(?![\w/-])){spec.value}"
+            spec._never = "|".join(schema.patterns[p] for p in spec.never)
+            spec.value = rf"(?!(?:{spec._never}){TOKEN_END}){spec.value}"
     return schema

@@ -117,7 +117,7 @@ def _beside(spec: FieldSpec, line: Line, text: str, spans: list[tuple[int, int]]
     # whole: nothing else in the run, or only another field's value ("R3FG707PKX2 50 Hz")
     # or a code it never is ("MOTAQUA GB 18613")
     whole = not after or (after != rest and (other_format(spec, after, schema)
-                                             or starts_never(spec, after, schema)))
+                                             or starts_never(spec, after)))
     conf, box = _evidence(line, spans, start, start + len(value))
     label_word = line.words[_word_at(spans, len(text[:end].rstrip()) - 1)]
     value_word = line.words[_word_at(spans, start)]

@@ -28,17 +28,18 @@ def before_other_value(spec: FieldSpec, value: str, run: str, schema: PlateSchem
     end of the run (``NIKMAX Motors 50/60 Hz``: a maker, then a frequency) or a code this
     field never is (``Ferro IM 1001``, ``MOTAQUA GB 18613``: a maker, then a mounting code
     or a standard)."""
-    if starts_never(spec, value, schema):
+    if starts_never(spec, value):
         return value  # "NDE 6205-2Z" is one code, not "NDE" and a bearing
-    for name in spec.never:  # glued, no space: "91458433JG6306-2RS", a serial and a bearing
-        glued = re.search(rf"(?<=[A-Z0-9])(?:{schema.patterns[name]})$", value)
-        if glued and glued.start() >= 5 and spec.value_regex().fullmatch(value[:glued.start()]):
-            return value[:glued.start()]
+    # glued, no space: "91458433JG6306-2RS", a serial and a bearing
+    glued = re.search(rf"(?<=[A-Z0-9])(?:{spec.never_pattern})$", value) \
+        if spec.never_pattern else None
+    if glued and glued.start() >= 5 and spec.value_regex().fullmatch(value[:glued.start()]):
+        return value[:glued.start()]
     for cut in (m.start() for m in re.finditer(r"(?<= )\S", value)):
         head = value[:cut].rstrip()
         tail = run[cut:].strip()
         if spec.value_regex().fullmatch(head) and (
-                other_format(spec, tail, schema) or starts_never(spec, tail, schema)):
+                other_format(spec, tail, schema) or starts_never(spec, tail)):
             return head
     return value
 
@@ -73,10 +74,10 @@ def labelled_value(text: str, schema: PlateSchema) -> bool:
     return False
 
 
-def starts_never(spec: FieldSpec, text: str, schema: PlateSchema) -> bool:
+def starts_never(spec: FieldSpec, text: str) -> bool:
     """True when ``text`` begins with a whole token of a pattern this field never is."""
-    return any(re.match(rf"(?:{schema.patterns[name]})(?![\w/-])", text)
-               for name in spec.never)
+    token = spec.never_token()
+    return token is not None and token.match(text) is not None
 
 
 def glued_value(spec: FieldSpec, lines: list[Line], schema: PlateSchema,
