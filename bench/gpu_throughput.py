@@ -96,11 +96,24 @@ def _profiled(enabled: bool) -> Iterator[Any]:
         yield prof
 
 
+def _server_share(pool: ReaderPool, before: dict[str, float], frames: int,
+                  seconds: float) -> dict[str, float]:
+    """The network server's counters since ``before``: per frame read, and its busy share."""
+    if pool.server is None:
+        return {}
+    server = {k: round((v - before[k]) * (1000 if k.endswith("_s") else 1) / frames, 3)
+              for k, v in pool.server.stats.items()}
+    for key in ("busy", "device"):  # shares of the timed rounds
+        server[f"{key}_share"] = round(server[f"{key}_s"] * frames / 1000 / seconds, 2)
+    return server
+
+
 def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
            rounds: int, chunk: int | None, *, shared: bool, profile: bool = False,
-           compiled: bool = True) -> dict[str, object]:
+           compiled: bool = True, stream: bool = False) -> dict[str, object]:
     """A pool of ``workers`` reader processes sharing each batch (``shared``: the networks
-    served to them from this process)."""
+    served to them from this process). ``stream``: also every frame in one call, so each
+    worker takes the next frame as soon as it is done (no wait for a batch's slowest)."""
     started = time.perf_counter()
     pool = ReaderPool(backend="ppocr", schema_file=SCHEMA, device=device, workers=workers,
                       share_networks=shared, options={"compile_networks": compiled})
@@ -121,13 +134,17 @@ def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
         seconds = time.perf_counter() - started
         if profiler is not None:
             print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
-        # the network server during the timed rounds: per frame read, and its busy share
-        server = {k: round((v - before[k]) * (1000 if k.endswith("_s") else 1)
-                           / (rounds * len(frames)), 3)
-                  for k, v in pool.server.stats.items()} if pool.server else {}
-        for key in ("busy", "device") if server else ():  # shares of the timed rounds
-            server[f"{key}_share"] = round(server[f"{key}_s"] * rounds * len(frames)
-                                           / 1000 / seconds, 2)
+        server = _server_share(pool, before, rounds * len(frames), seconds)
+        streamed: dict[str, object] = {}
+        if stream:
+            before = dict(pool.server.stats) if pool.server else {}
+            started = time.perf_counter()
+            for _ in range(rounds):
+                pool.read_frames(frames, chunk=chunk or 1)
+            took = time.perf_counter() - started
+            streamed = {"stream_frames_per_s": round(rounds * len(frames) / took, 1),
+                        "stream_server": _server_share(pool, before, rounds * len(frames),
+                                                       took)}
         single = []
         for frame in frames:
             t0 = time.perf_counter()
@@ -137,7 +154,7 @@ def pooled(payloads: list[bytes], device: str, workers: int, batch: int,
         return {"workers": workers, "mode": "pool, networks served" if shared else "pool",
                 "compiled": compiled, "batch": batch, "chunk": chunk, "server": server,
                 "load_s": round(load_s, 1),
-                "frames_per_s": round(rounds * len(frames) / seconds, 1),
+                "frames_per_s": round(rounds * len(frames) / seconds, 1), **streamed,
                 "batch1_p50_ms": round(statistics.median(single), 1),
                 "gpu_memory_used_gb": round((total - free) / 2**30, 1),
                 "errors": sum(1 for r in results if r.error), "values": values[:len(frames)]}
@@ -156,6 +173,8 @@ def main() -> None:
                         help="frames per share sent to a worker (default: the pool's)")
     parser.add_argument("--profile", action="store_true",
                         help="torch's profiler over the served pools' timed rounds")
+    parser.add_argument("--stream", action="store_true",
+                        help="also time each pool on every frame at once (no batch barrier)")
     parser.add_argument("--separate", action="store_true",
                         help="also time pools whose workers load their own networks")
     parser.add_argument("--device", default="cuda")
@@ -179,7 +198,7 @@ def main() -> None:
     for compiled in [mode == "on" for mode in args.compile or ["on"]]:
         if not args.no_one_process:
             rows.print(one_process(payloads, args.device, args.batch, args.rounds,
-                                   compiled=compiled))
+                                   compiled=compiled, stream=args.stream))
         shared_modes = [True, False] if args.separate else [True]
         configurations = [(w, c, shared) for shared in shared_modes
                           for w in ([] if args.no_pool else args.workers or [8, 14])
@@ -187,7 +206,7 @@ def main() -> None:
         for workers, chunk, shared in configurations:
             rows.print(pooled(payloads, args.device, workers, args.batch, args.rounds, chunk,
                               shared=shared and args.device == "cuda", profile=args.profile,
-                              compiled=compiled))
+                              compiled=compiled, stream=args.stream))
 
 
 if __name__ == "__main__":

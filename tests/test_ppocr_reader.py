@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -456,3 +457,62 @@ def test_cpu_passes_are_grouped_by_cost(widths: list[int], pass_columns: int,
             assert row_widths[row] == widths[i]
             assert (pixels[row, :, : widths[i]] == i).all()
             assert not pixels[row, :, widths[i]:].any()
+
+
+def _run(text: str, charset: Charset, box: tuple[int, int, int, int]) -> tuple[Any, ...]:
+    """A clearly read run of ``text`` at ``box``: its reading, CTC table and quad."""
+    from appliance.reader.ppocr.recognise import LineReading
+
+    table = _line_table(text, charset, {})
+    line = LineReading(text=text, char_conf=[0.98] * len(text),
+                       char_pos=list(range(0, 2 * len(text), 2)), width=table.shape[0])
+    x0, y0, x1, y1 = box
+    return line, table, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
+@pytest.mark.parametrize("runs,value,read", [
+    # the detector cut a speed's number from its unit: two runs side by side on one row
+    ([("Velocidade: 1735", (612, 269, 847, 308)), ("r/min", (834, 270, 940, 308))],
+     "1735 r/min", "1735 r/min"),
+    # a model glued to the next field's label: the label is no part of the value's token
+    ([("4MN3832-3BX83-6YW4Intensidad 34.0 A", (276, 131, 949, 177))],
+     "4MN3832-3BX83-6YW4", "4MN3832-3BX83-6YW4"),
+])
+def test_verify_finds_a_value_cut_into_runs_or_glued_to_a_label(
+        runs: list[tuple[str, tuple[int, int, int, int]]], value: str, read: str) -> None:
+    """Both read exactly on real station frames and were called ``differs`` / scored -135
+    by session 20's verify; every one-character change must still fail."""
+    from appliance.reader.ppocr.verify import verify_field
+    from appliance.transport.messages import FieldValue
+
+    charset = Charset(list(PPOCRModel.from_pretrained(SHIPPED / "recognizer").config.charset))
+    lines, tables, quads = zip(*(_run(text, charset, box) for text, box in runs), strict=True)
+    got = FieldValue(value=read, confidence=0.99, box=(0, 0, 10, 10))
+    seen = verify_field(lines, tables, quads, got, value, charset, SCHEMA)
+    assert seen["status"] == "verified", seen
+    # a space more or less is no change (the rules compare values without spaces); every
+    # change within three characters of the cut or the label, and a sample of the others
+    alphabet = "0123456789ABIOSZ8-/ "
+    seam = value.find(" ") if " " in value else len(value)
+    near = {value[:i] + c + value[i + k:] for i in range(max(0, seam - 3), seam + 4)
+            for k in (0, 1) for c in ["", *alphabet] if (k, c) != (0, "")}
+    real = sorted(c for c in single_changes(value, alphabet)
+                  if c.split() and "".join(c.split()) != "".join(value.split()))
+    changes = sorted(set(random.Random(3).sample(real, 30)) | (near & set(real)))
+    wrongly = [c for c in changes if verify_field(
+        lines, tables, quads, got, c, charset, SCHEMA)["status"] == "verified"]
+    assert wrongly == []
+
+
+def test_verify_never_joins_parts_from_runs_apart() -> None:
+    """Parts of a value found in runs that are not side by side on one row (the number in
+    one column, a unit in another row) are not the value."""
+    from appliance.reader.ppocr.verify import verify_field
+    from appliance.transport.messages import FieldValue
+
+    charset = Charset(list(PPOCRModel.from_pretrained(SHIPPED / "recognizer").config.charset))
+    runs = [("Velocidade: 1735", (612, 269, 847, 308)), ("r/min", (60, 500, 166, 538))]
+    lines, tables, quads = zip(*(_run(text, charset, box) for text, box in runs), strict=True)
+    got = FieldValue(value="1735", confidence=0.99, box=(0, 0, 10, 10))
+    seen = verify_field(lines, tables, quads, got, "1735 r/min", charset, SCHEMA)
+    assert seen["status"] != "verified", seen

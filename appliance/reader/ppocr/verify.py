@@ -11,6 +11,7 @@ less likely reading (DIFFERS_MARGIN); in between it is ``unreadable``: unsure, a
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -74,20 +75,37 @@ def _label_ends_at(text: str, position: int, schema: PlateSchema | None) -> bool
     return False
 
 
+def _label_starts_at(text: str, position: int, schema: PlateSchema | None) -> bool:
+    """Whether another field's label of three characters or more starts at ``position``,
+    glued to what stands before it (``4MN3832-3BX83-6YW4Intensidad 34.0 A``: the detector
+    joined a model to the current's label)."""
+    if schema is None or position <= 0:
+        return False
+    rest = text[position:]
+    for spec in schema.fields.values():
+        label = label_regex(spec)
+        found = label.match(rest) if label is not None else None
+        if found is not None and len(found.group(0).strip()) >= 3:
+            return True
+    return False
+
+
 def _whole_token(text: str, start: int, end: int,
                  schema: PlateSchema | None = None) -> tuple[int, int]:
     """Grow ``text[start:end]`` over the letters and digits it is glued to: "30V" found
     inside "230V" stands for all of "230V", "VX132M-4" inside "VX132M-4X" for all of it, so
     an ERP value that is a part of what the plate says is scored against the whole. A label
-    glued before the value (``S/N2015-794241``, ``Un110V``) is not grown over; without a
-    schema, only over neighbours of the same kind (digit next to digit)."""
+    glued before or after the value (``S/N2015-794241``, ``Un110V``, ``6YW4Intensidad``) is
+    not grown over; without a schema, only over neighbours of the same kind (digit next to
+    digit)."""
     glued = _same_kind if schema is None else (lambda a, b: a.isalnum() and b.isalnum())
     if start < end and not _label_ends_at(text, start, schema):
         while start > 0 and glued(text[start - 1], text[start]):
             start -= 1
             if _label_ends_at(text, start, schema):
                 break
-    while end < len(text) and end > start and glued(text[end], text[end - 1]):
+    while end < len(text) and end > start and glued(text[end], text[end - 1]) \
+            and not _label_starts_at(text, end, schema):
         end += 1
     return start, end
 
@@ -109,37 +127,91 @@ def _best_line(lines: Sequence[LineReading], want: str,
     return best[0], start, end
 
 
+def _side_by_side(left: tuple[int, int, int, int], right: tuple[int, int, int, int]) -> bool:
+    """Whether box ``right`` continues box ``left`` on its row: they share half the smaller
+    height, and ``right`` starts after ``left`` begins, within three heights of its end."""
+    height = min(left[3] - left[1], right[3] - right[1])
+    shared = min(left[3], right[3]) - max(left[1], right[1])
+    return height > 0 and shared >= height / 2 and left[0] < right[0] <= left[2] + 3 * height
+
+
+def _places(lines: Sequence[LineReading], quads: Sequence[np.ndarray], want: str,
+            schema: PlateSchema | None) -> list[tuple[int, int, int, str]] | None:
+    """Where the expected value stands, as (line, start, end, part): one run holding it
+    whole, else each of its space-separated parts in runs side by side on one row (the
+    detector cut ``Velocidade: 1735`` from ``r/min``); None if neither is found."""
+    whole = _best_line(lines, want, schema)
+    if whole is not None:
+        return [(*whole, want)]
+    parts = want.split()
+    if len(parts) < 2:
+        return None
+    places = []
+    for part in parts:
+        place = _best_line(lines, part, schema)
+        if place is None:
+            return None
+        index, start, end = place
+        text = lines[index].text
+        # a part is a whole word of its run: "/min" found in "r/min" stands for all of it
+        while start > 0 and not text[start - 1].isspace() \
+                and not _label_ends_at(text, start, schema):
+            start -= 1
+        while end < len(text) and not text[end].isspace() \
+                and not _label_starts_at(text, end, schema):
+            end += 1
+        places.append((index, start, end, part))
+    boxes = [quad_box(quads[index]) for index, _, _, _ in places]
+    if not all(_side_by_side(a, b) for a, b in itertools.pairwise(boxes)):
+        return None
+    return places
+
+
+def _margin(line: LineReading, log_probs: torch.Tensor, start: int, end: int, want: str,
+            charset: Charset) -> float:
+    """Log odds of the run with ``want`` in place of ``text[start:end]`` over its best rival
+    (every single-character change of ``want``, and what was read); -inf if ``want`` cannot
+    be spelt there but a rival can, NaN if neither can."""
+    text = line.text
+    prefix, suffix = text[:start], text[end:]
+    candidate = prefix + want + suffix
+    rivals = {prefix + v + suffix
+              for v in single_changes(want, _plausible_chars(log_probs, charset))}
+    if fold(text) != fold(candidate):
+        rivals.add(text)
+    rivals = {r for r in rivals if fold(r) != fold(candidate)}
+    ordered = [candidate, *sorted(rivals)]
+    scores = ctc_scores(log_probs.unsqueeze(0), [log_probs.shape[0]],
+                        [(0, t) for t in ordered], charset)
+    best_rival = max(scores[1:], default=-math.inf)
+    if scores[0] == -math.inf:  # cannot be spelt there: unknown beside unspellable rivals
+        return -math.inf if best_rival > -math.inf else math.nan
+    return scores[0] - best_rival
+
+
 def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor],
                  quads: Sequence[np.ndarray], got: FieldValue | None, want: str,
                  charset: Charset, schema: PlateSchema | None = None) -> dict[str, object]:
     """Verdict on one expected value: status, what was read, confidence and box. With the
     plate's ``schema`` the value is scored as the whole alphanumeric token it sits in, its
-    label excepted."""
+    label excepted. A value the detector cut into runs is verified part by part: every part
+    must be clearly the likeliest reading of its own run."""
     read = got.value if got is not None else None
-    place = _best_line(lines, want, schema)
-    if place is None or charset.encode(want) is None:
+    places = _places(lines, quads, want, schema)
+    if places is None or charset.encode(want) is None:
         status = "differs" if read is not None and got is not None and got.confidence >= 0.5 \
-            else "unreadable"
+            and fold(read) != fold(want) else "unreadable"
         return {"status": status, "read": read, "confidence": 0.0 if got is None else
                 got.confidence, "box": None if got is None else got.box}
-    index, start, end = place
-    text = lines[index].text
-    prefix, suffix = text[:start], text[end:]
-    candidate = prefix + want + suffix
-    rivals = {prefix + v + suffix
-              for v in single_changes(want, _plausible_chars(log_probs[index], charset))}
-    if fold(text) != fold(candidate):
-        rivals.add(text)
-    rivals = {r for r in rivals if fold(r) != fold(candidate)}
-    width = log_probs[index].shape[0]
-    table = log_probs[index].unsqueeze(0)
-    ordered = [candidate, *sorted(rivals)]
-    scores = ctc_scores(table, [width], [(0, t) for t in ordered], charset)
-    margin = scores[0] - max(scores[1:], default=-math.inf)
-    box = quad_box(quads[index])
+    margins = [_margin(lines[index], log_probs[index], start, end, part, charset)
+               for index, start, end, part in places]
+    margin = math.nan if any(math.isnan(m) for m in margins) else min(margins)
+    boxes = [quad_box(quads[index]) for index, _, _, _ in places]
+    box = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+           max(b[2] for b in boxes), max(b[3] for b in boxes))
     # the margin (log odds over the best rival) goes out too: thresholds are measured on it
     kept = round(margin, 3) if math.isfinite(margin) else None
-    if scores[0] > -math.inf and margin >= MARGIN:
+    if margin >= MARGIN:
         confidence = 1.0 / (1.0 + math.exp(-(margin - MARGIN))) if margin < 60 else 1.0
         return {"status": "verified", "read": want, "confidence": round(confidence, 4),
                 "box": box, "margin": kept}
