@@ -198,7 +198,7 @@ def main() -> None:
     for compiled in [mode == "on" for mode in args.compile or ["on"]]:
         if not args.no_one_process:
             rows.print(one_process(payloads, args.device, args.batch, args.rounds,
-                                   compiled=compiled, stream=args.stream))
+                                   compiled=compiled))
         shared_modes = [True, False] if args.separate else [True]
         configurations = [(w, c, shared) for shared in shared_modes
                           for w in ([] if args.no_pool else args.workers or [8, 14])
