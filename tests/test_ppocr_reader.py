@@ -5,6 +5,7 @@ label words, and bad, empty and huge images."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 import sys
@@ -516,3 +517,28 @@ def test_verify_never_joins_parts_from_runs_apart() -> None:
     got = FieldValue(value="1735", confidence=0.99, box=(0, 0, 10, 10))
     seen = verify_field(lines, tables, quads, got, "1735 r/min", charset, SCHEMA)
     assert seen["status"] != "verified", seen
+
+
+def test_verify_settles_look_alikes_by_the_fields_format() -> None:
+    """``50 Hz`` whose ``5`` might be an ``S``: no frequency reads ``S0 Hz``, so the
+    expected value is verified; ``60 Hz`` is still not, and nor is a record the format
+    rules out."""
+    from appliance.reader.ppocr.verify import verify_field
+    from appliance.transport.messages import FieldValue
+
+    charset = Charset(list(PPOCRModel.from_pretrained(SHIPPED / "recognizer").config.charset))
+    line, table, quad = _run("50 Hz", charset, (0, 0, 120, 30))
+    five, ess = (charset.columns(c)[0] for c in "5S")  # type: ignore[index]
+    table = table.clone()
+    table[0] = math.log(1e-6)
+    table[0, five], table[0, ess] = math.log(0.6), math.log(0.4)
+    got = FieldValue(value="50 Hz", confidence=0.6, box=(0, 0, 120, 30))
+
+    def status(want: str, field: str | None) -> object:
+        return verify_field([line], [table], [quad], got, want, charset, SCHEMA,
+                            field=field)["status"]
+
+    assert status("50 Hz", None) == "unreadable"          # 0.6 against 0.4: no margin
+    assert status("50 Hz", "frequency") == "verified"      # S0 Hz is no frequency
+    assert status("60 Hz", "frequency") != "verified"
+    assert status("S0 Hz", "frequency") != "verified"

@@ -83,7 +83,7 @@ def collect(reader: PPOCRReader, schema_file: Path, *, split: str, n: int, out: 
                     for kind, want in (("true", truth), ("changed", changed)):
                         seen = verify_field(analysis.lines, analysis.log_probs, analysis.quads,
                                             reading.fields.get(name), want, reader.charset,
-                                            reader.schema)
+                                            reader.schema, field=name)
                         results[name][kind] = seen["status"]
                         results[name][f"{kind}_margin"] = seen.get("margin")
                 record["verify"] = results

@@ -234,7 +234,8 @@ class PPOCRReader:
         else:
             analysis, reading = known
         return {name: verify_field(analysis.lines, analysis.log_probs, analysis.quads,
-                                   reading.fields.get(name), want, self.charset, self.schema)
+                                   reading.fields.get(name), want, self.charset, self.schema,
+                                   field=name)
                 for name, want in expected.items()}
 
     # -- stages --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -168,10 +168,11 @@ def _places(lines: Sequence[LineReading], quads: Sequence[np.ndarray], want: str
 
 
 def _margin(line: LineReading, log_probs: torch.Tensor, start: int, end: int, want: str,
-            charset: Charset) -> float:
+            charset: Charset, fits: Callable[[str], object] | None = None) -> float:
     """Log odds of the run with ``want`` in place of ``text[start:end]`` over its best rival
-    (every single-character change of ``want``, and what was read); -inf if ``want`` cannot
-    be spelt there but a rival can, NaN if neither can."""
+    (every single-character change of ``want``, and what was read; with ``fits``, only
+    rivals whose value the field's format allows); -inf if ``want`` cannot be spelt there
+    but a rival can, NaN if neither can."""
     text = line.text
     prefix, suffix = text[:start], text[end:]
     candidate = prefix + want + suffix
@@ -179,7 +180,8 @@ def _margin(line: LineReading, log_probs: torch.Tensor, start: int, end: int, wa
               for v in single_changes(want, _plausible_chars(log_probs, charset))}
     if fold(text) != fold(candidate):
         rivals.add(text)
-    rivals = {r for r in rivals if fold(r) != fold(candidate)}
+    rivals = {r for r in rivals if fold(r) != fold(candidate)
+              and (fits is None or fits(r[len(prefix): len(r) - len(suffix)]))}
     ordered = [candidate, *sorted(rivals)]
     scores = ctc_scores(log_probs.unsqueeze(0), [log_probs.shape[0]],
                         [(0, t) for t in ordered], charset)
@@ -191,11 +193,14 @@ def _margin(line: LineReading, log_probs: torch.Tensor, start: int, end: int, wa
 
 def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor],
                  quads: Sequence[np.ndarray], got: FieldValue | None, want: str,
-                 charset: Charset, schema: PlateSchema | None = None) -> dict[str, object]:
+                 charset: Charset, schema: PlateSchema | None = None, *,
+                 field: str | None = None) -> dict[str, object]:
     """Verdict on one expected value: status, what was read, confidence and box. With the
     plate's ``schema`` the value is scored as the whole alphanumeric token it sits in, its
     label excepted. A value the detector cut into runs is verified part by part: every part
-    must be clearly the likeliest reading of its own run."""
+    must be clearly the likeliest reading of its own run. With the schema's ``field`` and a
+    value its format allows, look-alikes are settled by the format: a rival the format
+    rules out (``5O Hz`` beside ``50 Hz``) is no rival."""
     read = got.value if got is not None else None
     places = _places(lines, quads, want, schema)
     if places is None or charset.encode(want) is None:
@@ -203,7 +208,11 @@ def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor]
             and fold(read) != fold(want) else "unreadable"
         return {"status": status, "read": read, "confidence": 0.0 if got is None else
                 got.confidence, "box": None if got is None else got.box}
-    margins = [_margin(lines[index], log_probs[index], start, end, part, charset)
+    spec = schema.fields.get(field) if schema is not None and field is not None else None
+    # the format judges whole values only: not the parts of a value cut into runs
+    fits = spec.value_regex().fullmatch if spec is not None and len(places) == 1 \
+        and spec.value_regex().fullmatch(want) else None
+    margins = [_margin(lines[index], log_probs[index], start, end, part, charset, fits)
                for index, start, end, part in places]
     margin = math.nan if any(math.isnan(m) for m in margins) else min(margins)
     boxes = [quad_box(quads[index]) for index, _, _, _ in places]
