@@ -34,6 +34,8 @@ MARGIN = math.log(4.0)
 #: change scored above log 1/150, while good units read confidently wrong scored up to +0.01
 #: (a misread, not a wrong plate); those become reshoots instead of false MISMATCHes
 DIFFERS_MARGIN = math.log(100.0)
+#: the margin reported where no rival is left (every one ruled out by the field's format)
+NO_RIVAL = 100.0
 PLAUSIBLE = 1e-3          # a character is a plausible alternative where it reaches this probability
 
 
@@ -218,8 +220,10 @@ def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor]
     boxes = [quad_box(quads[index]) for index, _, _, _ in places]
     box = (min(b[0] for b in boxes), min(b[1] for b in boxes),
            max(b[2] for b in boxes), max(b[3] for b in boxes))
-    # the margin (log odds over the best rival) goes out too: thresholds are measured on it
-    kept = round(margin, 3) if math.isfinite(margin) else None
+    # the margin (log odds over the best rival) goes out too: thresholds are measured on it;
+    # no rival at all (the format allows none) goes out as NO_RIVAL: JSON has no infinity
+    kept = NO_RIVAL if margin == math.inf else round(margin, 3) if math.isfinite(margin) \
+        else None
     if margin >= MARGIN:
         confidence = 1.0 / (1.0 + math.exp(-(margin - MARGIN))) if margin < 60 else 1.0
         return {"status": "verified", "read": want, "confidence": round(confidence, 4),
