@@ -543,3 +543,9 @@ def test_verify_settles_look_alikes_by_the_fields_format() -> None:
     assert status("50 Hz", "frequency") == "verified"      # S0 Hz is no frequency
     assert status("60 Hz", "frequency") != "verified"
     assert status("S0 Hz", "frequency") != "verified"
+    # a character missing is never settled by the format: "IP 5" does not verify "IP 55"
+    worn, worn_table, worn_quad = _run("IP 5", charset, (0, 0, 90, 30))
+    for field in (None, "ip_rating"):
+        seen = verify_field([worn], [worn_table], [worn_quad], None, "IP 55", charset,
+                            SCHEMA, field=field)
+        assert seen["status"] != "verified", seen

@@ -169,11 +169,20 @@ def _places(lines: Sequence[LineReading], quads: Sequence[np.ndarray], want: str
     return places
 
 
+def _ruled_out(rival: str, want: str, fits: Callable[[str], object]) -> bool:
+    """Whether the field's format rules ``rival`` out as a reading of ``want``: one character
+    put in place of another where the format allows none (``5O Hz`` for ``50 Hz``). A
+    character missing or added is never ruled out: a plate showing ``IP 5`` must not
+    verify ``IP 55``."""
+    return len(rival) == len(want) and sum(a != b for a, b in zip(rival, want, strict=True)) == 1 \
+        and not fits(rival)
+
+
 def _margin(line: LineReading, log_probs: torch.Tensor, start: int, end: int, want: str,
             charset: Charset, fits: Callable[[str], object] | None = None) -> float:
     """Log odds of the run with ``want`` in place of ``text[start:end]`` over its best rival
-    (every single-character change of ``want``, and what was read; with ``fits``, only
-    rivals whose value the field's format allows); -inf if ``want`` cannot be spelt there
+    (every single-character change of ``want``, and what was read; with ``fits``, not
+    those the field's format rules out); -inf if ``want`` cannot be spelt there
     but a rival can, NaN if neither can."""
     text = line.text
     prefix, suffix = text[:start], text[end:]
@@ -183,7 +192,8 @@ def _margin(line: LineReading, log_probs: torch.Tensor, start: int, end: int, wa
     if fold(text) != fold(candidate):
         rivals.add(text)
     rivals = {r for r in rivals if fold(r) != fold(candidate)
-              and (fits is None or fits(r[len(prefix): len(r) - len(suffix)]))}
+              and not (fits is not None and _ruled_out(r[len(prefix): len(r) - len(suffix)],
+                                                       want, fits))}
     ordered = [candidate, *sorted(rivals)]
     scores = ctc_scores(log_probs.unsqueeze(0), [log_probs.shape[0]],
                         [(0, t) for t in ordered], charset)
