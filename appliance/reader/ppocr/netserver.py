@@ -20,28 +20,23 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
-import mmap
 import multiprocessing as mp
 import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 
-import numpy as np
 import torch
 
 from appliance.reader.ppocr.detect import usual_frame_input
 from appliance.reader.ppocr.netclient import (
     PROTOCOL,
-    REPLY_TYPES,
     Endpoint,
-    NetworkError,
     map_region,
     region_file,
 )
+from appliance.reader.ppocr.netrequests import Client, Loop, Request, pin_region, unpin_region
 from appliance.reader.ppocr.networks import LocalNetworks
 from appliance.reader.ppocr.recognise import HEIGHT, MAX_WIDTH, STRIDE
 
@@ -66,92 +61,6 @@ def _recognise_rows(n: int) -> int:
     return next((r for r in RECOGNISE_ROWS if r >= n), n)
 
 
-@dataclass
-class _Client:
-    conn: Connection
-    path: str | None
-    memory: mmap.mmap
-    request_bytes: int
-    pinned: bool = False     # the region is registered with CUDA: copies are DMA, async
-
-    def pixels(self, shape: list[int]) -> torch.Tensor:
-        count = math.prod(shape)
-        if count > self.request_bytes:
-            raise NetworkError(f"request shape {shape} exceeds the shared region")
-        return torch.from_numpy(np.frombuffer(self.memory, np.uint8, count).reshape(shape))
-
-    def reply(self, result: torch.Tensor, *, non_blocking: bool) -> tuple[list[int], str]:
-        """Queue the copy of ``result`` into the region; the answer's shape and type."""
-        if result.nbytes > len(self.memory) - self.request_bytes:
-            raise NetworkError(f"result of shape {list(result.shape)} exceeds the shared "
-                               "region")
-        name = str(result.dtype).removeprefix("torch.")
-        area = np.frombuffer(self.memory, REPLY_TYPES[name], result.numel(),
-                             offset=self.request_bytes)
-        torch.from_numpy(area).view(result.shape).copy_(result, non_blocking=non_blocking)
-        return list(result.shape), name
-
-    def answer(self, shape: list[int], dtype: str) -> None:
-        self.conn.send_bytes(json.dumps({"v": PROTOCOL, "shape": shape,
-                                         "dtype": dtype}).encode())
-
-
-class _Loop:
-    """One loop's requests with their answers, and whether the device has done them."""
-
-    def __init__(self, device: str) -> None:
-        self.answers: list[tuple[_Request, tuple[list[int], str]]] = []
-        self.error: str | None = None
-        self.device_s = 0.0      # the device's time on this loop's passes
-        self._events = None
-        if device == "cuda":
-            self._events = (torch.cuda.Event(enable_timing=True),
-                            torch.cuda.Event(enable_timing=True))
-            self._events[0].record()
-
-    def queued(self) -> None:
-        """Every pass of the loop is queued: mark its end on the device."""
-        if self._events is not None:
-            self._events[1].record()
-
-    def done(self, *, wait: bool = False) -> bool:
-        """Whether the device has done the loop (``wait``: until it has)."""
-        if self._events is None:
-            return True
-        try:
-            if wait:
-                self._events[1].synchronize()
-            elif not self._events[1].query():
-                return False
-            self.device_s = self._events[0].elapsed_time(self._events[1]) / 1000
-        except RuntimeError as exc:  # a device error: this loop's reads fail
-            self.error = f"device error: {exc}"
-        return True
-
-
-@dataclass
-class _Request:
-    client: _Client
-    op: str
-    shape: list[int]
-    widths: list[int] = field(default_factory=list)
-
-
-def _address(memory: mmap.mmap) -> int:
-    return int(np.frombuffer(memory, np.uint8).ctypes.data)
-
-
-def _register(memory: mmap.mmap) -> bool:
-    """Pin a shared region for the GPU's copy engines (False where that is not possible)."""
-    if not torch.cuda.is_available():
-        return False
-    return int(torch.cuda.cudart().cudaHostRegister(_address(memory), len(memory), 0)) == 0
-
-
-def _unregister(memory: mmap.mmap) -> None:
-    torch.cuda.cudart().cudaHostUnregister(_address(memory))
-
-
 class NetworkServer:
     """Serves ``networks`` to reader workers from a thread of this process; see the module
     docstring. ``attach`` makes one worker's endpoint; ``close`` stops serving."""
@@ -163,7 +72,7 @@ class NetworkServer:
             net.max_graphs = MAX_GRAPHS
         self.request_bytes = max(MIN_REGION, max_side * max_side * 3)
         self.reply_bytes = max(MIN_REGION, max_side * max_side * 4)
-        self._clients: list[_Client] = []
+        self._clients: list[Client] = []
         self._lock = threading.Lock()
         self._wake_read, self._wake_write = mp.Pipe(duplex=False)
         self._stopping = False
@@ -209,8 +118,8 @@ class NetworkServer:
         path = region_file(size)
         mine, theirs = mp.Pipe()
         memory = map_region(path, size)
-        client = _Client(mine, path, memory, self.request_bytes,
-                         pinned=self.networks.device == "cuda" and _register(memory))
+        client = Client(mine, path, memory, self.request_bytes,
+                         pinned=self.networks.device == "cuda" and pin_region(memory))
         self.stats["pinned_regions"] += client.pinned
         with self._lock:
             self._clients.append(client)
@@ -229,11 +138,11 @@ class NetworkServer:
                 self._drop(client)
             self._clients.clear()
 
-    def _drop(self, client: _Client) -> None:
+    def _drop(self, client: Client) -> None:
         client.conn.close()
         if client.pinned:
             torch.cuda.synchronize()  # no copy into its region may still be under way
-            _unregister(client.memory)
+            unpin_region(client.memory)
             client.pinned = False
         with contextlib.suppress(BufferError):
             client.memory.close()
@@ -248,8 +157,8 @@ class NetworkServer:
         so the device does not wait while the server answers and receives; what arrives
         meanwhile joins the next loop (one loop per arrival made passes too small: 1.9
         frames a detector pass against 4, 174 frames/s against 213; docs/benchmarks.md)."""
-        inflight: deque[_Loop] = deque()
-        requests: list[_Request] = []   # received, not yet queued
+        inflight: deque[Loop] = deque()
+        requests: list[Request] = []   # received, not yet queued
         with torch.inference_mode():
             while not self._stopping:
                 with self._lock:
@@ -279,7 +188,7 @@ class NetworkServer:
             for request in requests:
                 self._refuse(request.client, "network server stopping")
 
-    def _receive(self, client: _Client) -> _Request | None:
+    def _receive(self, client: Client) -> Request | None:
         """The client's next request (None: a hello, or the client is gone and dropped)."""
         try:
             header = json.loads(client.conn.recv_bytes())
@@ -301,25 +210,25 @@ class NetworkServer:
         try:
             if header.get("v") != PROTOCOL or op not in ("detect", "recognise"):
                 raise ValueError("unknown operation or protocol version")
-            return _Request(client, str(op), [int(d) for d in header["shape"]],
+            return Request(client, str(op), [int(d) for d in header["shape"]],
                             [int(w) for w in header.get("widths", [])])
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             self._refuse(client, f"bad request {str(header)[:200]}: {exc}")
             return None
 
-    def _refuse(self, client: _Client, reason: str) -> None:
+    def _refuse(self, client: Client, reason: str) -> None:
         log.warning("network request refused: %s", reason)
         with contextlib.suppress(OSError):
             client.conn.send_bytes(json.dumps({"v": PROTOCOL, "error": reason}).encode())
 
-    def _launch(self, requests: list[_Request]) -> _Loop:
+    def _launch(self, requests: list[Request]) -> Loop:
         """Queue the passes of what arrived together: detector inputs of one size in shared
         passes, every line in passes of its own width; each result copied into its region."""
-        groups: dict[tuple[int, ...], list[_Request]] = {}
+        groups: dict[tuple[int, ...], list[Request]] = {}
         for request in requests:
             key = tuple(request.shape[1:]) if request.op == "detect" else ()
             groups.setdefault(key, []).append(request)
-        loop = _Loop(self.networks.device)
+        loop = Loop(self.networks.device)
         started = time.perf_counter()
         for key, members in groups.items():
             op = members[0].op
@@ -334,7 +243,7 @@ class NetworkServer:
         self.stats["queue_s"] += time.perf_counter() - started
         return loop
 
-    def _answer(self, loop: _Loop) -> None:
+    def _answer(self, loop: Loop) -> None:
         """Tell each request of a finished loop where its result is (or why there is none)."""
         started = time.perf_counter()
         if loop.error is not None:
@@ -347,13 +256,13 @@ class NetworkServer:
         self.stats["device_s"] += loop.device_s
         self.stats["answer_s"] += time.perf_counter() - started
 
-    def _inputs(self, requests: list[_Request]) -> tuple[list[torch.Tensor], bool]:
+    def _inputs(self, requests: list[Request]) -> tuple[list[torch.Tensor], bool]:
         """Each request's pixels on the device (asynchronous copies from pinned regions)."""
         pinned = all(r.client.pinned for r in requests)
         return [r.client.pixels(r.shape).to(self.networks.device, non_blocking=pinned)
                 for r in requests], pinned
 
-    def _detect(self, requests: list[_Request]) -> list[tuple[_Request, tuple[list[int], str]]]:
+    def _detect(self, requests: list[Request]) -> list[tuple[Request, tuple[list[int], str]]]:
         """Frames of one size in passes of up to DETECT_BATCH."""
         inputs, pinned = self._inputs(requests)
         pixels = torch.cat(inputs)
@@ -371,7 +280,7 @@ class NetworkServer:
             start += request.shape[0]
         return answers
 
-    def _recognise(self, requests: list[_Request]) -> list[tuple[_Request, tuple[list[int], str]]]:
+    def _recognise(self, requests: list[Request]) -> list[tuple[Request, tuple[list[int], str]]]:
         """Every line of every request recognised at its own width's step of SERVED_WIDTHS
         (never padded to a wider neighbour's), lines of one step from all requests in
         shared passes; each request's result is T×K per line at the request's own padded
