@@ -549,3 +549,42 @@ def test_verify_settles_look_alikes_by_the_fields_format() -> None:
         seen = verify_field([worn], [worn_table], [worn_quad], None, "IP 55", charset,
                             SCHEMA, field=field)
         assert seen["status"] != "verified", seen
+
+
+@pytest.mark.parametrize("first,again,verified", [
+    (0.5, 3.0, True),      # unsure at first, clear stretched: the mean clears log 4
+    (-5.0, 5.0, False),    # clearly another value at first: one look does not outvote it
+    (1.0, 1.2, False),     # unsure both times
+    (None, 9.0, False),    # nowhere at first
+])
+def test_a_second_look_verifies_only_on_both_looks_margins(
+        first: float | None, again: float | None, verified: bool) -> None:
+    from appliance.reader.ppocr.verify import second_look
+
+    seen = second_look({"status": "unreadable", "read": "X", "margin": first},
+                       {"status": "verified", "read": "Y", "margin": again}, "Y")
+    assert (seen["status"] == "verified") is verified
+    if verified:
+        assert seen["read"] == "Y" and seen["margin"] == pytest.approx(((first or 0) + again) / 2)
+
+
+def test_verify_looks_again_only_at_the_runs_of_values_not_verified(
+        reader: PPOCRReader) -> None:
+    """The true serial is verified at once (no second recogniser pass); a changed one is
+    looked at again on its own run only, and still not verified."""
+    values = plate_values(demo_records()[0])
+    image = render_demo_plate(values, seed=4).image
+    reader.read([image])
+    widths: list[list[int]] = []
+    read_lines = reader._read_lines
+    reader._read_lines = lambda crops: widths.append(  # type: ignore[method-assign]
+        [c.shape[1] for c in crops]) or read_lines(crops)
+    try:
+        assert reader.verify(image, {"serial": values["serial"]})["serial"]["status"] \
+            == "verified"
+        assert widths == []
+        changed = values["serial"][:-1] + ("7" if values["serial"][-1] != "7" else "8")
+        assert reader.verify(image, {"serial": changed})["serial"]["status"] != "verified"
+        assert len(widths) == 1 and len(widths[0]) == 1
+    finally:
+        del reader._read_lines

@@ -44,8 +44,9 @@ from appliance.reader.ppocr.recognise import (
     batches,
     ctc_greedy,
     line_pixels,
+    stretched,
 )
-from appliance.reader.ppocr.verify import verify_field
+from appliance.reader.ppocr.verify import STRETCH, second_look, value_runs, verify_field
 from appliance.reader.quality import field_issues, plate_issues
 from appliance.reader.timing import stage
 from appliance.runtime import keep_freed_memory
@@ -233,10 +234,34 @@ class PPOCRReader:
             reading = self._reading(image, analysis)
         else:
             analysis, reading = known
-        return {name: verify_field(analysis.lines, analysis.log_probs, analysis.quads,
-                                   reading.fields.get(name), want, self.charset, self.schema,
-                                   field=name)
-                for name, want in expected.items()}
+        return self.verify_reading(analysis, reading, expected)
+
+    def verify_reading(self, analysis: FrameAnalysis, reading: PlateReading,
+                       expected: dict[str, str]) -> dict[str, dict[str, object]]:
+        """:meth:`verify` on a frame already analysed and read. A value not verified at
+        first gets a second look: its runs read again stretched (``verify.STRETCH``)."""
+        def check(lines: list[LineReading], log_probs: list[torch.Tensor], name: str,
+                  ) -> dict[str, object]:
+            return verify_field(lines, log_probs, analysis.quads, reading.fields.get(name),
+                                expected[name], self.charset, self.schema, field=name)
+
+        seen = {name: check(analysis.lines, analysis.log_probs, name) for name in expected}
+        doubtful = {name: value_runs(analysis.lines, analysis.quads, expected[name],
+                                     self.schema)
+                    for name, result in seen.items()
+                    if result["status"] != "verified" and result.get("margin") is not None}
+        runs = sorted({i for found in doubtful.values() for i in found})
+        if not runs:
+            return seen
+        with self._stage("verify again"):
+            again, again_log_probs = self._read_lines([stretched(analysis.crops[i], STRETCH)
+                                                       for i in runs])
+        lines, log_probs = list(analysis.lines), list(analysis.log_probs)
+        for k, i in enumerate(runs):
+            lines[i], log_probs[i] = again[k], again_log_probs[k]
+        for name in doubtful:
+            seen[name] = second_look(seen[name], check(lines, log_probs, name), expected[name])
+        return seen
 
     # -- stages --------------------------------------------------------------------------
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[np.ndarray]]:

@@ -94,6 +94,12 @@ def line_pixels(crop: np.ndarray) -> np.ndarray:
                       if h > HEIGHT else cv2.INTER_LINEAR)
 
 
+def stretched(crop: np.ndarray, factor: float) -> np.ndarray:
+    """A run's crop ``factor`` times wider (at most MAX_WIDTH): more CTC steps a character."""
+    width = min(MAX_WIDTH, max(crop.shape[1], round(crop.shape[1] * factor)))
+    return cv2.resize(crop, (width, crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def line_input(crop: np.ndarray) -> np.ndarray:
     """A rectified RGB crop → the recogniser's 3×48×W BGR input in -1..1 (W ≤ MAX_WIDTH),
     as :func:`network_input` makes it (training pads these itself)."""
