@@ -7,6 +7,11 @@ what was read. It is ``verified`` only when it beats all of them by a clear marg
 record that differs from the plate by one character is not verified. The field ``differs``
 only where something else was read with confidence *and* the expected value is clearly the
 less likely reading (DIFFERS_MARGIN); in between it is ``unreadable``: unsure, a reshoot.
+
+A value the detector cut into runs side by side is scored part by part; a rival the field's
+format rules out (one character in place of another: ``5O Hz`` for ``50 Hz``) is no rival;
+and a value not verified at first gets a second look on its runs read stretched
+(:func:`second_look`, the reader's ``verify_reading``).
 """
 
 from __future__ import annotations
