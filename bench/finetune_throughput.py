@@ -22,6 +22,7 @@ import tempfile
 import time
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import cv2
 import torch
@@ -58,7 +59,7 @@ def renderers_alone(workers: int, seconds: float) -> tuple[dict[str, float], lis
 
 
 def trainer_alone(lines: list[ft.Lines], *, device: str, steps: int,
-                  batch_size: int, width_group: int) -> dict[str, float]:
+                  batch_size: int, width_group: int) -> dict[str, Any]:
     """Seconds per recogniser step on lines rendered beforehand, by part, with batches
     drawn as the loop draws them (``ft.WidthBatches``)."""
     tuned = ft.Tuned(MODEL / "recognizer", device, lr=1e-3)

@@ -53,7 +53,7 @@ def main() -> None:
             names = list(variants) if round_ % 2 == 0 else list(variants)[::-1]
             for name in names:
                 recognise.PASS_COLUMNS, method = variants[name]
-                recognise.Charset.log_probs = method  # type: ignore[method-assign]
+                recognise.Charset.log_probs = method  # type: ignore[method-assign,assignment]
                 started = time.perf_counter()
                 reader._read_lines(lines)
                 times[name].append((time.perf_counter() - started) * 1000)

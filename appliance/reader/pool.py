@@ -152,6 +152,9 @@ class NetworkService(Protocol):
     """A reader's networks loaded once in the pool's process and served to its workers
     (``ppocr``: :class:`~appliance.reader.ppocr.netserver.NetworkServer`)."""
 
+    #: counters of what was served (requests, passes, seconds busy): what benches report
+    stats: dict[str, float]
+
     def attach(self) -> Any:
         """A new worker's endpoint, handed to the worker's reader as ``served``."""
         ...
