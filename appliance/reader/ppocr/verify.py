@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from appliance.geometry import quad_box
-from appliance.reader.labels import label_regex
+from appliance.reader.labels import label_regex, starts_a_label
 from appliance.reader.ppocr.recognise import Charset, LineReading, ctc_scores
 from appliance.reader.textmatch import best_substring, fold
 from appliance.schema import PlateSchema
@@ -92,15 +92,9 @@ def _label_starts_at(text: str, position: int, schema: PlateSchema | None) -> bo
     """Whether another field's label of three characters or more starts at ``position``,
     glued to what stands before it (``4MN3832-3BX83-6YW4Intensidad 34.0 A``: the detector
     joined a model to the current's label)."""
-    if schema is None or position <= 0:
-        return False
-    rest = text[position:]
-    for spec in schema.fields.values():
-        label = label_regex(spec)
-        found = label.match(rest) if label is not None else None
-        if found is not None and len(found.group(0).strip()) >= 3:
-            return True
-    return False
+    # cut at ``position``: a label's pattern wants no letter before it
+    return schema is not None and position > 0 \
+        and starts_a_label(text[position:], 0, 3, schema)
 
 
 def _whole_token(text: str, start: int, end: int,
@@ -238,16 +232,13 @@ def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor]
     margins = [_margin(lines[index], log_probs[index], start, end, part, charset, fits)
                for index, start, end, part in places]
     margin = math.nan if any(math.isnan(m) for m in margins) else min(margins)
-    boxes = [quad_box(quads[index]) for index, _, _, _ in places]
-    box = (min(b[0] for b in boxes), min(b[1] for b in boxes),
-           max(b[2] for b in boxes), max(b[3] for b in boxes))
+    box = quad_box(np.concatenate([quads[index] for index, _, _, _ in places]))
     # the margin (log odds over the best rival) goes out too: thresholds are measured on it;
     # no rival at all (the format allows none) goes out as NO_RIVAL: JSON has no infinity
     kept = NO_RIVAL if margin == math.inf else round(margin, 3) if math.isfinite(margin) \
         else None
     if margin >= MARGIN:
-        confidence = 1.0 / (1.0 + math.exp(-(margin - MARGIN))) if margin < 60 else 1.0
-        return {"status": "verified", "read": want, "confidence": round(confidence, 4),
+        return {"status": "verified", "read": want, "confidence": _confidence(margin),
                 "box": box, "margin": kept}
     if read is not None and got is not None and fold(read) != fold(want) \
             and got.confidence >= 0.5 and margin <= -DIFFERS_MARGIN:
@@ -255,6 +246,11 @@ def verify_field(lines: Sequence[LineReading], log_probs: Sequence[torch.Tensor]
                 "box": got.box, "margin": kept}
     return {"status": "unreadable", "read": read, "confidence": 0.0, "box": box,
             "margin": kept}
+
+
+def _confidence(margin: float) -> float:
+    """A verified value's confidence: how far its margin clears MARGIN, as a probability."""
+    return round(1.0 / (1.0 + math.exp(-(margin - MARGIN))), 4) if margin < 60 else 1.0
 
 
 def value_runs(lines: Sequence[LineReading], quads: Sequence[np.ndarray], want: str,
@@ -273,6 +269,5 @@ def second_look(first: dict[str, object], again: dict[str, object],
     mean = sum(margins) / 2
     if mean < MARGIN:
         return first
-    return {"status": "verified", "read": want,
-            "confidence": round(1.0 / (1.0 + math.exp(-(mean - MARGIN))), 4) if mean < 60
-            else 1.0, "box": again.get("box") or first.get("box"), "margin": round(mean, 3)}
+    return {"status": "verified", "read": want, "confidence": _confidence(mean),
+            "box": again.get("box") or first.get("box"), "margin": round(mean, 3)}
